@@ -1,0 +1,20 @@
+"""The one place in kgen that names a backend.
+
+Model code in kgen is written in `keras.ops`; what `keras.ops` cannot say lives here, with one small module
+per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backend is known:
+
+- `input_gradient(fn, x)`: ∇ₓ Σ fn(x), itself differentiable (gradient penalties, score functions).
+- `gradients(loss_fn, variables)` / `minimize(loss_fn, variables, optimizer)`: one optimizer step on a subset
+  of variables, from inside a training step or eagerly.
+- `AdversarialModel`: a `keras.Model` with several networks, one optimizer each, trained by plain `fit`.
+- `compile_function(fn, state)`: compile a sampling loop (tf.function + XLA on TF, jax.jit on JAX, eager
+  without autograd on torch), threading the variables it reads and writes on JAX.
+- `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
+"""
+
+import keras
+
+from kgen.backend.adversarial import AdversarialModel  # noqa: F401
+from kgen.backend.functions import compile_function, gradients, input_gradient, jacobian, minimize  # noqa: F401
+
+BACKEND = keras.backend.backend()

@@ -1,0 +1,40 @@
+"""TensorFlow glue: gradient tapes and tf.function (XLA when asked)."""
+
+import keras
+import tensorflow as tf
+
+
+def input_gradient(fn, x):
+    x = tf.convert_to_tensor(x)
+    # An inner tape inside whatever tape is recording: the gradient it returns is itself differentiable.
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(fn(x))
+    grad = tape.gradient(y, x)
+    return tf.zeros_like(x) if grad is None else grad
+
+
+def gradients(loss_fn, variables):
+    variables = list(variables)
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    grads = tape.gradient(loss, variables)
+    grads = [tf.zeros_like(v.value) if g is None else g for g, v in zip(grads, variables)]
+    return loss, grads
+
+
+def minimize(loss_fn, variables, optimizer):
+    variables = list(variables)
+    loss, grads = gradients(loss_fn, variables)
+    optimizer.apply(grads, variables)
+    return loss
+
+
+class AdversarialTrainer(keras.Model):
+    def train_step(self, data):
+        return self._adversarial_train_step(data)
+
+
+def compile_function(fn, variables, jit_compile=True):
+    # Variables are captured by reference in the graph; `variables` only matters on JAX.
+    return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)

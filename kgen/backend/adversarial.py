@@ -1,0 +1,113 @@
+"""Several networks, one optimizer each, trained by plain `model.fit` on TF, JAX and torch.
+
+A subclass names its networks and writes one backend-free method, `train_networks(data)`, that calls
+`self.minimize(loss_fn, network_name)` once per update (alternating, in the order it chooses) and returns
+a dict of scalar logs. The per-backend `train_step` lives in `_jax.py` / `_tensorflow.py` / `_torch.py`.
+
+Why a MultiOptimizer: on JAX, `fit` threads only `model.optimizer.variables` through its compiled step, so
+a second optimizer held as an attribute would lose its state. `keras.optimizers.MultiOptimizer` (Keras
+3.15) exposes every sub-optimizer's variables as its own; kgen routes each trainable variable to the
+optimizer of the network that owns it, and steps each sub-optimizer on its own variables.
+"""
+
+import keras
+
+from kgen.backend._impl import impl
+from kgen.backend.functions import minimize as _minimize
+
+
+class AdversarialModel(impl.AdversarialTrainer):
+    """Base class for models whose networks are trained by separate optimizers (GANs, energy models).
+
+    Subclasses:
+      - build their networks in `__init__` (from `keras.Input`, so every variable exists before `fit`),
+      - set `log_names`, the keys `train_networks` returns (each gets a `keras.metrics.Mean` averaged over
+        the epoch),
+      - implement `train_networks(data) -> dict`, calling `self.minimize(loss_fn, name)`.
+
+    `compile(optimizers={"discriminator": ..., "generator": ...})` maps network attribute names to
+    optimizers; every trainable variable of the model must belong to exactly one of these networks.
+
+    Example:
+        >>> class TwoPlayer(kgen.backend.AdversarialModel):
+        ...     log_names = ("d_loss", "g_loss")
+        ...     def train_networks(self, data):
+        ...         d = self.minimize(lambda: d_loss(self, data), "discriminator")
+        ...         g = self.minimize(lambda: g_loss(self, data), "generator")
+        ...         return {"d_loss": d, "g_loss": g}
+        >>> model.compile(optimizers={"discriminator": keras.optimizers.Adam(2e-4),
+        ...                           "generator": keras.optimizers.Adam(2e-4)})
+        >>> model.fit(x, epochs=1)
+    """
+
+    log_names = ("loss",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trackers = [keras.metrics.Mean(name=name) for name in self.log_names]
+        self.network_optimizers = {}
+
+    @property
+    def metrics(self):
+        return list(self._trackers)
+
+    def compile(self, optimizers=None, **kwargs):
+        """Configure training with one optimizer per network.
+
+        Args:
+            optimizers: dict `{network attribute name: keras.optimizers.Optimizer}`.
+            **kwargs: passed on to `keras.Model.compile` (`jit_compile`, `steps_per_execution`, ...).
+        """
+        if kwargs.get("optimizer") is not None:
+            raise ValueError("AdversarialModel.compile takes `optimizers={network_name: optimizer}`, not `optimizer`")
+        kwargs.pop("optimizer", None)
+        if not isinstance(optimizers, dict) or not optimizers:
+            raise TypeError(f"`optimizers` must be a non-empty dict {{network name: Optimizer}}, got {optimizers!r}")
+        owner = {}
+        for name, optimizer in optimizers.items():
+            network = getattr(self, name, None)
+            if not isinstance(network, keras.layers.Layer):
+                raise ValueError(f"`optimizers` key {name!r} is not a network (Layer attribute) of {type(self).__name__}")
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(f"`optimizers[{name!r}]` must be a keras Optimizer, got {type(optimizer).__name__}")
+            for variable in network.trainable_variables:
+                if id(variable) in owner:
+                    raise ValueError(f"variable {variable.path} belongs to two networks: {owner[id(variable)]} and {name}")
+                owner[id(variable)] = name
+        orphans = [v.path for v in self.trainable_variables if id(v) not in owner]
+        if orphans:
+            raise ValueError(f"trainable variables owned by no network in `optimizers`: {orphans[:5]}")
+        self.network_optimizers = dict(optimizers)
+
+        def route(variable):
+            return optimizers[owner[id(variable)]]
+
+        multi = keras.optimizers.MultiOptimizer(route)
+        super().compile(optimizer=multi, **kwargs)
+        if self.trainable_variables:
+            # Build now: fit on JAX needs every sub-optimizer's variables in its state from the first step.
+            multi.build(self.trainable_variables)
+
+    def get_compile_config(self):
+        # The routing closure is not serialisable; the networks' optimizers are recreated by `compile`.
+        return None
+
+    def minimize(self, loss_fn, network):
+        """One optimizer step of `network` (an attribute name given to `compile`) on the scalar `loss_fn()`."""
+        if network not in self.network_optimizers:
+            raise ValueError(f"`network` must be one of {sorted(self.network_optimizers)} (from compile), got {network!r}")
+        variables = getattr(self, network).trainable_variables
+        return _minimize(loss_fn, variables, self.network_optimizers[network])
+
+    def train_networks(self, data):
+        """One training step on a batch; returns `{name: scalar}` for each of `log_names`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement train_networks(data)")
+
+    def _adversarial_train_step(self, data):
+        logs = self.train_networks(data)
+        missing = set(self.log_names) - set(logs)
+        if missing:
+            raise ValueError(f"train_networks returned no value for {sorted(missing)} (declared in log_names)")
+        for tracker in self._trackers:
+            tracker.update_state(logs[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self._trackers}

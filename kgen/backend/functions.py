@@ -1,0 +1,133 @@
+"""Gradients, Jacobians and compiled functions, dispatched to the active backend."""
+
+import keras
+from keras import ops
+
+from kgen.backend._impl import impl
+
+
+def input_gradient(fn, x):
+    """Gradient of a per-example function with respect to its input, differentiable again.
+
+    Computes ∇ₓ Σᵢ fn(x)ᵢ. When fn acts on each example independently (no batch statistics), row i of
+    the result is ∇ fn(x)ᵢ with respect to xᵢ. The result keeps its graph, so a loss built from it (a gradient
+    penalty ‖∇ₓD(x)‖²) can be differentiated again with respect to the weights inside fn.
+
+    State updates made by fn (BatchNorm statistics, spectral-norm vectors, seed generators) are kept on every
+    backend, JAX included.
+
+    Args:
+        fn: callable mapping a tensor of shape `x.shape` to a tensor of shape `(batch,)` or `(batch, ...)`.
+        x: tensor of shape `(batch, ...)`.
+
+    Returns:
+        A tensor of the shape of `x`.
+
+    Example:
+        >>> x = keras.ops.convert_to_tensor([[1.0, 2.0]])
+        >>> kgen.backend.input_gradient(lambda t: keras.ops.sum(t**2, axis=-1), x)  # [[2., 4.]]
+    """
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
+    return impl.input_gradient(fn, x)
+
+
+def gradients(loss_fn, variables):
+    """Value and gradient of a scalar `loss_fn()` with respect to Keras `variables`.
+
+    Returns `(loss, grads)`, `grads` aligned with `variables` (zeros where the loss does not depend on one).
+    Works eagerly and inside a kgen training step on every backend; on JAX the state updates made by
+    `loss_fn` are carried out of the differentiated function.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"`loss_fn` must be callable, got {type(loss_fn).__name__}")
+    return impl.gradients(loss_fn, variables)
+
+
+def minimize(loss_fn, variables, optimizer):
+    """One step of `optimizer` on `variables` to decrease the scalar `loss_fn()`; returns the loss."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"`optimizer` must be a keras.optimizers.Optimizer, got {type(optimizer).__name__}")
+    return impl.minimize(loss_fn, variables, optimizer)
+
+
+def jacobian(fn, x):
+    """Per-example Jacobian ∂fn(x)ᵢ/∂xᵢ of a function that maps each example on its own.
+
+    Built from `input_gradient`, one output coordinate at a time: exact (autodiff), meant for tests and
+    small dimensions (log-det oracles for flows).
+
+    Args:
+        fn: callable, `(batch, *in_shape) -> (batch, *out_shape)`, acting on each example independently.
+        x: tensor `(batch, *in_shape)`.
+
+    Returns:
+        Tensor `(batch, prod(out_shape), prod(in_shape))`.
+    """
+    x = ops.convert_to_tensor(x)
+    batch = ops.shape(x)[0]
+    out_dim = int(ops.size(fn(x)) // batch)
+    rows = []
+    for k in range(out_dim):
+        grad = input_gradient(lambda t, k=k: ops.reshape(fn(t), (batch, -1))[:, k], x)
+        rows.append(ops.reshape(grad, (batch, -1)))
+    return ops.stack(rows, axis=1)
+
+
+def _collect_variables(state):
+    if state is None:
+        return []
+    if isinstance(state, (keras.layers.Layer, keras.Variable)):
+        state = [state]
+    variables, seen = [], set()
+    for item in state:
+        if isinstance(item, keras.layers.Layer):
+            found = item.variables
+        elif isinstance(item, keras.random.SeedGenerator):
+            found = [item.state]
+        elif isinstance(item, keras.Variable):
+            found = [item]
+        else:
+            raise TypeError(
+                "`state` must be a Layer, Model, SeedGenerator, Variable, or a list of them; "
+                f"got {type(item).__name__}"
+            )
+        for variable in found:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    return variables
+
+
+def compile_function(fn, state=None, jit_compile=True):
+    """Compile `fn(*arrays, **static)` for the active backend: sampling loops, MCMC chains, decoding.
+
+    - TensorFlow: `tf.function(jit_compile=True)` (XLA).
+    - JAX: `jax.jit`, with the variables of `state` passed in and their updates (seed generators, caches)
+      assigned back after each call, so every call sees the current weights and draws fresh noise.
+    - torch: eager, under `torch.no_grad()`.
+
+    Positional arguments are tensors (traced); keyword arguments are static Python values (one compilation
+    per distinct value). Write the loop with `keras.ops.fori_loop` / `while_loop`. Randomness on JAX: draw
+    all the noise before the loop with `keras.random.*(seed=seed_generator)` and index it in the body (a seed
+    generator cannot advance inside a JAX loop body).
+
+    Args:
+        fn: the function to compile. It must not create variables (build models first).
+        state: the Layers, Models, SeedGenerators or Variables that `fn` reads or updates.
+        jit_compile: False runs `fn` as it is (debugging).
+
+    Returns:
+        A callable with the signature of `fn`.
+
+    Example:
+        >>> seed = keras.random.SeedGenerator(0)
+        >>> def walk(x0, steps):
+        ...     noise = keras.random.normal((steps,) + tuple(x0.shape), seed=seed)
+        ...     return keras.ops.fori_loop(0, steps, lambda i, x: x + noise[i], x0)
+        >>> run = kgen.backend.compile_function(walk, state=[seed])
+        >>> run(keras.ops.zeros((4,)), steps=10)
+    """
+    if not callable(fn):
+        raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
+    return impl.compile_function(fn, _collect_variables(state), jit_compile=jit_compile)

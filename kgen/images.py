@@ -1,0 +1,60 @@
+"""Image grids as numpy arrays and PNG files (Pillow); no plotting library needed."""
+
+import os
+
+import numpy as np
+
+
+def to_uint8(images, value_range=(0.0, 1.0)):
+    """Map float images in `value_range` (or integer images) to uint8 0..255, clipping outside values."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    low, high = value_range
+    if high <= low:
+        raise ValueError(f"`value_range` must be (low, high) with low < high, got {value_range!r}")
+    scaled = (images.astype(np.float64) - low) / (high - low)
+    return np.clip(np.round(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def make_grid(images, rows=None, padding=1, value_range=(0.0, 1.0)):
+    """Tile `(n, H, W, C)` images (C = 1 or 3) into one `(rows·(H+p)+p, cols·(W+p)+p, C)` uint8 image.
+
+    Example:
+        >>> grid = make_grid(np.random.rand(16, 8, 8, 1))   # 4 × 4 tiles
+    """
+    images = to_uint8(images, value_range)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"`images` must have shape (n, H, W, 1 or 3), got {images.shape}")
+    n, height, width, channels = images.shape
+    if n == 0:
+        raise ValueError("`images` is empty")
+    rows = rows or int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(n / rows))
+    grid = np.full((rows * (height + padding) + padding, cols * (width + padding) + padding, channels), 255, np.uint8)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        top, left = padding + r * (height + padding), padding + c * (width + padding)
+        grid[top:top + height, left:left + width] = images[k]
+    return grid
+
+
+def save_grid(path, images, rows=None, scale=4, value_range=(0.0, 1.0)):
+    """Write a grid of images to a PNG, each pixel enlarged `scale` times (nearest neighbour); returns path.
+
+    The file is written to a temporary name and renamed, so a failure leaves nothing half-written.
+    """
+    from PIL import Image
+
+    grid = make_grid(images, rows=rows, value_range=value_range)
+    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = path + ".tmp"
+    picture.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,265 @@
+"""kgen.backend: input gradients (with double backprop), two-optimizer training under fit, compiled loops."""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+import kgen
+from kgen import backend as kb
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+# ---------------------------------------------------------------- input_gradient
+
+def test_input_gradient_of_quadratic_is_exact():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 3)).astype("float32")
+    a = a @ a.T
+    x = rng.normal(size=(5, 3)).astype("float32")
+    a_t = ops.convert_to_tensor(a)
+    grad = kb.input_gradient(lambda t: 0.5 * ops.sum(ops.matmul(t, a_t) * t, axis=-1), ops.convert_to_tensor(x))
+    np.testing.assert_allclose(_np(grad), x @ a, rtol=1e-5, atol=1e-5)
+
+
+def test_input_gradient_matches_finite_differences_through_a_network():
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    fn = lambda t: ops.squeeze(net(t), -1)  # noqa: E731
+    grad = _np(kb.input_gradient(fn, ops.convert_to_tensor(x, "float32")))
+    eps, numeric = 1e-3, np.zeros_like(x)
+    for j in range(4):
+        step = np.zeros_like(x)
+        step[:, j] = eps
+        up = _np(fn(ops.convert_to_tensor(x + step, "float32")))
+        down = _np(fn(ops.convert_to_tensor(x - step, "float32")))
+        numeric[:, j] = (up - down) / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=2e-2, atol=2e-3)
+
+
+def test_input_gradient_is_differentiable_again():
+    # f(x) = a·Σx², ∇ₓf = 2a x, penalty P = Σ‖∇ₓf‖² = 4a² Σx²  ⇒  dP/da = 8a Σx².
+    a = keras.Variable(np.float32(0.7))
+    x = ops.convert_to_tensor(np.random.default_rng(2).normal(size=(4, 3)).astype("float32"))
+
+    def penalty():
+        grad = kb.input_gradient(lambda t: a * ops.sum(t * t, axis=-1), x)
+        return ops.sum(grad * grad)
+
+    value, (grad_a,) = kb.gradients(penalty, [a])
+    sum_sq = float(np.sum(_np(x) ** 2))
+    np.testing.assert_allclose(float(_np(value)), 4 * 0.49 * sum_sq, rtol=1e-5)
+    np.testing.assert_allclose(float(_np(grad_a)), 8 * 0.7 * sum_sq, rtol=1e-5)
+
+
+def test_gradients_of_unused_variable_are_zero():
+    used, unused = keras.Variable(np.ones(2, "float32")), keras.Variable(np.ones(3, "float32"))
+    _, grads = kb.gradients(lambda: ops.sum(used * 3.0), [used, unused])
+    np.testing.assert_allclose(_np(grads[0]), [3.0, 3.0])
+    np.testing.assert_allclose(_np(grads[1]), np.zeros(3))
+
+
+def test_jacobian_of_linear_map_is_its_matrix():
+    w = np.random.default_rng(3).normal(size=(3, 2)).astype("float32")
+    w_t = ops.convert_to_tensor(w)
+    x = ops.convert_to_tensor(np.ones((2, 3), "float32"))
+    jac = _np(kb.jacobian(lambda t: ops.matmul(t, w_t), x))
+    assert jac.shape == (2, 2, 3)
+    np.testing.assert_allclose(jac[0], w.T, rtol=1e-6)
+    np.testing.assert_allclose(jac[1], w.T, rtol=1e-6)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="fn"):
+        kb.input_gradient(3, np.zeros((1, 1)))
+    with pytest.raises(TypeError, match="optimizer"):
+        kb.minimize(lambda: 0.0, [], optimizer="adam")
+    with pytest.raises(TypeError, match="state"):
+        kb.compile_function(lambda x: x, state=["not a variable"])
+
+
+# ---------------------------------------------------------------- two optimizers under fit
+
+class ToyGAN(kb.AdversarialModel):
+    """Non-saturating GAN on 2-D points: BatchNorm in G, a SeedGenerator for z, one optimizer per network."""
+
+    log_names = ("d_loss", "g_loss")
+
+    def __init__(self, latent_dim=2, penalty=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = latent_dim
+        self.penalty = penalty
+        self.generator = keras.Sequential(
+            [keras.Input((latent_dim,)), keras.layers.Dense(16, use_bias=False), keras.layers.BatchNormalization(),
+             keras.layers.ReLU(), keras.layers.Dense(2)], name="generator")
+        self.discriminator = keras.Sequential(
+            [keras.Input((2,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)],
+            name="discriminator")
+        self.seed_generator = keras.random.SeedGenerator(7)
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def train_networks(self, x):
+        batch = ops.shape(x)[0]
+
+        def d_loss():
+            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+            fake = ops.stop_gradient(self.generator(z, training=True))
+            loss = ops.mean(ops.softplus(-self.discriminator(x)) + ops.softplus(self.discriminator(fake)))
+            if self.penalty:
+                grad = kb.input_gradient(lambda t: ops.squeeze(self.discriminator(t), -1), x)
+                loss = loss + self.penalty * ops.mean(ops.sum(grad * grad, axis=-1))
+            return loss
+
+        def g_loss():
+            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+            return ops.mean(ops.softplus(-self.discriminator(self.generator(z, training=True))))
+
+        return {"d_loss": self.minimize(d_loss, "discriminator"), "g_loss": self.minimize(g_loss, "generator")}
+
+
+def _fit_toy_gan(steps=6, penalty=0.0, **compile_kwargs):
+    model = ToyGAN(penalty=penalty)
+    d_opt, g_opt = keras.optimizers.Adam(1e-3), keras.optimizers.SGD(1e-2, momentum=0.5)
+    model.compile(optimizers={"discriminator": d_opt, "generator": g_opt}, **compile_kwargs)
+    x = np.random.default_rng(0).normal(size=(steps * 8, 2)).astype("float32")
+    before = {
+        "d": [_np(v).copy() for v in model.discriminator.trainable_variables],
+        "g": [_np(v).copy() for v in model.generator.trainable_variables],
+        "bn": _np(model.generator.layers[1].moving_mean).copy(),
+        "seed": _np(model.seed_generator.state).copy(),
+    }
+    history = model.fit(x, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    return model, d_opt, g_opt, before, history
+
+
+@pytest.mark.parametrize("penalty", [0.0, 1.0])
+def test_two_optimizers_both_advance_under_fit(penalty):
+    model, d_opt, g_opt, before, history = _fit_toy_gan(steps=6, penalty=penalty)
+    assert int(_np(d_opt.iterations)) == 6
+    assert int(_np(g_opt.iterations)) == 6
+    # Adam's moments live in the optimizer state that fit threads (JAX) — they must have moved.
+    assert any(np.abs(_np(v)).sum() > 0 for v in d_opt.variables if "momentum" in v.path or "velocity" in v.path)
+    for old, new in zip(before["d"], model.discriminator.trainable_variables):
+        assert not np.allclose(old, _np(new))
+    for old, new in zip(before["g"], model.generator.trainable_variables):
+        assert not np.allclose(old, _np(new))
+    assert not np.allclose(before["bn"], _np(model.generator.layers[1].moving_mean)), "BatchNorm stats not carried"
+    assert not np.array_equal(before["seed"], _np(model.seed_generator.state)), "seed generator not carried"
+    assert set(history.history) == {"d_loss", "g_loss"}
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+
+
+def test_each_optimizer_steps_only_its_network():
+    model = ToyGAN()
+    d_opt, g_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
+    model.compile(optimizers={"discriminator": d_opt, "generator": g_opt})
+    g_before = [_np(v).copy() for v in model.generator.trainable_variables]
+    x = ops.convert_to_tensor(np.ones((4, 2), "float32"))
+    model.minimize(lambda: ops.mean(model.discriminator(x)), "discriminator")
+    for old, new in zip(g_before, model.generator.trainable_variables):
+        np.testing.assert_array_equal(old, _np(new))
+    assert int(_np(d_opt.iterations)) == 1 and int(_np(g_opt.iterations)) == 0
+
+
+def test_compile_rejects_variables_without_an_optimizer():
+    model = ToyGAN()
+    with pytest.raises(ValueError, match="no network"):
+        model.compile(optimizers={"discriminator": keras.optimizers.Adam()})
+    with pytest.raises(ValueError, match="optimizers"):
+        model.compile(optimizers={"decoder": keras.optimizers.Adam(), "generator": keras.optimizers.Adam()})
+    with pytest.raises(TypeError, match="optimizers"):
+        model.compile(optimizers=None)
+
+
+def test_minimize_step_equals_sgd_update():
+    w = keras.Variable(np.array([1.0, -2.0], "float32"))
+    opt = keras.optimizers.SGD(0.5)
+    kb.minimize(lambda: ops.sum(w * w), [w], opt)  # w ← w − 0.5·2w = 0
+    np.testing.assert_allclose(_np(w), [0.0, 0.0], atol=1e-7)
+
+
+# ---------------------------------------------------------------- compiled loops
+
+def _ar1_loop(seed_generator):
+    def run(x0, a, steps):
+        noise = keras.random.normal((steps,) + tuple(x0.shape), seed=seed_generator)
+        body = lambda i, state: (a * state[0] + noise[i], state[1])  # noqa: E731
+        x, _ = ops.fori_loop(0, steps, body, (x0, noise))
+        return x, noise
+
+    return run
+
+
+def test_compiled_loop_matches_numpy_recursion():
+    seed = keras.random.SeedGenerator(3)
+    run = kb.compile_function(_ar1_loop(seed), state=[seed])
+    x0 = ops.convert_to_tensor(np.arange(4, dtype="float32"))
+    x, noise = run(x0, ops.convert_to_tensor(0.9), steps=5)
+    expected = np.arange(4, dtype="float32")
+    for k in range(5):
+        expected = 0.9 * expected + _np(noise)[k]
+    np.testing.assert_allclose(_np(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_loop_draws_fresh_noise_each_call_and_reproduces_after_reseed():
+    def draws():
+        seed = keras.random.SeedGenerator(11)
+        run = kb.compile_function(_ar1_loop(seed), state=[seed])
+        x0 = ops.zeros((3,))
+        return [_np(run(x0, ops.convert_to_tensor(0.5), steps=4)[1]) for _ in range(2)]
+
+    first, second = draws()
+    assert not np.allclose(first, second), "the seed generator did not advance between calls"
+    again_first, again_second = draws()
+    np.testing.assert_array_equal(first, again_first)
+    np.testing.assert_array_equal(second, again_second)
+
+
+def test_compiled_function_sees_updated_weights():
+    layer = keras.layers.Dense(1, use_bias=False)
+    layer.build((None, 1))
+    run = kb.compile_function(lambda x: layer(x), state=[layer])
+    x = ops.ones((1, 1))
+    layer.kernel.assign(np.full((1, 1), 2.0, "float32"))
+    np.testing.assert_allclose(_np(run(x)), [[2.0]])
+    layer.kernel.assign(np.full((1, 1), 5.0, "float32"))
+    np.testing.assert_allclose(_np(run(x)), [[5.0]])
+
+
+# ---------------------------------------------------------------- seeding
+
+def test_set_seed_reproduces_initialisation_and_draws():
+    def draw():
+        kgen.set_seed(123)
+        layer = keras.layers.Dense(3)
+        layer.build((None, 2))
+        return _np(layer.kernel), _np(keras.random.normal((4,), seed=keras.random.SeedGenerator()))
+
+    (k1, n1), (k2, n2) = draw(), draw()
+    np.testing.assert_array_equal(k1, k2)
+    np.testing.assert_array_equal(n1, n2)
+    kgen.set_seed(124)
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    assert not np.allclose(_np(layer.kernel), k1)
+
+
+def test_set_seed_rejects_bad_seed():
+    with pytest.raises(TypeError, match="seed"):
+        kgen.set_seed(1.5)
+    with pytest.raises(ValueError, match="seed"):
+        kgen.set_seed(-1)
+
+
+def test_two_optimizer_step_compiles_with_xla():
+    # jit_compile=True is XLA on TF, jax.jit on JAX, torch.compile on torch (skipped there: slow, see keras#21851).
+    if keras.backend.backend() == "torch":
+        pytest.skip("torch.compile is not used by kgen")
+    model, d_opt, g_opt, _, history = _fit_toy_gan(steps=3, penalty=1.0, jit_compile=True)
+    assert int(_np(d_opt.iterations)) == 3 and int(_np(g_opt.iterations)) == 3
+    assert np.isfinite(history.history["d_loss"][-1])
