@@ -58,3 +58,48 @@ def save_grid(path, images, rows=None, scale=4, value_range=(0.0, 1.0)):
     picture.save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+def scatter_image(points, size=256, extent=None, centres=None):
+    """Rasterise 2-D points into a `(size, size, 3)` uint8 picture (black dots, red centres) without matplotlib.
+
+    Args:
+        points: `(n, 2)` array.
+        extent: `(low, high)` shared by both axes; by default the points' range with a 5 % margin.
+        centres: optional `(k, 2)` array drawn as red crosses (modes of a mixture).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"`points` must have shape (n, 2), got {points.shape}")
+    if extent is None:
+        low, high = points.min(), points.max()
+        margin = 0.05 * (high - low + 1e-9)
+        extent = (low - margin, high + margin)
+    low, high = extent
+    canvas = np.full((size, size, 3), 255, np.uint8)
+
+    def to_pixels(p):
+        scaled = (p - low) / (high - low) * (size - 1)
+        cols = np.clip(np.round(scaled[:, 0]), 0, size - 1).astype(int)
+        rows = np.clip(np.round((size - 1) - scaled[:, 1]), 0, size - 1).astype(int)
+        return rows, cols
+
+    rows, cols = to_pixels(points)
+    canvas[rows, cols] = (30, 30, 30)
+    if centres is not None:
+        rows, cols = to_pixels(np.asarray(centres, dtype=np.float64))
+        for dr in range(-3, 4):
+            canvas[np.clip(rows + dr, 0, size - 1), cols] = (220, 30, 30)
+            canvas[rows, np.clip(cols + dr, 0, size - 1)] = (220, 30, 30)
+    return canvas
+
+
+def save_png(path, picture):
+    """Write a uint8 `(H, W)` or `(H, W, 3)` array to PNG atomically; returns path."""
+    from PIL import Image
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    Image.fromarray(np.asarray(picture, np.uint8)).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,109 @@
+"""`kgen demo`: one HTML page with every family's pictures and a metrics table, from `saved_models/`.
+
+Each part of the page is a *section*: a function `(out_dir, seed) -> Section` registered in `SECTIONS`.
+A family adds its own section (flow samples, GAN modes, Upsample Guidance grids, mask figures) by
+appending to `SECTIONS`; nothing else changes.
+"""
+
+import dataclasses
+import html
+import os
+import time
+
+import numpy as np
+
+from kgen import datasets
+from kgen.images import save_grid, save_png, scatter_image
+
+
+@dataclasses.dataclass
+class Section:
+    title: str
+    text: str = ""
+    images: list = dataclasses.field(default_factory=list)   # (file name relative to the page, caption)
+    metrics: list = dataclasses.field(default_factory=list)  # (metric, value, note)
+
+
+def datasets_section(out_dir, seed):
+    digits, _ = datasets.load_digits("test")
+    animals, _ = datasets.load_animals("test")
+    stacked, _ = datasets.stacked_digits(36, seed=seed)
+    images = [
+        (os.path.basename(save_grid(os.path.join(out_dir, "digits.png"), digits[:64], scale=6,
+                                    value_range=(0, datasets.DIGIT_LEVELS - 1))), "8×8 digits (scikit-learn), test split"),
+        (os.path.basename(save_grid(os.path.join(out_dir, "animals.png"), animals[:64], scale=2,
+                                    value_range=(0, 255))), "Animal-MNIST silhouettes, test split"),
+        (os.path.basename(save_grid(os.path.join(out_dir, "stacked_digits.png"), stacked, scale=6,
+                                    value_range=(0, datasets.DIGIT_LEVELS - 1))), "Stacked digits (1000 modes)"),
+    ]
+    for name in datasets.TOY2D_NAMES:
+        points = datasets.toy2d(name, 2000, seed=seed)
+        try:
+            centres, _ = datasets.toy2d_modes(name)
+        except ValueError:
+            centres = None
+        path = save_png(os.path.join(out_dir, f"toy_{name}.png"), scatter_image(points, size=200, centres=centres))
+        images.append((os.path.basename(path), f"toy2d('{name}')"))
+    return Section("Datasets (offline)", "Everything below ships inside wheels; nothing is downloaded.", images)
+
+
+def classifiers_section(out_dir, seed):
+    from kgen.metrics import FrechetDistance, classifiers
+
+    section = Section("Feature classifiers (FID/KID features offline)",
+                      "Small CNNs trained by scripts/train_classifiers.py; accuracy measured now on the test split.")
+    for name, load, levels in (("digits", datasets.load_digits, datasets.DIGIT_LEVELS),
+                               ("animals", datasets.load_animals, datasets.ANIMAL_LEVELS)):
+        images, labels = load("test")
+        x = datasets.dequantize(images, levels, seed=seed)
+        logits = np.asarray(classifiers.classifier(name).predict(x, verbose=0))
+        section.metrics.append((f"{name} classifier test accuracy", f"{np.mean(logits.argmax(-1) == labels):.4f}",
+                                f"{len(labels)} test images"))
+        train, _ = load("train")
+        features = classifiers.feature_model(name)
+        fd = FrechetDistance(feature_model=features)
+        fd.update_state(datasets.dequantize(train[:len(images)], levels, seed=seed + 1), x)
+        noise = np.random.default_rng(seed).uniform(size=x.shape).astype("float32")
+        fd_noise = FrechetDistance(feature_model=features)
+        fd_noise.update_state(noise, x)
+        section.metrics.append((f"{name} FD(train, test)", f"{float(fd.result()):.3f}", "real vs real: small"))
+        section.metrics.append((f"{name} FD(uniform noise, test)", f"{float(fd_noise.result()):.3f}", "should be large"))
+    return section
+
+
+SECTIONS = [datasets_section, classifiers_section]
+
+
+def _render(sections, seconds, backend):
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>kgen demo</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}figure{display:inline-block;"
+             "margin:8px;vertical-align:top}img{image-rendering:pixelated;border:1px solid #ccc}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
+             f"<h1>kgen demo</h1><p>Keras backend: {html.escape(backend)}; built in {seconds:.1f} s.</p>"]
+    rows = []
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2><p>{html.escape(section.text)}</p>")
+        for file_name, caption in section.images:
+            parts.append(f"<figure><img src='{html.escape(file_name)}'><figcaption>{html.escape(caption)}"
+                         "</figcaption></figure>")
+        rows.extend(section.metrics)
+    parts.append("<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>note</th></tr>")
+    parts.extend(f"<tr><td>{html.escape(m)}</td><td>{html.escape(v)}</td><td>{html.escape(n)}</td></tr>"
+                 for m, v, n in rows)
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def write_demo(out_dir="demo", seed=0, sections=None):
+    """Build every section into `out_dir` and write `out_dir/index.html`; returns the page's path."""
+    import keras
+
+    start = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    built = [make(out_dir, seed) for make in (SECTIONS if sections is None else sections)]
+    page = _render(built, time.time() - start, keras.backend.backend())
+    path = os.path.join(out_dir, "index.html")
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write(page)
+    os.replace(path + ".tmp", path)
+    return path
