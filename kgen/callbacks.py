@@ -44,3 +44,7 @@ class SampleGrid(keras.callbacks.Callback):
     def get_config(self):
         return {"directory": self.directory, "n": self.n, "every": self.every, "prefix": self.prefix,
                 "value_range": list(self.value_range)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

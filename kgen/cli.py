@@ -1,6 +1,6 @@
 """The `kgen` command.
 
-    kgen [--backend {jax,tensorflow,torch}] demo [--out DIR]
+    kgen [--backend {jax,tensorflow,torch}] demo [--out DIR] [--seed S] [--sections a,b]
 
 `--backend` must be known before Keras is imported; if the running process already imported Keras with
 another backend, the command re-executes itself with `KERAS_BACKEND` set (a few seconds, once).
@@ -21,6 +21,8 @@ def build_parser():
     demo = commands.add_parser("demo", help="write demo/index.html with pictures and metrics from saved_models/")
     demo.add_argument("--out", default="demo", help="output directory (default: demo)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--sections", default=None,
+                      help="comma-separated sections to build (default: all), e.g. datasets,classifiers")
     return parser
 
 
@@ -48,7 +50,8 @@ def main(argv=None):
     if args.command == "demo":
         from kgen.demo import write_demo
 
-        path = write_demo(args.out, seed=args.seed)
+        sections = args.sections.split(",") if args.sections else None
+        path = write_demo(args.out, seed=args.seed, sections=sections)
         print(f"kgen demo written to {os.path.abspath(path)}")
         return 0
     return 2

@@ -1,8 +1,8 @@
 """`kgen demo`: one HTML page with every family's pictures and a metrics table, from `saved_models/`.
 
-Each part of the page is a *section*: a function `(out_dir, seed) -> Section` registered in `SECTIONS`.
-A family adds its own section (flow samples, GAN modes, Upsample Guidance grids, mask figures) by
-appending to `SECTIONS`; nothing else changes.
+Each part of the page is a *section*: a function `(out_dir, seed) -> Section` registered by name in
+`SECTIONS`. A family adds its own section (flow samples, GAN modes, Upsample Guidance grids, mask figures)
+by adding an entry to `SECTIONS`; nothing else changes.
 """
 
 import dataclasses
@@ -71,7 +71,7 @@ def classifiers_section(out_dir, seed):
     return section
 
 
-SECTIONS = [datasets_section, classifiers_section]
+SECTIONS = {"datasets": datasets_section, "classifiers": classifiers_section}
 
 
 def _render(sections, seconds, backend):
@@ -95,12 +95,19 @@ def _render(sections, seconds, backend):
 
 
 def write_demo(out_dir="demo", seed=0, sections=None):
-    """Build every section into `out_dir` and write `out_dir/index.html`; returns the page's path."""
+    """Build the named sections (default: all of `SECTIONS`) into `out_dir`, write `out_dir/index.html`.
+
+    Returns the page's path. Unknown section names raise ValueError before anything is written.
+    """
     import keras
 
+    names = list(SECTIONS) if sections is None else list(sections)
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown:
+        raise ValueError(f"`sections` must name entries of {sorted(SECTIONS)}, got unknown {unknown}")
     start = time.time()
     os.makedirs(out_dir, exist_ok=True)
-    built = [make(out_dir, seed) for make in (SECTIONS if sections is None else sections)]
+    built = [SECTIONS[name](out_dir, seed) for name in names]
     page = _render(built, time.time() - start, keras.backend.backend())
     path = os.path.join(out_dir, "index.html")
     with open(path + ".tmp", "w", encoding="utf-8") as handle:

@@ -1,0 +1,79 @@
+"""Image grids, PNG writing and the SampleGrid callback."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from PIL import Image
+
+from kgen.callbacks import SampleGrid
+from kgen.images import make_grid, save_grid, scatter_image, to_uint8
+
+
+def test_make_grid_places_each_image_in_its_tile():
+    images = np.stack([np.full((2, 3, 1), k, np.uint8) for k in range(5)])
+    grid = make_grid(images, rows=2, padding=1)
+    assert grid.shape == (2 * 3 + 1, 3 * 4 + 1, 1)
+    for k in range(5):
+        r, c = divmod(k, 3)
+        top, left = 1 + r * 3, 1 + c * 4
+        assert np.all(grid[top:top + 2, left:left + 3] == k)
+    assert np.all(grid[0] == 255)  # padding stays white
+
+
+def test_to_uint8_maps_value_range_and_clips():
+    np.testing.assert_array_equal(to_uint8(np.array([-1.0, 0.0, 0.5, 1.0, 2.0])), [0, 0, 128, 255, 255])
+    np.testing.assert_array_equal(to_uint8(np.array([0, 8, 16]), value_range=(0, 16)), [0, 128, 255])
+    with pytest.raises(ValueError, match="value_range"):
+        to_uint8(np.zeros(2), value_range=(1, 1))
+
+
+def test_bad_images_are_rejected():
+    with pytest.raises(ValueError, match="images"):
+        make_grid(np.zeros((2, 4, 4, 2)))
+    with pytest.raises(ValueError, match="points"):
+        scatter_image(np.zeros((3, 3)))
+
+
+def test_save_grid_writes_png_and_leaves_no_temp(tmp_path):
+    path = save_grid(str(tmp_path / "g.png"), np.random.default_rng(0).random((4, 5, 5, 3)), scale=2)
+    with Image.open(path) as picture:
+        assert picture.size == ((2 * 6 + 1) * 2, (2 * 6 + 1) * 2)
+    assert os.listdir(tmp_path) == ["g.png"]
+
+
+def test_scatter_image_marks_points_and_centres():
+    picture = scatter_image(np.array([[0.0, 0.0], [1.0, 1.0]]), size=11, extent=(0.0, 1.0), centres=[[0.5, 0.5]])
+    assert tuple(picture[10, 0]) == (30, 30, 30)   # (0, 0) is bottom-left
+    assert tuple(picture[0, 10]) == (30, 30, 30)
+    assert tuple(picture[5, 5]) == (220, 30, 30)
+
+
+class TinySampler(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def sample(self, n):
+        return ops.sigmoid(keras.random.normal((n, 4, 4, 1), seed=0))
+
+
+def test_sample_grid_saves_one_png_per_epoch(tmp_path):
+    model = TinySampler()
+    model.compile(optimizer="sgd", loss="mse")
+    callback = SampleGrid(str(tmp_path), n=4, every=1)
+    model.fit(np.zeros((4, 1)), np.zeros((4, 1)), epochs=2, verbose=0, callbacks=[callback])
+    assert sorted(os.listdir(tmp_path)) == ["samples_epoch001.png", "samples_epoch002.png"]
+    assert SampleGrid.from_config(callback.get_config()).n == 4
+
+
+def test_sample_grid_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="n"):
+        SampleGrid("d", n=0)
+    with pytest.raises(ValueError, match="every"):
+        SampleGrid("d", every=0)
