@@ -79,6 +79,8 @@ def test_bad_arguments_are_named():
         kb.minimize(lambda: 0.0, [], optimizer="adam")
     with pytest.raises(TypeError, match="state"):
         kb.compile_function(lambda x: x, state=["not a variable"])
+    with pytest.raises(ValueError, match="jit_compile"):
+        kb.compile_function(lambda x: x, jit_compile="xla")
 
 
 # ---------------------------------------------------------------- two optimizers under fit
@@ -195,9 +197,10 @@ def _ar1_loop(seed_generator):
     return run
 
 
-def test_compiled_loop_matches_numpy_recursion():
+@pytest.mark.parametrize("jit_compile", ["auto", True])
+def test_compiled_loop_matches_numpy_recursion(jit_compile):
     seed = keras.random.SeedGenerator(3)
-    run = kb.compile_function(_ar1_loop(seed), state=[seed])
+    run = kb.compile_function(_ar1_loop(seed), state=[seed], jit_compile=jit_compile)
     x0 = ops.convert_to_tensor(np.arange(4, dtype="float32"))
     x, noise = run(x0, ops.convert_to_tensor(0.9), steps=5)
     expected = np.arange(4, dtype="float32")
@@ -263,3 +266,17 @@ def test_two_optimizer_step_compiles_with_xla():
     model, d_opt, g_opt, _, history = _fit_toy_gan(steps=3, penalty=1.0, jit_compile=True)
     assert int(_np(d_opt.iterations)) == 3 and int(_np(g_opt.iterations)) == 3
     assert np.isfinite(history.history["d_loss"][-1])
+
+
+@pytest.mark.tensorflow
+def test_jacobian_log_det_matches_tfp_bijector():
+    # TFP is the TF-only oracle of the test extra: its bijectors carry exact forward log-det-Jacobians.
+    import tensorflow_probability as tfp
+
+    tfb = tfp.bijectors
+    bijector = tfb.Chain([tfb.Shift([0.5, -1.0, 2.0]), tfb.Sinh(), tfb.Scale([1.5, 0.3, -2.0])])
+    x = np.random.default_rng(4).normal(size=(5, 3)).astype("float32")
+    jac = _np(kb.jacobian(lambda t: bijector.forward(t), ops.convert_to_tensor(x)))
+    _, logdet = np.linalg.slogdet(jac.astype("float64"))
+    expected = _np(bijector.forward_log_det_jacobian(x, event_ndims=1))
+    np.testing.assert_allclose(logdet, expected, rtol=1e-5, atol=1e-5)

@@ -102,7 +102,7 @@ class AdversarialTrainer(keras.Model):
         return logs, new_state
 
 
-def compile_function(fn, variables, jit_compile=True):
+def compile_function(fn, variables, jit_compile="auto"):
     variables = list(variables)
     if not jit_compile:
         return fn

@@ -35,6 +35,10 @@ class AdversarialTrainer(keras.Model):
         return self._adversarial_train_step(data)
 
 
-def compile_function(fn, variables, jit_compile=True):
+def compile_function(fn, variables, jit_compile="auto"):
     # Variables are captured by reference in the graph; `variables` only matters on JAX.
+    if jit_compile == "auto":
+        # XLA's CPU loops ran ~10x slower than a plain graph here (benchmarks/bench_backend.py); Keras's own
+        # "auto" makes the same choice for fit.
+        jit_compile = bool(tf.config.list_physical_devices("GPU"))
     return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)

@@ -39,7 +39,7 @@ class AdversarialTrainer(keras.Model):
         return self._adversarial_train_step(data)
 
 
-def compile_function(fn, variables, jit_compile=True):
+def compile_function(fn, variables, jit_compile="auto"):
     # torch.compile is slower than eager for these small loops on CPU (keras#21851); eager without autograd.
     @functools.wraps(fn)
     def call(*args, **kwargs):

@@ -78,6 +78,9 @@ class AdversarialModel(impl.AdversarialTrainer):
         if orphans:
             raise ValueError(f"trainable variables owned by no network in `optimizers`: {orphans[:5]}")
         self.network_optimizers = dict(optimizers)
+        if all(getattr(self, name).built for name in optimizers):
+            # The networks hold every variable: nothing for fit to build by tracing `call` on a batch.
+            self.built = True
 
         def route(variable):
             return optimizers[owner[id(variable)]]

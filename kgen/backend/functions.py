@@ -99,10 +99,11 @@ def _collect_variables(state):
     return variables
 
 
-def compile_function(fn, state=None, jit_compile=True):
+def compile_function(fn, state=None, jit_compile="auto"):
     """Compile `fn(*arrays, **static)` for the active backend: sampling loops, MCMC chains, decoding.
 
-    - TensorFlow: `tf.function(jit_compile=True)` (XLA).
+    - TensorFlow: `tf.function`, with XLA when `jit_compile=True`, or with `"auto"` when a GPU is visible
+      (on CPU, XLA ran the benchmark loop ~10× slower than a plain graph, the choice Keras's "auto" makes).
     - JAX: `jax.jit`, with the variables of `state` passed in and their updates (seed generators, caches)
       assigned back after each call, so every call sees the current weights and draws fresh noise.
     - torch: eager, under `torch.no_grad()`.
@@ -115,7 +116,7 @@ def compile_function(fn, state=None, jit_compile=True):
     Args:
         fn: the function to compile. It must not create variables (build models first).
         state: the Layers, Models, SeedGenerators or Variables that `fn` reads or updates.
-        jit_compile: False runs `fn` as it is (debugging).
+        jit_compile: "auto" (default), True (XLA on TF as well), or False to run `fn` as it is (debugging).
 
     Returns:
         A callable with the signature of `fn`.
@@ -130,4 +131,6 @@ def compile_function(fn, state=None, jit_compile=True):
     """
     if not callable(fn):
         raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
+    if jit_compile not in ("auto", True, False):
+        raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}")
     return impl.compile_function(fn, _collect_variables(state), jit_compile=jit_compile)

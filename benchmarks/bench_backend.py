@@ -1,0 +1,182 @@
+"""Benchmarks for kgen.backend, each against a peer measured in the same run.
+
+1. `compile_function` sampling loop vs the same loop as an eager Python loop of keras.ops (what a user writes
+   without kgen). 200 steps of x ← x + ε·MLP(x) + √(2ε)·noise on a (256, 64) batch.
+2. `AdversarialModel.fit` (two optimizers) vs the keras.io per-backend recipe for a GAN train_step
+   (two GradientTapes on TF, two backward passes on torch; the JAX guide has no GAN recipe: n/a).
+
+    KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
+"""
+
+import time
+
+import keras
+import numpy as np
+from keras import ops
+
+import kgen
+from kgen import backend as kb
+
+BACKEND = keras.backend.backend()
+
+
+def _best_of(fn, repeats=3):
+    fn()  # warm-up / compilation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_sampling_loop(steps=200, batch=256, dim=64):
+    mlp = keras.Sequential([keras.Input((dim,)), keras.layers.Dense(128, activation="tanh"), keras.layers.Dense(dim)])
+    seed = keras.random.SeedGenerator(0)
+    eps = 0.01
+
+    def loop(x0):
+        noise = keras.random.normal((steps, batch, dim), seed=seed)
+        return ops.fori_loop(0, steps, lambda i, x: x + eps * mlp(x) + (2 * eps) ** 0.5 * noise[i], x0)
+
+    def eager(x0):
+        x = x0
+        for i in range(steps):
+            x = x + eps * mlp(x) + (2 * eps) ** 0.5 * keras.random.normal((batch, dim), seed=seed)
+        return ops.convert_to_numpy(x)
+
+    compiled = kb.compile_function(loop, state=[mlp, seed])
+    x0 = ops.zeros((batch, dim))
+    t_kgen = _best_of(lambda: ops.convert_to_numpy(compiled(x0)))
+    t_peer = _best_of(lambda: eager(x0))
+    return t_kgen, t_peer
+
+
+def _networks():
+    g = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(2)],
+                         name="generator")
+    d = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)],
+                         name="discriminator")
+    return g, d
+
+
+class _GAN(kb.AdversarialModel):
+    log_names = ("d_loss", "g_loss")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.generator, self.discriminator = _networks()
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def train_networks(self, x):
+        batch = ops.shape(x)[0]
+        z = lambda: keras.random.normal((batch, 8), seed=self.seed_generator)  # noqa: E731
+        d = self.minimize(lambda: ops.mean(ops.softplus(-self.discriminator(x))
+                                           + ops.softplus(self.discriminator(self.generator(z())))), "discriminator")
+        g = self.minimize(lambda: ops.mean(ops.softplus(-self.discriminator(self.generator(z())))), "generator")
+        return {"d_loss": d, "g_loss": g}
+
+
+def _recipe_gan():
+    """The keras.io 'custom train_step' GAN for the active backend (TF and torch guides), or None (JAX)."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        class Recipe(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.generator, self.discriminator = _networks()
+                self.seed_generator = keras.random.SeedGenerator(0)
+                self.built = True
+
+            def compile(self, d_optimizer, g_optimizer):
+                super().compile()
+                self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+            def train_step(self, x):
+                batch = tf.shape(x)[0]
+                z = keras.random.normal((batch, 8), seed=self.seed_generator)
+                with tf.GradientTape() as tape:
+                    d_loss = tf.reduce_mean(tf.nn.softplus(-self.discriminator(x))
+                                            + tf.nn.softplus(self.discriminator(self.generator(z))))
+                self.d_optimizer.apply(tape.gradient(d_loss, self.discriminator.trainable_weights),
+                                       self.discriminator.trainable_weights)
+                z = keras.random.normal((batch, 8), seed=self.seed_generator)
+                with tf.GradientTape() as tape:
+                    g_loss = tf.reduce_mean(tf.nn.softplus(-self.discriminator(self.generator(z))))
+                self.g_optimizer.apply(tape.gradient(g_loss, self.generator.trainable_weights),
+                                       self.generator.trainable_weights)
+                return {"d_loss": d_loss, "g_loss": g_loss}
+
+        return Recipe()
+    if BACKEND == "torch":
+        import torch
+
+        class Recipe(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.generator, self.discriminator = _networks()
+                self.seed_generator = keras.random.SeedGenerator(0)
+                self.built = True
+
+            def compile(self, d_optimizer, g_optimizer):
+                super().compile()
+                self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+            def train_step(self, x):
+                batch = x.shape[0]
+                z = keras.random.normal((batch, 8), seed=self.seed_generator)
+                self.zero_grad()
+                d_loss = ops.mean(ops.softplus(-self.discriminator(x)) + ops.softplus(self.discriminator(self.generator(z))))
+                d_loss.backward()
+                with torch.no_grad():
+                    self.d_optimizer.apply([v.value.grad for v in self.discriminator.trainable_weights],
+                                           self.discriminator.trainable_weights)
+                z = keras.random.normal((batch, 8), seed=self.seed_generator)
+                self.zero_grad()
+                g_loss = ops.mean(ops.softplus(-self.discriminator(self.generator(z))))
+                g_loss.backward()
+                with torch.no_grad():
+                    self.g_optimizer.apply([v.value.grad for v in self.generator.trainable_weights],
+                                           self.generator.trainable_weights)
+                return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+        return Recipe()
+    return None
+
+
+def bench_two_optimizer_fit(steps=200, batch=128):
+    x = kgen.datasets.toy2d("ring8", steps * batch, seed=0)
+    model = _GAN()
+    model.compile(optimizers={"discriminator": keras.optimizers.Adam(1e-3), "generator": keras.optimizers.Adam(1e-3)})
+    model.fit(x[:batch * 2], batch_size=batch, epochs=1, verbose=0)  # compile outside the timing
+    start = time.perf_counter()
+    model.fit(x, batch_size=batch, epochs=1, verbose=0)
+    t_kgen = time.perf_counter() - start
+    recipe = _recipe_gan()
+    if recipe is None:
+        return t_kgen, None
+    recipe.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    recipe.fit(x[:batch * 2], batch_size=batch, epochs=1, verbose=0)
+    start = time.perf_counter()
+    recipe.fit(x, batch_size=batch, epochs=1, verbose=0)
+    return t_kgen, time.perf_counter() - start
+
+
+def main():
+    kgen.set_seed(0)
+    rows = []
+    t_kgen, t_peer = bench_sampling_loop()
+    rows.append(("sampling loop, 200 steps", t_kgen, "eager Python loop", t_peer))
+    t_kgen, t_peer = bench_two_optimizer_fit()
+    rows.append(("two-optimizer GAN fit, 200 steps", t_kgen, "keras.io per-backend recipe", t_peer))
+    for name, mine, peer_name, peer in rows:
+        if peer is None:
+            print(f"[{BACKEND}] {name}: kgen {mine:.3f} s; peer ({peer_name}) n/a on this backend")
+        else:
+            print(f"[{BACKEND}] {name}: kgen {mine:.3f} s, {peer_name} {peer:.3f} s, speed-up ×{peer / mine:.2f}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
