@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/kgen --backend jax demo --out demo
+	KERAS_BACKEND=jax $(BIN)/kgen --backend jax demo --out demo
 
 test: $(STAMP)
 	$(BIN)/python tools/run_tests.py $(BACKENDS)

@@ -18,19 +18,3 @@ def set_seed(seed):
     if seed < 0:
         raise ValueError(f"`seed` must be a non-negative int, got {seed}")
     keras.utils.set_random_seed(seed)
-
-
-def check_positive_int(name, value):
-    """Raise unless `value` is a positive int; the message names the argument."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be a positive int, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"`{name}` must be a positive int, got {value}")
-    return value
-
-
-def check_choice(name, value, choices):
-    """Raise unless `value` is one of `choices`; the message lists them."""
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {sorted(choices)}, got {value!r}")
-    return value

@@ -24,7 +24,7 @@ import importlib.util
 
 import numpy as np
 
-from ._checks import check_choice
+from kgen._checks import check_choice
 from ._split import SPLITS, split_indices
 from .safe_pickle import load_pickle_restricted
 

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from ._checks import check_choice, check_int
+from kgen._checks import check_choice, check_int
 from ._split import SPLITS, split_indices
 
 DIGIT_LEVELS = 17

@@ -7,7 +7,7 @@ official train/test splits; "all" concatenates train then test. Pixels are 0..25
 
 import numpy as np
 
-from ._checks import check_choice
+from kgen._checks import check_choice
 from ._split import SPLITS
 
 KERAS_DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")

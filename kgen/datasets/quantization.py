@@ -19,7 +19,7 @@ which `kgen.metrics.bits_per_dim(nll_nats, num_dims, levels)` computes. Data in 
 
 import numpy as np
 
-from ._checks import check_int
+from kgen._checks import check_int
 
 
 def _integer_image(x, levels):

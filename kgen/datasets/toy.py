@@ -13,7 +13,7 @@ moons and swissroll seed scikit-learn from the same generator. The same seed alw
 
 import numpy as np
 
-from ._checks import check_choice, check_int
+from kgen._checks import check_choice, check_int
 
 TOY2D_NAMES = ("ring8", "grid25", "moons", "swissroll")
 _MIXTURE_STD = {"ring8": 0.02, "grid25": 0.05}

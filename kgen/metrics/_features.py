@@ -7,7 +7,7 @@ features; each example is flattened to a row).
 
 import keras
 
-from kgen.metrics._checks import check_int
+from kgen._checks import check_int
 
 
 def check_feature_model(feature_model):

@@ -19,7 +19,7 @@ Contents:
 import keras
 import numpy as np
 
-from kgen.metrics._checks import as_float_matrix
+from kgen._checks import as_float_matrix
 from kgen.metrics._features import (
     check_feature_model,
     compute_features,

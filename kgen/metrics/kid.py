@@ -24,7 +24,7 @@ Contents:
 import keras
 import numpy as np
 
-from kgen.metrics._checks import as_float_matrix
+from kgen._checks import as_float_matrix
 from kgen.metrics._features import (
     check_feature_model,
     compute_features,
@@ -32,7 +32,7 @@ from kgen.metrics._features import (
     infer_feature_dim,
     serialize_feature_model,
 )
-from kgen.utils import check_choice
+from kgen._checks import check_choice
 
 __all__ = ["KernelInceptionDistance", "kernel_inception_distance"]
 

@@ -19,7 +19,7 @@ import numbers
 import keras
 import numpy as np
 
-from kgen.metrics._checks import check_int
+from kgen._checks import check_int
 
 __all__ = ["bits_per_dim"]
 

@@ -10,7 +10,7 @@ under the mixture weights), hence `min_count` (default 1, the VEEGAN rule).
 
 import numpy as np
 
-from kgen.metrics._checks import as_float_matrix, check_int, check_positive_float
+from kgen._checks import as_float_matrix, check_int, check_positive_float
 
 __all__ = ["mode_coverage"]
 

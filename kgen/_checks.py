@@ -1,6 +1,6 @@
-"""Argument checks shared by the kgen.metrics modules (private).
+"""Argument checks shared by every kgen module (private; NumPy only, no Keras).
 
-Every check raises before any computation, and its message names the offending argument.
+Each check raises before any work starts, with a message that names the offending argument.
 """
 
 import numbers
@@ -15,6 +15,13 @@ def check_int(name, value, minimum):
     if value < minimum:
         raise ValueError(f"`{name}` must be an int >= {minimum}, got {value}")
     return int(value)
+
+
+def check_choice(name, value, choices):
+    """Return `value` if it is one of `choices`, else raise a ValueError naming `name` and listing `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
+    return value
 
 
 def check_positive_float(name, value):
