@@ -4,10 +4,10 @@ import keras
 
 _name = keras.backend.backend()
 if _name == "jax":
-    pass
+    from kgen.backend import _jax as impl  # noqa: F401  (re-exported)
 elif _name == "tensorflow":
-    pass
+    from kgen.backend import _tensorflow as impl  # noqa: F401  (re-exported)
 elif _name == "torch":
-    pass
+    from kgen.backend import _torch as impl  # noqa: F401  (re-exported)
 else:
     raise ImportError(f"kgen supports the jax, tensorflow and torch backends of Keras; the active backend is {_name!r}")
