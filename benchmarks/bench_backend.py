@@ -11,7 +11,6 @@
 import time
 
 import keras
-import numpy as np
 from keras import ops
 
 import kgen
