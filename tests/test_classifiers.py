@@ -3,7 +3,7 @@
 Runs on each Keras backend (KERAS_BACKEND=jax|tensorflow|torch). The files were trained on JAX; reaching the
 recorded test accuracy on every backend shows the saved weights are read and applied correctly everywhere.
 Oracles: the test-split labels, the accuracies recorded in saved_models/classifiers.json, and orderings of
-Fréchet distances that a broken feature extractor would violate (real vs real < real vs one class << real vs
+Fréchet distances that a broken feature extractor would violate (real vs real << real vs one class, real vs
 noise).
 """
 
@@ -20,10 +20,10 @@ from kgen.metrics import classifiers as classifiers_module
 from kgen.metrics.classifiers import classifier, feature_model, saved_models_dir
 
 # name -> (loader, levels, image shape, feature dim, minimum test accuracy). The minimum sits ~3 points
-# below the accuracy measured at training time (saved_models/classifiers.json).
+# below the accuracy measured at training time (saved_models/classifiers.json: 1.0000 and 0.9185).
 SPECS = {
     "digits": (load_digits, DIGIT_LEVELS, (8, 8, 1), 64, 0.97),
-    "animals": (load_animals, ANIMAL_LEVELS, (28, 28, 1), 128, 0.86),
+    "animals": (load_animals, ANIMAL_LEVELS, (28, 28, 1), 128, 0.89),
 }
 NAMES = sorted(SPECS)
 
@@ -101,17 +101,23 @@ def test_frechet_distance_on_digit_features_orders_real_one_class_and_noise():
     features = feature_model("digits")
     train_images, train_labels = load_digits("train")
     test_images, _ = load_digits("test")
-    real_train = dequantize(train_images, DIGIT_LEVELS, seed=1)
-    real_test = dequantize(test_images, DIGIT_LEVELS, seed=2)
+    # 256 images per set (all ~145 training 3s for the one-class set): few batch shapes keep JAX's eager
+    # compilation short, and with 64 features the finite-sample bias of real vs real (~5) stays far below
+    # the gaps tested.
+    n = 256
+    real_train = dequantize(train_images[:: len(train_images) // n][:n], DIGIT_LEVELS, seed=1)
+    real_test = dequantize(test_images[:n], DIGIT_LEVELS, seed=2)
     one_class = dequantize(train_images[train_labels == 3], DIGIT_LEVELS, seed=3)
-    noise = np.random.default_rng(4).random((400, 8, 8, 1)).astype("float32")
+    noise = np.random.default_rng(4).random((n, 8, 8, 1)).astype("float32")
 
     real_vs_real = _frechet(features, real_train, real_test)
     real_vs_one_class = _frechet(features, real_train, one_class)
     real_vs_noise = _frechet(features, real_train, noise)
-    assert real_vs_real < 0.2 * real_vs_one_class
-    assert real_vs_one_class < real_vs_noise
-    assert real_vs_real < 0.02 * real_vs_noise
+    print(f"FD real/real {real_vs_real:.3f}, real/one class {real_vs_one_class:.3f}, real/noise {real_vs_noise:.3f}")
+    # One class and noise are deliberately not ordered against each other: in these features a single class
+    # lies further from the full mixture than uniform noise does (measured ~290 vs ~115).
+    assert real_vs_real < 0.1 * real_vs_one_class
+    assert real_vs_real < 0.1 * real_vs_noise
 
 
 def test_animal_features_separate_real_images_from_noise():

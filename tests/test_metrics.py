@@ -496,14 +496,8 @@ def test_metric_config_keeps_a_keras_feature_model_architecture():
     assert restored.feature_dim == 3 and isinstance(restored.feature_model, keras.Model)
 
 
-def test_feature_model_is_re_exported_lazily():
-    if importlib.util.find_spec("kgen.metrics.classifiers") is None:
-        assert "feature_model" not in dir(kgen.metrics)
-        with pytest.raises(AttributeError, match="classifiers"):
-            kgen.metrics.feature_model  # noqa: B018
-    else:
-        assert "feature_model" in dir(kgen.metrics)
-        assert callable(kgen.metrics.feature_model)
+def test_feature_model_is_exported():
+    assert "feature_model" in kgen.metrics.__all__ and callable(kgen.metrics.feature_model)
     with pytest.raises(AttributeError):
         kgen.metrics.no_such_metric  # noqa: B018
 
