@@ -6,7 +6,6 @@ Every test runs on each Keras backend (KERAS_BACKEND=jax|tensorflow|torch).
 """
 
 import doctest
-import importlib.util
 import math
 
 import keras
