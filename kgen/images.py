@@ -6,11 +6,14 @@ import numpy as np
 
 
 def to_uint8(images, value_range=(0.0, 1.0)):
-    """Map float images in `value_range` (or integer images) to uint8 0..255, clipping outside values."""
+    """Map images with values in `value_range` to uint8 0..255, clipping outside values.
+
+    Integer images need their range too: digits are `value_range=(0, 16)`, 8-bit images `(0, 255)`.
+    """
     images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
     low, high = value_range
+    if images.dtype == np.uint8 and (low, high) == (0, 255):
+        return images
     if high <= low:
         raise ValueError(f"`value_range` must be (low, high) with low < high, got {value_range!r}")
     scaled = (images.astype(np.float64) - low) / (high - low)
@@ -61,7 +64,7 @@ def save_grid(path, images, rows=None, scale=4, value_range=(0.0, 1.0)):
 
 
 def scatter_image(points, size=256, extent=None, centres=None):
-    """Rasterise 2-D points into a `(size, size, 3)` uint8 picture (black dots, red centres) without matplotlib.
+    """Rasterise 2-D points into a `(size, size, 3)` uint8 picture (dark dots over red centre crosses).
 
     Args:
         points: `(n, 2)` array.
@@ -84,13 +87,14 @@ def scatter_image(points, size=256, extent=None, centres=None):
         rows = np.clip(np.round((size - 1) - scaled[:, 1]), 0, size - 1).astype(int)
         return rows, cols
 
-    rows, cols = to_pixels(points)
-    canvas[rows, cols] = (30, 30, 30)
     if centres is not None:
+        # Crosses first, so that samples sitting on a mode stay visible on top of its marker.
         rows, cols = to_pixels(np.asarray(centres, dtype=np.float64))
         for dr in range(-3, 4):
             canvas[np.clip(rows + dr, 0, size - 1), cols] = (220, 30, 30)
             canvas[rows, np.clip(cols + dr, 0, size - 1)] = (220, 30, 30)
+    rows, cols = to_pixels(points)
+    canvas[rows, cols] = (30, 30, 30)
     return canvas
 
 

@@ -14,7 +14,7 @@ from kgen.images import make_grid, save_grid, scatter_image, to_uint8
 
 def test_make_grid_places_each_image_in_its_tile():
     images = np.stack([np.full((2, 3, 1), k, np.uint8) for k in range(5)])
-    grid = make_grid(images, rows=2, padding=1)
+    grid = make_grid(images, rows=2, padding=1, value_range=(0, 255))
     assert grid.shape == (2 * 3 + 1, 3 * 4 + 1, 1)
     for k in range(5):
         r, c = divmod(k, 3)
@@ -26,6 +26,9 @@ def test_make_grid_places_each_image_in_its_tile():
 def test_to_uint8_maps_value_range_and_clips():
     np.testing.assert_array_equal(to_uint8(np.array([-1.0, 0.0, 0.5, 1.0, 2.0])), [0, 0, 128, 255, 255])
     np.testing.assert_array_equal(to_uint8(np.array([0, 8, 16]), value_range=(0, 16)), [0, 128, 255])
+    # uint8 data with a range other than 0..255 (the 17-level digits) is rescaled, not passed through.
+    np.testing.assert_array_equal(to_uint8(np.array([0, 8, 16], np.uint8), value_range=(0, 16)), [0, 128, 255])
+    np.testing.assert_array_equal(to_uint8(np.array([0, 7, 255], np.uint8), value_range=(0, 255)), [0, 7, 255])
     with pytest.raises(ValueError, match="value_range"):
         to_uint8(np.zeros(2), value_range=(1, 1))
 
@@ -45,10 +48,12 @@ def test_save_grid_writes_png_and_leaves_no_temp(tmp_path):
 
 
 def test_scatter_image_marks_points_and_centres():
-    picture = scatter_image(np.array([[0.0, 0.0], [1.0, 1.0]]), size=11, extent=(0.0, 1.0), centres=[[0.5, 0.5]])
+    picture = scatter_image(np.array([[0.0, 0.0], [1.0, 1.0], [0.6, 0.5]]), size=11, extent=(0.0, 1.0),
+                            centres=[[0.5, 0.5]])
     assert tuple(picture[10, 0]) == (30, 30, 30)   # (0, 0) is bottom-left
     assert tuple(picture[0, 10]) == (30, 30, 30)
-    assert tuple(picture[5, 5]) == (220, 30, 30)
+    assert tuple(picture[5, 5]) == (220, 30, 30)   # a centre's cross
+    assert tuple(picture[5, 6]) == (30, 30, 30)    # a sample on the cross stays visible
 
 
 class TinySampler(keras.Model):
