@@ -144,22 +144,25 @@ def _recipe_gan():
     return None
 
 
-def bench_two_optimizer_fit(steps=200, batch=128):
+def bench_two_optimizer_fit(steps=200, batch=128, repeats=3):
+    """Best of `repeats` epochs for each, interleaved, so that both see the same machine load."""
     x = kgen.datasets.toy2d("ring8", steps * batch, seed=0)
     model = _GAN()
     model.compile(optimizers={"discriminator": keras.optimizers.Adam(1e-3), "generator": keras.optimizers.Adam(1e-3)})
-    model.fit(x[:batch * 2], batch_size=batch, epochs=1, verbose=0)  # compile outside the timing
-    start = time.perf_counter()
-    model.fit(x, batch_size=batch, epochs=1, verbose=0)
-    t_kgen = time.perf_counter() - start
     recipe = _recipe_gan()
-    if recipe is None:
-        return t_kgen, None
-    recipe.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
-    recipe.fit(x[:batch * 2], batch_size=batch, epochs=1, verbose=0)
-    start = time.perf_counter()
-    recipe.fit(x, batch_size=batch, epochs=1, verbose=0)
-    return t_kgen, time.perf_counter() - start
+    contenders = [model]
+    if recipe is not None:
+        recipe.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+        contenders.append(recipe)
+    best = [float("inf")] * len(contenders)
+    for contender in contenders:
+        contender.fit(x[:batch * 2], batch_size=batch, epochs=1, verbose=0)  # compile outside the timing
+    for _ in range(repeats):
+        for k, contender in enumerate(contenders):
+            start = time.perf_counter()
+            contender.fit(x, batch_size=batch, epochs=1, verbose=0)
+            best[k] = min(best[k], time.perf_counter() - start)
+    return best[0], (best[1] if recipe is not None else None)
 
 
 def main():
