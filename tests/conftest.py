@@ -30,3 +30,24 @@ def pytest_runtest_setup(item):
 def _seeded():
     kgen.utils.set_seed(0)
     yield
+
+
+@pytest.fixture
+def float64():
+    """Run a test with float64 Keras weights and activations — TensorFlow only.
+
+    Keras 3.15 promotes every 64-bit result type to 32 bits "to be aligned with JAX's default behaviour"
+    (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE), so on JAX and torch a float64 Dense layer
+    returns float32 matmuls (measured: 1e-7 errors). Exact float64 oracles therefore run on TF; the same
+    checks run in float32 with float32 tolerances on every backend.
+    """
+    if BACKEND != "tensorflow":
+        pytest.skip("float64 through keras.ops is exact on the TensorFlow backend only (Keras 3.15 result_type)")
+    previous, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+        keras.config.set_dtype_policy(policy)
