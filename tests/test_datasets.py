@@ -416,3 +416,15 @@ _X = np.array([0, 1, 2])
 def test_bad_arguments_raise_naming_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_toy2d_std_overrides_the_mixture_spread_and_is_validated():
+    wide = datasets.toy2d("ring8", 20000, seed=0, std=0.2)
+    centres, _ = datasets.toy2d_modes("ring8")
+    nearest = np.min(np.linalg.norm(wide[:, None, :] - centres[None], axis=-1), axis=1)
+    assert 0.2 < np.sqrt(np.mean(nearest ** 2) / 2) < 0.22   # per-axis spread ≈ 0.2 (slightly inflated by overlap)
+    np.testing.assert_array_equal(datasets.toy2d("ring8", 10, seed=3), datasets.toy2d("ring8", 10, seed=3, std=0.02))
+    with pytest.raises(ValueError, match="std"):
+        datasets.toy2d("moons", 10, std=0.1)
+    with pytest.raises(ValueError, match="std"):
+        datasets.toy2d("ring8", 10, std=-1.0)
