@@ -19,17 +19,14 @@ from keras import ops
 class FlowLayer(keras.layers.Layer):
     """Base class of invertible layers: `call(x, training=None) -> (z, logdet)`, `inverse(z) -> x`.
 
-    Subclasses implement `forward(x, training)` and `inverse(z)`; `call` checks nothing and only exists so
-    that Keras tracks the call (build, name scopes). Shapes: `x` is `(batch, D)` or `(batch, H, W, C)`;
-    `z` has the same number of elements (Squeeze changes the shape), `logdet` is `(batch,)`.
+    Subclasses implement `call(x, training)` and `inverse(z)` (never a method named `forward`: on the torch
+    backend a Keras layer is a `torch.nn.Module`, whose `forward` Keras itself defines). Shapes: `x` is
+    `(batch, D)` or `(batch, H, W, C)`; `z` has the same number of elements (Squeeze changes the shape), `logdet` is `(batch,)`.
     """
 
     data_init = False
 
     def call(self, x, training=None):
-        return self.forward(x, training=training)
-
-    def forward(self, x, training=None):
         raise NotImplementedError
 
     def inverse(self, z):

@@ -1,0 +1,199 @@
+"""`Flow`: the model base shared by NICE, RealNVP and Glow.
+
+A flow is an ordered list of invertible layers, some of which factor out part of the state (`Split`, the
+multi-scale architecture of RealNVP/Glow). Every latent, factored out or final, is standardised by its
+own layers (conditional prior of `Split`, learned `TopPrior`), so the prior over each is the same fixed
+density (Gaussian or logistic):
+
+    log p(x) = Σ_k log p_Z(z_k) + Σ_layers log|det ∂f_l/∂h_{l-1}|        (Su 5776 eq. 6; Dinh et al.)
+
+`x` is data in [0, 1] (kgen.datasets.dequantize); preprocessing (logit, shift) is the first layer and its
+log-det is included, so `log_prob` is a density on [0, 1]^D and `bits_per_dim` follows
+kgen.metrics.bits_per_dim. Training is `model.fit(x)` by maximum likelihood: the loss is the mean
+negative log-likelihood in nats per dimension (so learning rates do not depend on D).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen.flows.layers.split import Split
+from kgen.flows.priors import get_prior
+from kgen.metrics import bits_per_dim as _bits_per_dim
+
+
+def _as_numpy_if_concrete(x):
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # symbolic or traced: nothing to check eagerly
+        return None
+
+
+class Flow(keras.Model):
+    """Base of kgen's flow models; subclasses build `self.flow_layers` in `__init__`.
+
+    Args:
+        input_shape: `(D,)` for vectors or `(H, W, C)` for images.
+        prior: "gaussian" or "logistic" (NICE paper), the density of every standardised latent.
+        data_init: whether `initialize` / the first `fit` run data-dependent initialisation (ActNorm).
+        sample_temperature: default temperature of `sample` (Su's NICE samples with 0.75).
+        seed: seed of the model's SeedGenerator (sampling).
+    """
+
+    def __init__(self, input_shape, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        input_shape = tuple(int(d) for d in input_shape)
+        if len(input_shape) not in (1, 3) or min(input_shape) <= 0:
+            raise ValueError(f"`input_shape` must be (D,) or (H, W, C) with positive sizes, got {input_shape}")
+        self.data_shape = input_shape
+        self.prior_name = prior
+        self.prior = get_prior(prior)
+        self.data_init = bool(data_init)
+        self.sample_temperature = float(sample_temperature)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.flow_layers = []
+        # Models whose first layer expects [0, 1] (logit, shift) check it; set to None for unbounded data.
+        self.data_range = (0.0, 1.0)
+
+    # ------------------------------------------------------------------ structure
+    def _finish(self, layers):
+        """Set the layers, build them, and record the latent shapes (called by subclasses)."""
+        self.flow_layers = list(layers)
+        shape, latent_shapes = self.data_shape, []
+        for layer in self.flow_layers:
+            layer.build((None,) + shape)
+            if isinstance(layer, Split):
+                shape, z_shape = layer.output_shapes_for(shape)
+                latent_shapes.append(tuple(z_shape))
+            else:
+                shape = tuple(layer.output_shape_for(shape))
+        latent_shapes.append(shape)
+        self.latent_shapes = latent_shapes
+        self.num_dims = int(np.prod(self.data_shape))
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    # ------------------------------------------------------------------ the two directions
+    def _encode(self, x, training=None):
+        h = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        logdet = ops.zeros((ops.shape(h)[0],), dtype=h.dtype)
+        latents = []
+        for layer in self.flow_layers:
+            if isinstance(layer, Split):
+                h, z, ld = layer(h, training=training)
+                latents.append(z)
+            else:
+                h, ld = layer(h, training=training)
+            logdet = logdet + ld
+        latents.append(h)
+        return latents, logdet
+
+    def encode(self, x):
+        """All latents of `x`: the factored-out ones (first level first) and the final one, standardised."""
+        self._check_data(x)
+        latents, _ = self._encode(x, training=False)
+        return latents
+
+    def decode(self, latents):
+        """Invert `encode`: `decode(encode(x)) == x` when every latent, factored out or not, is given."""
+        latents = list(latents)
+        if len(latents) != len(self.latent_shapes):
+            raise ValueError(f"`latents` must hold {len(self.latent_shapes)} tensors (shapes {self.latent_shapes}), "
+                             f"got {len(latents)}")
+        k = len(latents) - 1
+        h = ops.convert_to_tensor(latents[k], dtype=self.compute_dtype)
+        for layer in reversed(self.flow_layers):
+            if isinstance(layer, Split):
+                k -= 1
+                h = layer.inverse(h, ops.convert_to_tensor(latents[k], dtype=self.compute_dtype))
+            else:
+                h = layer.inverse(h)
+        return h
+
+    def log_prob(self, x, training=False):
+        """log p(x) per example, shape (batch,), for data in [0, 1]."""
+        self._check_data(x)
+        return self._log_prob(x, training=training)
+
+    def _log_prob(self, x, training=None):
+        latents, logdet = self._encode(x, training=training)
+        return logdet + sum(self.prior.log_prob(z) for z in latents)
+
+    def sample(self, n, temperature=None):
+        """Draw `n` samples: every latent ~ prior scaled by `temperature` (Glow; T=0 is the mode path)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"`n` must be a positive int, got {n!r}")
+        temperature = self.sample_temperature if temperature is None else float(temperature)
+        if temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0, got {temperature}")
+        latents = [self.prior.sample((int(n),) + shape, seed=self.seed_generator, temperature=temperature)
+                   for shape in self.latent_shapes]
+        return self.decode(latents)
+
+    def bits_per_dim(self, x, levels):
+        """Mean bits/dim of integer data dequantized into `x` ∈ [0,1]^D with `levels` levels."""
+        nll = -ops.convert_to_numpy(self.log_prob(x))
+        return float(np.mean(_bits_per_dim(nll, self.num_dims, levels)))
+
+    # ------------------------------------------------------------------ training
+    def call(self, x, training=None):
+        """Per-example negative log-likelihood in nats, shape (batch,)."""
+        return -self._log_prob(x, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        return ops.mean(y_pred) / self.num_dims
+
+    def initialize(self, x):
+        """Data-dependent initialisation (ActNorm, ...) from a batch, eagerly, in layer order.
+
+        Layers that are already initialised (a reloaded model) are left alone. Returns self.
+        """
+        self._check_data(x)
+        h = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        for layer in self.flow_layers:
+            if self.data_init and getattr(layer, "data_init", False):
+                layer.initialize_from(h)
+            if isinstance(layer, Split):
+                h, _, _ = layer(h, training=False)
+            else:
+                h, _ = layer(h, training=False)
+        return self
+
+    def needs_initialization(self):
+        return self.data_init and any(
+            getattr(layer, "data_init", False) and not bool(ops.convert_to_numpy(layer.initialized))
+            for layer in self.flow_layers)
+
+    def fit(self, x=None, y=None, batch_size=None, **kwargs):
+        """`keras.Model.fit` on unlabelled data in [0, 1]; runs `initialize` on the first batch if needed."""
+        if isinstance(x, np.ndarray):
+            self._check_data(x)
+            if self.needs_initialization():
+                self.initialize(x[: max(batch_size or 256, 256)])
+        return super().fit(x, y, batch_size=batch_size, **kwargs)
+
+    def _check_data(self, x, name="x"):
+        array = _as_numpy_if_concrete(x)
+        if array is None:
+            return
+        if array.shape[1:] != self.data_shape:
+            raise ValueError(f"`{name}` must have shape (batch,) + {self.data_shape}, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"`{name}` contains NaN or infinite values")
+        if self.data_range is not None and array.size and (
+                array.min() < self.data_range[0] or array.max() > self.data_range[1]):
+            raise ValueError(f"`{name}` must lie in [0, 1] (use kgen.datasets.dequantize), "
+                             f"got values in [{array.min():.3g}, {array.max():.3g}]")
+
+    def get_config(self):
+        # `data_init` is not here: each model derives it from its own arguments (preset, scale_init).
+        return {"input_shape": list(self.data_shape), "prior": self.prior_name,
+                "sample_temperature": self.sample_temperature, "seed": self.seed, "name": self.name}
+

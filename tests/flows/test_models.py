@@ -1,0 +1,133 @@
+"""NICE, RealNVP and Glow as whole models: invertibility, exact log-likelihood, sampling, saving, bad input."""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+import kgen
+from kgen import backend as kb
+from kgen.flows import NICE, Glow, RealNVP
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def _randomise(model, scale=0.05, seed=0):
+    """Perturb every trainable weight: zero-initialised couplings would make invertibility tests vacuous."""
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        value = _np(weight)
+        weight.assign((value + scale * rng.normal(size=value.shape)).astype(value.dtype))
+
+
+def _tiny_models():
+    return {
+        "nice_su": lambda: NICE((8,), hidden=(16, 16)),
+        "nice_paper": lambda: NICE((8,), preset="paper", hidden=(16,)),
+        "nice_image": lambda: NICE((2, 2, 2), hidden=(16,), scale_init="data"),
+        "realnvp_vector": lambda: RealNVP((8,), num_couplings=4, hidden=(16,)),
+        "realnvp_su_random": lambda: RealNVP((8,), num_couplings=3, hidden=(16,), permutation="random"),
+        "realnvp_image": lambda: RealNVP((4, 4, 1), scales=2, filters=8),
+        "glow_openai": lambda: Glow((4, 4, 1), levels=2, depth=2, filters=8),
+        "glow_su": lambda: Glow((4, 4, 1), levels=2, depth=2, filters=8, preset="su"),
+        "glow_full_w": lambda: Glow((4, 4, 2), levels=1, depth=2, filters=8, permutation="full"),
+    }
+
+
+MODELS = _tiny_models()
+
+
+def _data(model, n=6, seed=0):
+    shape = (n,) + model.data_shape
+    return np.random.default_rng(seed).uniform(0.05, 0.95, size=shape).astype("float32")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_decode_encode_is_identity_with_randomised_weights(name):
+    model = MODELS[name]()
+    x = _data(model)
+    model.initialize(x)
+    _randomise(model)
+    latents = model.encode(x)
+    assert [tuple(z.shape[1:]) for z in latents] == [tuple(s) for s in model.latent_shapes]
+    assert sum(int(np.prod(s)) for s in model.latent_shapes) == model.num_dims
+    back = _np(model.decode(latents))
+    np.testing.assert_allclose(back, x, atol=1e-5)
+    # Negative control: resampling a factored-out latent must change the reconstruction.
+    if len(latents) > 1:
+        other = [latents[0] + 1.0] + list(latents[1:])
+        assert np.abs(_np(model.decode(other)) - x).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_log_prob_is_prior_plus_log_det_of_the_whole_map(name):
+    model = MODELS[name]()
+    x = _data(model, n=3)
+    model.initialize(x)
+    _randomise(model, scale=0.1)
+
+    def flat_latents(t):
+        return ops.concatenate([ops.reshape(z, (ops.shape(t)[0], -1)) for z in model._encode(t, training=False)[0]],
+                               axis=-1)
+
+    jac = _np(kb.jacobian(flat_latents, ops.convert_to_tensor(x)))
+    _, logdet = np.linalg.slogdet(jac.reshape(3, model.num_dims, model.num_dims).astype("float64"))
+    latents = model.encode(x)
+    prior = sum(_np(model.prior.log_prob(z)) for z in latents)
+    np.testing.assert_allclose(_np(model.log_prob(x)), prior + logdet, rtol=1e-4, atol=2e-3)
+
+
+def test_temperature_zero_is_deterministic_and_spread_grows_with_temperature():
+    model = RealNVP((8,), num_couplings=4, hidden=(16,))
+    model.initialize(_data(model, n=64))
+    _randomise(model, scale=0.05)
+    np.testing.assert_array_equal(_np(model.sample(5, temperature=0.0)), _np(model.sample(5, temperature=0.0)))
+    # Spread across samples, per dimension (the mode path is one point, not one value).
+    spreads = [float(np.std(_np(model.sample(400, temperature=t)), axis=0).mean()) for t in (0.0, 0.5, 1.0)]
+    assert spreads[0] < 1e-5 < spreads[1] < spreads[2]
+
+
+@pytest.mark.parametrize("name", ["nice_su", "glow_openai"])
+def test_save_load_keeps_log_prob_and_actnorm_initialisation(name, tmp_path):
+    model = MODELS[name]()
+    x = _data(model)
+    model.initialize(x)
+    _randomise(model)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(_np(loaded.log_prob(x)), _np(model.log_prob(x)), rtol=1e-5, atol=1e-4)
+    assert not loaded.needs_initialization()
+    before = [_np(w).copy() for w in loaded.weights]
+    loaded.initialize(_data(model, seed=1) * 0.5)   # another batch must not re-initialise anything
+    for old, new in zip(before, loaded.weights):
+        np.testing.assert_array_equal(old, _np(new))
+
+
+def test_fit_trains_and_initialises_actnorm_first():
+    x = kgen.datasets.dequantize(kgen.datasets.load_digits("train")[0][:128], kgen.datasets.DIGIT_LEVELS, seed=0)
+    model = Glow((8, 8, 1), levels=1, depth=2, filters=16)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert model.needs_initialization()
+    history = model.fit(x, batch_size=32, epochs=2, verbose=0)
+    assert not model.needs_initialization()
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_bad_input_is_rejected_with_the_argument_named():
+    with pytest.raises(ValueError, match="input_shape"):
+        Glow((6, 6, 1), levels=2, depth=1, filters=4)
+    with pytest.raises(ValueError, match="x"):
+        NICE((7,), hidden=(4,))
+    model = RealNVP((4,), num_couplings=2, hidden=(4,))
+    with pytest.raises(ValueError, match="NaN"):
+        model.log_prob(np.array([[0.1, np.nan, 0.2, 0.3]], "float32"))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.log_prob(np.array([[0.1, 1.5, 0.2, 0.3]], "float32"))
+    with pytest.raises(ValueError, match="preset"):
+        NICE((4,), preset="mine")
+    with pytest.raises(ValueError, match="n"):
+        model.sample(0)
