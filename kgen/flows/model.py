@@ -31,6 +31,10 @@ def _as_numpy_if_concrete(x):
         return None
 
 
+def _is_initialized(layer):
+    return bool(ops.convert_to_numpy(layer.initialized))
+
+
 class Flow(keras.Model):
     """Base of kgen's flow models; subclasses build `self.flow_layers` in `__init__`.
 
@@ -158,7 +162,7 @@ class Flow(keras.Model):
         self._check_data(x)
         h = ops.convert_to_tensor(x, dtype=self.compute_dtype)
         for layer in self.flow_layers:
-            if self.data_init and getattr(layer, "data_init", False):
+            if self.data_init and getattr(layer, "data_init", False) and not _is_initialized(layer):
                 layer.initialize_from(h)
             if isinstance(layer, Split):
                 h, _, _ = layer(h, training=False)
@@ -168,8 +172,7 @@ class Flow(keras.Model):
 
     def needs_initialization(self):
         return self.data_init and any(
-            getattr(layer, "data_init", False) and not bool(ops.convert_to_numpy(layer.initialized))
-            for layer in self.flow_layers)
+            getattr(layer, "data_init", False) and not _is_initialized(layer) for layer in self.flow_layers)
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
         """`keras.Model.fit` on unlabelled data in [0, 1]; runs `initialize` on the first batch if needed."""

@@ -89,8 +89,8 @@ def test_temperature_zero_is_deterministic_and_spread_grows_with_temperature():
     assert spreads[0] < 1e-5 < spreads[1] < spreads[2]
 
 
-@pytest.mark.parametrize("name", ["nice_su", "glow_openai"])
-def test_save_load_keeps_log_prob_and_actnorm_initialisation(name, tmp_path):
+@pytest.mark.parametrize("name", ["nice_su", "nice_image", "glow_openai"])
+def test_save_load_keeps_log_prob_and_data_initialisation(name, tmp_path):
     model = MODELS[name]()
     x = _data(model)
     model.initialize(x)
@@ -131,3 +131,13 @@ def test_bad_input_is_rejected_with_the_argument_named():
         NICE((4,), preset="mine")
     with pytest.raises(ValueError, match="n"):
         model.sample(0)
+
+
+@pytest.mark.parametrize("preset", ["su", "paper"])
+def test_every_coupling_network_gets_a_gradient_at_initialisation(preset):
+    # Regression: a zero-initialised last layer behind Su's ReLU output never moves (relu'(0) = 0).
+    model = NICE((8,), preset=preset, hidden=(16,))
+    x = ops.convert_to_tensor(_data(model, n=16))
+    last_kernels = [layer.net.layers[-1].kernel for layer in model.flow_layers if hasattr(layer, "net")]
+    _, grads = kb.gradients(lambda: ops.mean(model(x)), last_kernels)
+    assert len(grads) == 4 and all(np.abs(_np(g)).max() > 0 for g in grads)

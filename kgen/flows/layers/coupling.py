@@ -95,11 +95,14 @@ class _Coupling(FlowLayer):
             n = channels // 2
             net_input = self.event_shape[:-1] + (n,)
         out = self._outputs_per_element * n
+        # A zero-initialised last layer makes the coupling start as the identity, except behind a ReLU: relu'(0)
+        # is 0, so m would never move. Su's ReLU-output m keeps Keras's random init, as in his nice.py.
+        zero_init = self.output_activation != "relu"
         if kind == "mlp":
-            self.net = mlp_network(out, self.hidden, output_activation=self.output_activation,
+            self.net = mlp_network(out, self.hidden, output_activation=self.output_activation, zero_init=zero_init,
                                    output_scale=self.output_scale, dtype=self.dtype_policy)
         else:
-            self.net = conv_network(out, self.filters, output_activation=self.output_activation,
+            self.net = conv_network(out, self.filters, output_activation=self.output_activation, zero_init=zero_init,
                                     output_scale=self.output_scale, dtype=self.dtype_policy)
         self.net.build((None,) + net_input)
 

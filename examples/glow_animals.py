@@ -1,0 +1,74 @@
+"""Glow (Kingma & Dhariwal 2018; Su 5807) on the 28×28 animal silhouettes, with a Gaussian baseline.
+
+    python examples/glow_animals.py --backend jax --epochs 10 --out runs/glow_animals
+
+Two levels (28 → 14 → 7), `--depth` steps each, affine couplings, LU 1×1 convs, actnorm with data-dependent
+init, learned conditional and top priors (the "openai" preset). Prints test bits/dim each epoch next to a
+full-covariance Gaussian fitted on the same data, and writes samples at T = 0.5 / 0.7 / 1.0,
+reconstructions and the model file.
+"""
+
+import argparse
+import os
+import sys
+
+
+def gaussian_bits_per_dim(train, test, levels):
+    import numpy as np
+
+    import kgen
+
+    d = train.shape[1]
+    mean, cov = train.mean(0), np.cov(train, rowvar=False) + 1e-6 * np.eye(d)
+    _, logdet = np.linalg.slogdet(cov)
+    diff = test - mean
+    nll = 0.5 * (np.einsum("nd,de,ne->n", diff, np.linalg.inv(cov), diff) + logdet + d * np.log(2 * np.pi))
+    return float(np.mean(kgen.metrics.bits_per_dim(nll, d, levels)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"), choices=["jax", "tensorflow", "torch"])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--filters", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/glow_animals")
+    args = parser.parse_args(argv)
+    os.environ["KERAS_BACKEND"] = args.backend
+
+    import keras
+    import numpy as np
+
+    import kgen
+    from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
+    from kgen.flows import Glow
+    from kgen.images import save_grid
+
+    kgen.set_seed(args.seed)
+    train, _ = load_animals("train")
+    test, _ = load_animals("test")
+    x_test = dequantize(test, ANIMAL_LEVELS, seed=10_000)
+    baseline = gaussian_bits_per_dim(dequantize(train, ANIMAL_LEVELS, seed=0).reshape(len(train), -1).astype("float64"),
+                                     x_test.reshape(len(test), -1).astype("float64"), ANIMAL_LEVELS)
+    print(f"full-covariance Gaussian: test {baseline:.3f} bits/dim", flush=True)
+    model = Glow((28, 28, 1), levels=2, depth=args.depth, filters=args.filters, seed=args.seed)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), jit_compile="auto")
+    for epoch in range(args.epochs):
+        model.fit(dequantize(train, ANIMAL_LEVELS, seed=epoch), batch_size=args.batch_size, epochs=1, verbose=0)
+        print(f"epoch {epoch + 1}: test {model.bits_per_dim(x_test, ANIMAL_LEVELS):.3f} bits/dim", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    for t in (0.5, 0.7, 1.0):
+        samples = keras.ops.convert_to_numpy(model.sample(64, temperature=t))
+        save_grid(os.path.join(args.out, f"samples_T{t}.png"), np.clip(samples, 0, 1), scale=2)
+    recon = keras.ops.convert_to_numpy(model.decode(model.encode(x_test[:32])))
+    save_grid(os.path.join(args.out, "reconstructions.png"), np.concatenate([x_test[:32], recon]), rows=8, scale=2)
+    model.save(os.path.join(args.out, "glow_animals.keras"))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
