@@ -43,12 +43,16 @@ def categorical_baseline(train, test):
 
 MODELS = {
     "nice": lambda: (NICE((8, 8, 1), hidden=(128, 128), num_couplings=8, scale_init="data"), 1e-3),
+    "nice_paper": lambda: (NICE((8, 8, 1), preset="paper", hidden=(128, 128), num_couplings=8, scale_init="data"), 1e-3),
+    "nice_paper_gaussian": lambda: (NICE((8, 8, 1), preset="paper", hidden=(128, 128), num_couplings=8,
+                                         scale_init="data", prior="gaussian"), 1e-3),
     "realnvp": lambda: (RealNVP((64,), num_couplings=8, hidden=(64, 64), permutation="random"), 1e-3),
     "glow": lambda: (Glow((8, 8, 1), levels=2, depth=8, filters=64), 1e-3),
+    "glow32": lambda: (Glow((8, 8, 1), levels=2, depth=8, filters=32), 1e-3),
 }
 
 
-def train(name, train_images, test_images, budget, batch_size=64, max_epochs=200):
+def train(name, train_images, test_images, budget, batch_size=64, max_epochs=400):
     kgen.set_seed(0)
     model, lr = MODELS[name]()
     model.compile(optimizer=keras.optimizers.Adam(lr))

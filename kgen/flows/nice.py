@@ -65,7 +65,9 @@ class NICE(Flow):
         self.data_range = None
         layers = [] if len(self.data_shape) == 1 else [Reshape((-1,))]
         for k in range(self.num_couplings):
-            coupling = AdditiveCoupling(partition="interleave", network="mlp", hidden=self.hidden, parity=k % 2,
+            # parity stays 0: the reversal between couplings already alternates the halves (alternating
+            # parity as well would transform the same half every time).
+            coupling = AdditiveCoupling(partition="interleave", network="mlp", hidden=self.hidden, parity=0,
                                         subtract=options["subtract"], output_activation=options["output_activation"])
             if options["permute"] == "before":
                 layers += [Permute("reverse"), coupling]

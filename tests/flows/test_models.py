@@ -141,3 +141,19 @@ def test_every_coupling_network_gets_a_gradient_at_initialisation(preset):
     last_kernels = [layer.net.layers[-1].kernel for layer in model.flow_layers if hasattr(layer, "net")]
     _, grads = kb.gradients(lambda: ops.mean(model(x)), last_kernels)
     assert len(grads) == 4 and all(np.abs(_np(g)).max() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name", ["nice_paper", "realnvp_vector"])
+def test_every_dimension_is_transformed_by_some_coupling(name):
+    # A latent coordinate that depends on a single input coordinate was never updated by a coupling:
+    # e.g. reversal plus alternating parity in NICE updates the same half every time. (Not for Su's preset,
+    # whose ReLU output units can be off for every input, nor his random permutations, which can leave a
+    # dimension untouched by chance with few couplings.)
+    model = MODELS[name]()
+    x = _data(model, n=16)
+    model.initialize(x)
+    _randomise(model, scale=0.3)
+    jac = _np(kb.jacobian(lambda t: model._encode(t)[0][-1], ops.convert_to_tensor(x)))
+    # Over a batch, so that a ReLU unit that happens to be off for one example does not hide a dependency.
+    dependencies = (np.abs(jac).max(axis=0) > 1e-6).sum(axis=1)
+    assert dependencies.min() > 1, dependencies
