@@ -34,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--depth", type=int, default=8)
     parser.add_argument("--filters", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N train/test images (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/glow_animals")
     args = parser.parse_args(argv)
@@ -50,6 +51,7 @@ def main(argv=None):
     kgen.set_seed(args.seed)
     train, _ = load_animals("train")
     test, _ = load_animals("test")
+    train, test = train[: args.limit], test[: args.limit]
     x_test = dequantize(test, ANIMAL_LEVELS, seed=10_000)
     baseline = gaussian_bits_per_dim(dequantize(train, ANIMAL_LEVELS, seed=0).reshape(len(train), -1).astype("float64"),
                                      x_test.reshape(len(test), -1).astype("float64"), ANIMAL_LEVELS)

@@ -21,6 +21,7 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=1000)
     parser.add_argument("--depth", type=int, default=5, help="hidden layers per coupling MLP")
     parser.add_argument("--noise", choices=["su", "dequantize"], default="su")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N train/test images (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/nice_su")
     args = parser.parse_args(argv)
@@ -37,6 +38,7 @@ def main(argv=None):
     kgen.set_seed(args.seed)
     train, _ = load_animals("train")
     test, _ = load_animals("test")
+    train, test = train[: args.limit], test[: args.limit]
     rng = np.random.default_rng(args.seed)
 
     def prepare(images, seed):
