@@ -18,6 +18,7 @@ import kgen
 from kgen.datasets import DIGIT_LEVELS, dequantize, load_digits
 from kgen.flows import NICE, Glow, RealNVP
 
+BACKENDS = ("jax",)
 LEVELS = DIGIT_LEVELS
 D = 64
 
