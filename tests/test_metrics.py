@@ -510,3 +510,19 @@ def test_docstring_examples_run(module):
     for test in tests:
         runner.run(test)
     assert runner.failures == 0
+
+
+def test_gaussian_bits_per_dim_matches_scipy_log_density():
+    from scipy.stats import multivariate_normal
+
+    from kgen.metrics import gaussian_bits_per_dim
+
+    rng = np.random.default_rng(0)
+    train = rng.uniform(0.2, 0.8, size=(500, 3)) @ np.array([[1.0, 0.3, 0.0], [0.0, 1.0, 0.2], [0.0, 0.0, 1.0]]) * 0.5
+    test = rng.uniform(0.2, 0.8, size=(200, 3)) * 0.5
+    cov = np.cov(train, rowvar=False) + 1e-6 * np.eye(3)
+    nll = -multivariate_normal(train.mean(0), cov).logpdf(test)
+    expected = np.mean((nll + 3 * np.log(17)) / (3 * np.log(2)))
+    assert gaussian_bits_per_dim(train, test, 17) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match="dimensions"):
+        gaussian_bits_per_dim(train, test[:, :2], 17)

@@ -76,11 +76,8 @@ def gradients(loss_fn, variables):
     return loss, grads
 
 
-def minimize(loss_fn, variables, optimizer):
-    variables = list(variables)
-    loss, grads = gradients(loss_fn, variables)
+def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
-    return loss
 
 
 class AdversarialTrainer(keras.Model):

@@ -26,12 +26,10 @@ def gradients(loss_fn, variables):
     return loss.detach(), grads
 
 
-def minimize(loss_fn, variables, optimizer):
-    variables = list(variables)
-    loss, grads = gradients(loss_fn, variables)
+def apply_gradients(optimizer, grads, variables):
+    # The update itself must not be recorded by autograd.
     with torch.no_grad():
         optimizer.apply(grads, variables)
-    return loss
 
 
 class AdversarialTrainer(keras.Model):

@@ -48,7 +48,10 @@ def minimize(loss_fn, variables, optimizer):
     """One step of `optimizer` on `variables` to decrease the scalar `loss_fn()`; returns the loss."""
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise TypeError(f"`optimizer` must be a keras.optimizers.Optimizer, got {type(optimizer).__name__}")
-    return impl.minimize(loss_fn, variables, optimizer)
+    variables = list(variables)
+    loss, grads = gradients(loss_fn, variables)
+    impl.apply_gradients(optimizer, grads, variables)
+    return loss
 
 
 def jacobian(fn, x):

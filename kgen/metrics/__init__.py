@@ -12,7 +12,7 @@
 from kgen.metrics.classifiers import CLASSIFIER_NAMES, classifier, feature_model
 from kgen.metrics.frechet import FrechetDistance, frechet_distance, gaussian_statistics
 from kgen.metrics.kid import KernelInceptionDistance, kernel_inception_distance
-from kgen.metrics.likelihood import bits_per_dim
+from kgen.metrics.likelihood import bits_per_dim, gaussian_bits_per_dim
 from kgen.metrics.modes import mode_coverage
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "classifier",
     "feature_model",
     "frechet_distance",
+    "gaussian_bits_per_dim",
     "gaussian_statistics",
     "kernel_inception_distance",
     "mode_coverage",
