@@ -17,6 +17,8 @@ def to_uint8(images, value_range=(0.0, 1.0)):
     if high <= low:
         raise ValueError(f"`value_range` must be (low, high) with low < high, got {value_range!r}")
     scaled = (images.astype(np.float64) - low) / (high - low)
+    # Diverged samples (an undertrained flow's inverse can overflow) show as black/white, not as a cast warning.
+    scaled = np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(np.round(scaled * 255.0), 0, 255).astype(np.uint8)
 
 

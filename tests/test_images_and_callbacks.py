@@ -31,6 +31,7 @@ def test_to_uint8_maps_value_range_and_clips():
     np.testing.assert_array_equal(to_uint8(np.array([0, 7, 255], np.uint8), value_range=(0, 255)), [0, 7, 255])
     with pytest.raises(ValueError, match="value_range"):
         to_uint8(np.zeros(2), value_range=(1, 1))
+    np.testing.assert_array_equal(to_uint8(np.array([np.nan, np.inf, -np.inf])), [0, 255, 0])
 
 
 def test_bad_images_are_rejected():
