@@ -76,22 +76,26 @@ class _GAN(kb.AdversarialModel):
         return {"d_loss": d, "g_loss": g}
 
 
+class _RecipeBase(keras.Model):
+    """What the keras.io GAN recipes share: the two networks, a seed generator, an optimizer for each."""
+
+    def __init__(self):
+        super().__init__()
+        self.generator, self.discriminator = _networks()
+        self.seed_generator = keras.random.SeedGenerator(0)
+        self.built = True
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+
 def _recipe_gan():
     """The keras.io 'custom train_step' GAN for the active backend (TF and torch guides), or None (JAX)."""
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        class Recipe(keras.Model):
-            def __init__(self):
-                super().__init__()
-                self.generator, self.discriminator = _networks()
-                self.seed_generator = keras.random.SeedGenerator(0)
-                self.built = True
-
-            def compile(self, d_optimizer, g_optimizer):
-                super().compile()
-                self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-
+        class Recipe(_RecipeBase):
             def train_step(self, x):
                 batch = tf.shape(x)[0]
                 z = keras.random.normal((batch, 8), seed=self.seed_generator)
@@ -111,17 +115,7 @@ def _recipe_gan():
     if BACKEND == "torch":
         import torch
 
-        class Recipe(keras.Model):
-            def __init__(self):
-                super().__init__()
-                self.generator, self.discriminator = _networks()
-                self.seed_generator = keras.random.SeedGenerator(0)
-                self.built = True
-
-            def compile(self, d_optimizer, g_optimizer):
-                super().compile()
-                self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-
+        class Recipe(_RecipeBase):
             def train_step(self, x):
                 batch = x.shape[0]
                 z = keras.random.normal((batch, 8), seed=self.seed_generator)
