@@ -195,6 +195,46 @@ class Flow(keras.Model):
             raise ValueError(f"`{name}` must lie in [0, 1] (use kgen.datasets.dequantize), "
                              f"got values in [{array.min():.3g}, {array.max():.3g}]")
 
+    # ------------------------------------------------------------------ serving
+    def export_endpoints(self):
+        """Endpoints for `kgen.export`: `serve`/`log_prob(x)`, `sample(z)` and `sample_random(temperature)`.
+
+        `sample` takes every standardised latent, flattened and concatenated in `encode` order, shape
+        `(batch, D)`; `sample_random` takes per-example temperatures of shape `(batch, 1)` and draws the
+        latents from the model's seed state (different draws on each call).
+        """
+        from kgen.export import Endpoint
+
+        sizes = [int(np.prod(shape)) for shape in self.latent_shapes]
+        x_spec = keras.InputSpec(shape=(None,) + self.data_shape, dtype="float32")
+
+        def log_prob(x):
+            return self._log_prob(x, training=False)
+
+        def split_latents(z):
+            latents, start = [], 0
+            for shape, size in zip(self.latent_shapes, sizes):
+                latents.append(ops.reshape(z[:, start:start + size], (-1,) + tuple(shape)))
+                start += size
+            return latents
+
+        def sample(z):
+            return self.decode(split_latents(z))
+
+        def sample_random(temperature):
+            batch = ops.shape(temperature)[0]
+            latents = [self.prior.sample((batch,) + tuple(shape), seed=self.seed_generator)
+                       * ops.reshape(temperature, (-1,) + (1,) * len(shape)) for shape in self.latent_shapes]
+            return self.decode(latents)
+
+        return [
+            Endpoint("serve", log_prob, [x_spec]),
+            Endpoint("log_prob", log_prob, [x_spec]),
+            Endpoint("sample", sample, [keras.InputSpec(shape=(None, sum(sizes)), dtype="float32")]),
+            Endpoint("sample_random", sample_random, [keras.InputSpec(shape=(None, 1), dtype="float32")],
+                     random=True),
+        ]
+
     def get_config(self):
         # `data_init` is not here: each model derives it from its own arguments (preset, scale_init).
         return {"input_shape": list(self.data_shape), "prior": self.prior_name,

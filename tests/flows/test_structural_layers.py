@@ -450,3 +450,16 @@ def test_bad_arguments_are_named():
         layer = InvertibleConv1x1(lu=False)
         layer.build((None, 3))
         layer.lu_factors()
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_triangular_inverse_matches_numpy(lower):
+    from kgen.flows.layers.invconv import triangular_inverse
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(12, 12))
+    a = np.tril(a) if lower else np.triu(a)
+    a[np.diag_indices(12)] = rng.uniform(0.5, 2.0, 12) * rng.choice([-1, 1], 12)
+    got = keras.ops.convert_to_numpy(triangular_inverse(keras.ops.convert_to_tensor(a, "float32"), lower=lower))
+    np.testing.assert_allclose(got, np.linalg.inv(a), atol=1e-4)
+    assert np.abs(got @ a - np.eye(12)).max() < 1e-4

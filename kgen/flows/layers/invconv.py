@@ -35,6 +35,27 @@ def random_orthogonal(size, seed):
     return q
 
 
+def triangular_inverse(matrix, lower):
+    """Inverse of a triangular C×C matrix by substitution, one row per step, with matmuls only.
+
+    The same arithmetic as LAPACK's trtri, unrolled over the static C. It keeps LAPACK calls out of the
+    graph: a JAX model exported to a SavedModel (jax2tf) cannot run `inv`/`solve`, whose LAPACK custom
+    calls TensorFlow's runtime does not register.
+    """
+    size = int(matrix.shape[-1])
+    eye = ops.eye(size, dtype=matrix.dtype)
+    rows = [None] * size
+    order = range(size) if lower else range(size - 1, -1, -1)
+    for i in order:
+        known = list(range(i)) if lower else list(range(i + 1, size))
+        row = eye[i]
+        if known:
+            coefficients = ops.take(matrix[i], known)
+            row = row - ops.matmul(coefficients[None, :], ops.stack([rows[j] for j in known]))[0]
+        rows[i] = row / matrix[i, i]
+    return ops.stack(rows)
+
+
 def _constant(value):
     # An initializer that writes a NumPy array; the array never becomes a tensor outside the variable.
     return lambda shape, dtype=None: np.asarray(value, dtype=dtype or "float32").reshape(shape)
@@ -94,7 +115,8 @@ class InvertibleConv1x1(FlowLayer):
         mask_lower = ops.convert_to_tensor(np.tril(np.ones((channels, channels)), -1), dtype=dtype)
         eye = ops.convert_to_tensor(np.eye(channels), dtype=dtype)
         lower = self.lower * mask_lower + eye
-        upper = self.upper * ops.transpose(mask_lower) + ops.diag(self.sign_s * ops.exp(self.log_s))
+        # eye·d rather than ops.diag(d): torch's ONNX exporter has no aten::diag.
+        upper = self.upper * ops.transpose(mask_lower) + eye * (self.sign_s * ops.exp(self.log_s))[None, :]
         return ops.convert_to_tensor(self.permutation), lower, upper
 
     def matrix(self):
@@ -119,7 +141,8 @@ class InvertibleConv1x1(FlowLayer):
         if self.lu:
             # W⁻¹ = U⁻¹·L⁻¹·Pᵀ: two well-conditioned triangular inverses instead of inverting the product.
             p, lower, upper = self.lu_factors()
-            w_inv = ops.matmul(ops.inv(upper), ops.matmul(ops.inv(lower), ops.transpose(p)))
+            w_inv = ops.matmul(triangular_inverse(upper, lower=False),
+                               ops.matmul(triangular_inverse(lower, lower=True), ops.transpose(p)))
         else:
             w_inv = ops.inv(self.kernel)
         return ops.matmul(z, ops.cast(w_inv, z.dtype))

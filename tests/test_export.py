@@ -1,0 +1,127 @@
+"""Exported artifacts are served by a fresh process that never imports kgen, and agree with the Keras model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen.flows import Glow
+
+BACKEND = keras.backend.backend()
+
+# Runs in a child process: plain TensorFlow / onnxruntime, no kgen, no Keras.
+SERVE_SAVED_MODEL = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path = sys.argv[1]
+x, z = np.load(path + ".x.npy"), np.load(path + ".z.npy")
+served = tf.saved_model.load(path)
+t = tf.ones((3, 1))
+draws = [served.sample_random(t).numpy() for _ in range(2)]
+print(json.dumps({
+    "log_prob": served.log_prob(x).numpy().tolist(),
+    "serving_default": list(served.signatures["serving_default"](tf.constant(x)).values())[0].numpy().tolist(),
+    "sample": served.sample(z).numpy().tolist(),
+    "random_shape": list(draws[0].shape),
+    "random_differ": float(np.abs(draws[0] - draws[1]).max()),
+    "random_t0": float(np.abs(served.sample_random(tf.zeros((2, 1))).numpy()
+                              - served.sample_random(tf.zeros((2, 1))).numpy()).max()),
+    "kgen_imported": "kgen" in sys.modules,
+}))
+"""
+
+SERVE_ONNX = r"""
+import json, sys
+import numpy as np
+import onnxruntime
+path = sys.argv[1]
+session = onnxruntime.InferenceSession(path)
+x = np.load(path + ".x.npy")
+name = session.get_inputs()[0].name
+print(json.dumps({"outputs": [session.run(None, {name: x[:k]})[0].tolist() for k in (len(x), 2)],
+                  "kgen_imported": "kgen" in sys.modules}))
+"""
+
+
+def _serve(script, path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
+    out = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(path), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def glow():
+    kgen.set_seed(0)
+    model = Glow((8, 8, 1), levels=2, depth=2, filters=8, seed=0)
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (5, 8, 8, 1)).astype("float32")
+    model.initialize(x)
+    for weight in model.trainable_weights:  # randomise zero-initialised couplings so the test can fail
+        weight.assign(weight + 0.05 * np.random.default_rng(1).normal(size=weight.shape).astype("float32"))
+    return model, x
+
+
+def _flat_latents(model, x):
+    return np.concatenate([keras.ops.convert_to_numpy(z).reshape(len(x), -1) for z in model.encode(x)], axis=1)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+def test_saved_model_endpoints_agree_in_a_process_without_kgen(glow, tmp_path):
+    model, x = glow
+    path = str(tmp_path / "glow")
+    kgen.export.export_saved_model(model, path)
+    np.save(path + ".x.npy", x)
+    np.save(path + ".z.npy", _flat_latents(model, x))
+    served = _serve(SERVE_SAVED_MODEL, path)
+    assert not served["kgen_imported"]
+    log_prob = keras.ops.convert_to_numpy(model.log_prob(x))
+    np.testing.assert_allclose(served["log_prob"], log_prob, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(np.ravel(served["serving_default"]), log_prob, rtol=1e-6, atol=1e-4)
+    # sample(z) with the caller's noise is deterministic: the encoded latents decode back to x.
+    np.testing.assert_allclose(served["sample"], x, atol=1e-5)
+    assert served["random_shape"] == [3, 8, 8, 1]
+    assert served["random_differ"] > 1e-2  # the seed state lives in the artifact: each call draws anew
+    assert served["random_t0"] == 0.0  # temperature 0 is the deterministic mode path
+
+
+def test_onnx_serve_endpoint_agrees_with_dynamic_batch(glow, tmp_path):
+    model, x = glow
+    path = str(tmp_path / "glow.onnx")
+    kgen.export.export_onnx(model, path)
+    np.save(path + ".x.npy", x)
+    served = _serve(SERVE_ONNX, path)
+    assert not served["kgen_imported"]
+    log_prob = keras.ops.convert_to_numpy(model.log_prob(x))
+    np.testing.assert_allclose(np.ravel(served["outputs"][0]), log_prob, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(np.ravel(served["outputs"][1]), log_prob[:2], rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.torch
+def test_saved_model_from_torch_names_onnx_and_pt2(glow, tmp_path):
+    model, _ = glow
+    with pytest.raises(ValueError, match="export_onnx.*format='torch'"):
+        kgen.export.export_saved_model(model, str(tmp_path / "glow"))
+    assert not os.listdir(tmp_path)
+
+
+def test_bad_requests_fail_before_writing(glow, tmp_path):
+    model, _ = glow
+    with pytest.raises(ValueError, match="sample_random.*random"):
+        kgen.export.export_onnx(model, str(tmp_path / "a.onnx"), endpoint="sample_random")
+    with pytest.raises(ValueError, match="`endpoint` must be one of"):
+        kgen.export.export_onnx(model, str(tmp_path / "a.onnx"), endpoint="nope")
+    with pytest.raises(ValueError, match="export_endpoints"):
+        kgen.export.export_onnx(keras.Sequential([keras.layers.Dense(1)]), str(tmp_path / "b.onnx"))
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ValueError, match="overwrite=True"):
+        kgen.export.export_onnx(model, str(tmp_path / "taken"))
+    assert sorted(os.listdir(tmp_path)) == ["taken"]
