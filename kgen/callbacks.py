@@ -3,6 +3,7 @@
 import os
 
 import keras
+import numpy as np
 from keras import ops
 
 from kgen.images import save_grid
@@ -48,3 +49,52 @@ class SampleGrid(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training at the first NaN or infinite loss and put back the weights of the best finished epoch.
+
+    Like `keras.callbacks.TerminateOnNaN`, but the model is not left with the weights that produced the
+    NaN: at the end of every epoch the weights are kept if the epoch's mean loss is the best so far, and
+    when a batch loss is not finite training stops, a message names the epoch and batch, and the kept
+    weights are restored when training ends (`stopped_on_nan` is then True).
+
+    Example:
+        >>> model.fit(x, epochs=50, callbacks=[kgen.callbacks.StopOnNaN()])
+    """
+
+    def __init__(self, monitor="loss"):
+        super().__init__()
+        self.monitor = monitor
+        self.best, self.best_weights, self.stopped_on_nan = np.inf, None, False
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        if self.best_weights is None:  # a NaN in the first epoch puts back the starting weights
+            self.best_weights = [np.array(ops.convert_to_numpy(w)) for w in self.model.weights]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and not np.isfinite(float(value)):
+            self.stopped_on_nan = True
+            self.model.stop_training = True
+            print(f"kgen: {self.monitor} is {float(value)} at epoch {self._epoch + 1}, batch {batch + 1}: training "
+                  f"stopped; restoring the weights of the best finished epoch (loss {self.best:.6g})", flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if not self.stopped_on_nan and value is not None and np.isfinite(float(value)) and float(value) < self.best:
+            self.best = float(value)
+            self.best_weights = [np.array(ops.convert_to_numpy(w)) for w in self.model.weights]
+
+    def on_train_end(self, logs=None):
+        if self.stopped_on_nan and self.best_weights is not None:
+            for weight, value in zip(self.model.weights, self.best_weights):
+                weight.assign(value)
+
+    def get_config(self):
+        return {"monitor": self.monitor}

@@ -1,0 +1,164 @@
+"""Training runs that survive faults: what `kgen train`, `kgen sample` and `kgen export` do.
+
+A run lives in one directory:
+
+    DIR/run.json        what was trained (family, model, data, epochs, backend, seed)
+    DIR/backup/         keras.callbacks.BackupAndRestore state (weights, optimizer, epoch), kept until the end
+    DIR/log.csv         one row per epoch (appended across restarts)
+    DIR/samples/        a sample grid per epoch
+    DIR/model.keras     the trained model, written atomically at the end
+
+Re-running the same command after a crash (SIGKILL, power loss) resumes from the last finished epoch, so
+at most one epoch is lost. A NaN or infinite loss stops training with a message, and the weights of the best
+finished epoch are put back before the model is saved.
+
+Families register a `Recipe` in `RECIPES`: how to load the data, build and compile the model, and draw
+samples. `kgen.runs.train("flows", data="digits", epochs=5, out="runs/glow")` is the Python twin of
+`kgen train flows --data digits --epochs 5 --out runs/glow`.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable
+
+import keras
+import numpy as np
+
+from kgen import datasets
+from kgen._checks import check_choice, check_int
+from kgen.callbacks import SampleGrid, StopOnNaN
+
+
+@dataclasses.dataclass
+class Recipe:
+    """How one family trains: `load(data, limit) -> x`, `build(model, x, seed) -> compiled model`."""
+
+    models: dict          # model name -> build(x, seed) returning a compiled keras.Model
+    default_model: str
+    data: dict            # data name -> load(limit) returning the training array
+    sample: Callable      # (model, n) -> images in [0, 1]
+    batch_size: int = 64
+
+
+def _digits(limit):
+    return datasets.dequantize(datasets.load_digits("train")[0][:limit], datasets.DIGIT_LEVELS, seed=0)
+
+
+def _animals(limit):
+    return datasets.dequantize(datasets.load_animals("train")[0][:limit], datasets.ANIMAL_LEVELS, seed=0)
+
+
+def _flow(cls, **kwargs):
+    def build(x, seed):
+        model = cls(x.shape[1:], seed=seed, **kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        return model
+    return build
+
+
+def _flow_recipe():
+    from kgen.flows import NICE, Glow, RealNVP
+
+    return Recipe(
+        models={"glow": _flow(Glow, levels=2, depth=8, filters=64),
+                "realnvp": _flow(RealNVP),
+                "nice": _flow(NICE)},
+        default_model="glow",
+        data={"digits": _digits, "animals": _animals},
+        sample=lambda model, n: model.sample(n, temperature=0.7),
+    )
+
+
+RECIPES = {"flows": _flow_recipe}
+
+
+def recipe(family):
+    check_choice("family", family, sorted(RECIPES))
+    return RECIPES[family]()
+
+
+def _save_atomically(model, path):
+    tmp = path + ".partial.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def train(family, data, epochs, out, model=None, batch_size=None, limit=None, seed=0, verbose="auto"):
+    """Train (or resume) a run in `out`; returns the path of the saved `model.keras`.
+
+    Args:
+        family: a key of `RECIPES` ("flows", ...).
+        data: a dataset name of that family ("digits", "animals", ...).
+        epochs: total epochs of the run (a resumed run trains only the missing ones).
+        out: the run directory; re-running with the same `out` resumes.
+        model: the model name within the family (default: the recipe's).
+        limit: use only the first `limit` training examples (smoke runs).
+    """
+    spec = recipe(family)
+    model_name = check_choice("model", model or spec.default_model, sorted(spec.models))
+    check_choice("data", data, sorted(spec.data))
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size or spec.batch_size, 1)
+    limit = None if limit is None else check_int("limit", limit, 1)
+    os.makedirs(out, exist_ok=True)
+    run = {"family": family, "model": model_name, "data": data, "epochs": epochs, "seed": int(seed),
+           "backend": keras.backend.backend(), "limit": limit, "batch_size": batch_size}
+    run_file = os.path.join(out, "run.json")
+    if os.path.exists(run_file):
+        with open(run_file) as f:
+            before = json.load(f)
+        changed = {k: (before.get(k), v) for k, v in run.items() if k != "epochs" and before.get(k) != v}
+        if changed:
+            raise ValueError(f"`out` {out!r} holds a different run ({changed}); use a new directory")
+    with open(run_file, "w") as f:
+        json.dump(run, f, indent=2)
+
+    x = spec.data[data](limit)
+    keras.utils.set_random_seed(seed)
+    net = spec.models[model_name](x, seed)
+    backup = os.path.join(out, "backup")
+    if os.path.exists(os.path.join(backup, "training_metadata.json")):
+        print(f"kgen: resuming the run in {out} from its last finished epoch")
+    stop = StopOnNaN()
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
+        keras.callbacks.CSVLogger(os.path.join(out, "log.csv"), append=True),
+        stop,
+        SampleGrid(os.path.join(out, "samples"), n=36, prefix="samples"),
+    ]
+    net.fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=True)
+    path = os.path.join(out, "model.keras")
+    _save_atomically(net, path)
+    return path
+
+
+def load_run(out):
+    """(run dict, model) of a finished run directory."""
+    run_file, model_file = os.path.join(out, "run.json"), os.path.join(out, "model.keras")
+    if not (os.path.exists(run_file) and os.path.exists(model_file)):
+        raise ValueError(f"`out` {out!r} is not a finished kgen run (no run.json and model.keras)")
+    with open(run_file) as f:
+        run = json.load(f)
+    return run, keras.saving.load_model(model_file, safe_mode=True)
+
+
+def sample(out, n=64, path=None):
+    """Write a grid of `n` samples from the run in `out`; returns the PNG path."""
+    from kgen.images import save_grid
+
+    n = check_int("n", n, 1)
+    run, model = load_run(out)
+    images = keras.ops.convert_to_numpy(recipe(run["family"]).sample(model, n))
+    return save_grid(path or os.path.join(out, f"sample_{n}.png"), np.clip(images, 0.0, 1.0))
+
+
+def export(out, format="saved_model", path=None):
+    """Export the model of the run in `out` (`format`: "saved_model" or "onnx"); returns the path."""
+    from kgen import export as kexport
+
+    check_choice("format", format, ("saved_model", "onnx"))
+    _, model = load_run(out)
+    if format == "saved_model":
+        return kexport.export_saved_model(model, path or os.path.join(out, "saved_model"), overwrite=True)
+    return kexport.export_onnx(model, path or os.path.join(out, "model.onnx"), overwrite=True)

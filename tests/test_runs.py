@@ -1,0 +1,112 @@
+"""Runs survive faults: SIGKILL mid-training and a re-run resumes; a NaN loss stops and keeps the best weights."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen import runs
+from kgen.callbacks import StopOnNaN
+
+TRAIN = ["train", "flows", "--model", "nice", "--data", "digits", "--limit", "1024", "--batch-size", "16",
+         "--epochs", "6"]
+
+
+def _kgen(args, **kwargs):
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen([sys.executable, "-m", "kgen.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _logged_epochs(out):
+    with open(os.path.join(out, "log.csv")) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.jax
+def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
+    out = str(tmp_path / "run")
+    first = _kgen([*TRAIN, "--out", out])
+    metadata = os.path.join(out, "backup", "training_metadata.json")
+    deadline = time.time() + 240
+    while not os.path.exists(metadata) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, "training ended before it could be killed:\n" + first.stdout.read()
+    time.sleep(0.3)  # into the next epoch
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert first.returncode == -signal.SIGKILL
+    assert not os.path.exists(os.path.join(out, "model.keras"))
+    done_before = _logged_epochs(out)
+    assert done_before and max(done_before) < 5
+
+    second = _kgen([*TRAIN, "--out", out])
+    text, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, text
+    assert "resuming" in text
+    epochs = _logged_epochs(out)
+    resumed = epochs[len(done_before):]
+    assert resumed[0] >= max(done_before), (done_before, resumed)  # at most the killed epoch is redone
+    assert resumed[-1] == 5 and sorted(set(epochs)) == list(range(6))
+    model = keras.saving.load_model(os.path.join(out, "model.keras"), safe_mode=True)
+    with open(os.path.join(out, "log.csv")) as f:
+        losses = [float(row["loss"]) for row in csv.DictReader(f)]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    x = kgen.datasets.dequantize(kgen.datasets.load_digits("test")[0][:64], kgen.datasets.DIGIT_LEVELS, seed=1)
+    assert np.isfinite(model.bits_per_dim(x, kgen.datasets.DIGIT_LEVELS))
+
+
+def test_nan_loss_stops_training_and_keeps_the_best_weights(capsys):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [2.0], [3.0]], "float32")
+    explode = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch < 2 else 1e30)
+    seen = []
+    snapshot = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append([keras.ops.convert_to_numpy(w).copy() for w in model.weights]))
+    stop = StopOnNaN()
+    history = model.fit(x, y, batch_size=8, epochs=6, verbose=0, callbacks=[explode, snapshot, stop])
+    assert stop.stopped_on_nan
+    assert len(history.history["loss"]) <= 3  # stopped in the epoch that blew up
+    assert "training stopped" in capsys.readouterr().out
+    best = int(np.argmin(history.history["loss"][:2]))
+    for weight, kept in zip(model.weights, seen[best]):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), kept)
+    # Negative control: without the callback the weights are left non-finite.
+    bare = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    bare.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    bare.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[explode])
+    assert not np.all(np.isfinite(keras.ops.convert_to_numpy(bare.weights[0])))
+
+
+@pytest.mark.jax
+def test_train_sample_export_round_trip(tmp_path):
+    out = str(tmp_path / "run")
+    path = runs.train("flows", data="digits", epochs=1, out=out, model="realnvp", limit=128, verbose=0)
+    assert os.path.exists(path) and os.listdir(os.path.join(out, "samples"))
+    png = runs.sample(out, n=16)
+    assert os.path.getsize(png) > 0
+    exported = runs.export(out, format="onnx")
+    assert os.path.getsize(exported) > 0
+    with pytest.raises(ValueError, match="different run"):
+        runs.train("flows", data="digits", epochs=1, out=out, model="nice", limit=128, verbose=0)
+
+
+def test_bad_run_arguments_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="`family` must be one of"):
+        runs.train("nope", data="digits", epochs=1, out=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="`data` must be one of"):
+        runs.train("flows", data="nope", epochs=1, out=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="`epochs`"):
+        runs.train("flows", data="digits", epochs=0, out=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="not a finished kgen run"):
+        runs.sample(str(tmp_path / "missing"))
+    assert not os.path.exists(tmp_path / "a")
