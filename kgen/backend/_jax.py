@@ -76,6 +76,10 @@ def gradients(loss_fn, variables):
     return loss, grads
 
 
+def replica_mean(loss):
+    return loss
+
+
 def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
 
@@ -120,3 +124,12 @@ def compile_function(fn, variables, jit_compile="auto"):
         return out
 
     return call
+
+
+def num_devices():
+    return len(keras.distribution.list_devices())
+
+
+def data_parallel(devices):
+    distribution = keras.distribution.DataParallel(devices=devices or keras.distribution.list_devices())
+    return distribution.scope()

@@ -16,11 +16,19 @@ def input_gradient(fn, x):
 
 def gradients(loss_fn, variables):
     variables = list(variables)
+    # Under MirroredStrategy each replica's gradients are summed by the optimizer: scale each replica's loss
+    # by 1/replicas so the sum is the gradient of the global mean (what Keras's own train_step does).
     with tf.GradientTape() as tape:
         loss = loss_fn()
-    grads = tape.gradient(loss, variables)
+        scaled = replica_mean(loss)
+    grads = tape.gradient(scaled, variables)
     grads = [tf.zeros_like(v.value) if g is None else g for g, v in zip(grads, variables)]
     return loss, grads
+
+
+def replica_mean(loss):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
 
 
 def apply_gradients(optimizer, grads, variables):
@@ -39,3 +47,24 @@ def compile_function(fn, variables, jit_compile="auto"):
         # "auto" makes the same choice for fit.
         jit_compile = bool(tf.config.list_physical_devices("GPU"))
     return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
+
+
+def _default_devices():
+    gpus = tf.config.list_logical_devices("GPU")
+    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+
+
+def num_devices():
+    return len(_default_devices())
+
+
+_STRATEGIES = {}
+
+
+def data_parallel(devices):
+    # One strategy per device set and process: two MirroredStrategy objects over the same devices reuse
+    # collective instance keys, and their all-reduces then abort with shape mismatches.
+    devices = tuple(devices or _default_devices())
+    if devices not in _STRATEGIES:
+        _STRATEGIES[devices] = tf.distribute.MirroredStrategy(list(devices))
+    return _STRATEGIES[devices].scope()

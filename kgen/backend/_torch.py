@@ -26,6 +26,10 @@ def gradients(loss_fn, variables):
     return loss.detach(), grads
 
 
+def replica_mean(loss):
+    return loss
+
+
 def apply_gradients(optimizer, grads, variables):
     # The update itself must not be recorded by autograd.
     with torch.no_grad():
@@ -45,3 +49,12 @@ def compile_function(fn, variables, jit_compile="auto"):
             return fn(*args, **kwargs)
 
     return call
+
+
+def num_devices():
+    return torch.cuda.device_count() or 1
+
+
+def data_parallel(devices):
+    raise ValueError("kgen.distribute.data_parallel needs the JAX or TensorFlow backend: Keras 3.15 has no "
+                     "distribution support for torch (wrap a custom loop in torch DistributedDataParallel)")

@@ -54,6 +54,17 @@ def minimize(loss_fn, variables, optimizer):
     return loss
 
 
+def replica_mean(loss):
+    """Scale a per-replica mean loss for data-parallel training; the identity without replicas.
+
+    A model that overrides `compute_loss` returns the mean over its slice of the batch. Under TensorFlow's
+    MirroredStrategy the optimizer sums the replicas' gradients, so each replica's loss must be divided by
+    the number of replicas (Keras's compiled losses do this themselves). On JAX (one SPMD program over the
+    global batch) and torch this returns `loss` unchanged.
+    """
+    return impl.replica_mean(loss)
+
+
 def jacobian(fn, x):
     """Per-example Jacobian ∂fn(x)ᵢ/∂xᵢ of a function that maps each example on its own.
 

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
 from kgen.metrics import bits_per_dim as _bits_per_dim
@@ -152,7 +153,7 @@ class Flow(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
             y_pred = self(x, training=training)
-        return ops.mean(y_pred) / self.num_dims
+        return replica_mean(ops.mean(y_pred) / self.num_dims)
 
     def initialize(self, x):
         """Data-dependent initialisation (ActNorm, ...) from a batch, eagerly, in layer order.
