@@ -1,0 +1,360 @@
+"""`DiffusionModel`: trains any log-SNR-conditioned network with `model.fit`, and samples with kgen's samplers.
+
+Articles: Su Jianlin, "生成扩散模型漫谈(二十二)：信噪比与大图生成(上)" (https://kexue.fm/archives/10047) for the SNR
+view and the multi-scale loss, and the series' DDPM parts (https://kexue.fm/archives/9119). Papers: DDPM
+(Ho et al. 2020, arXiv:2006.11239), v-prediction (Salimans & Ho 2022, arXiv:2202.00512), min-SNR-γ weighting
+(Hang et al. 2023, arXiv:2303.09556), simple diffusion (Hoogeboom et al. 2023, arXiv:2301.11093).
+
+Notation (kgen.diffusion's convention): data x in [−1, 1], z_t = α_t x + σ_t ε with α² + σ² = 1 and
+λ = log(α²/σ²) = log SNR. Su's ᾱ_t, β̄_t are α_t, σ_t; DDPM's ā_t is α_t². The network is called as
+`network([z, λ])` (or `[z, λ, labels]`) and predicts one of
+
+    "eps": ε,    "x0": x,    "v": v = α ε − σ x.
+
+Training step (`compute_loss`, run by Keras's standard `fit` on every backend): t ~ U[0, 1] (on a discrete
+schedule with T steps, t = i/T with i uniform in 1..T, DDPM's training), ε ~ N(0, I), loss = mean squared
+error between the network output and its target, times an optional per-example weight w(λ).
+
+Min-SNR-γ (Hang et al.) weights the x-space error ‖x̂ − x‖² by min(SNR, γ). Since ε̂ − ε = −(α/σ)(x̂ − x) and
+v̂ − v = −(1/σ)(x̂ − x), the same weighting reads, per parameterisation,
+
+    eps: min(SNR, γ)/SNR,     x0: min(SNR, γ),     v: min(SNR, γ)/(SNR + 1).
+
+Multi-scale loss (simple diffusion; Su 10047): L_{s×s} = mean over the (H/s)(W/s)C pooled values of
+(D_s[target] − D_s[output])², D_s = s×s average pooling (`guidance.average_pool`, the D of Upsample Guidance), averaged over the scales s = 1, 2, 4, ... for which
+H and W stay divisible and the pooled image is at least 4×4 (or the scales given). It asks the
+high-resolution model to be right on the coarse image too ("at least no worse than a low-resolution model").
+
+EMA of the network weights: see `kgen.diffusion.ema` (non-trainable variables of the model, updated inside
+the compiled step; `fit` folds the last step in when it returns).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen import backend as kb
+from kgen._checks import check_choice, check_int, check_positive_float
+from kgen.diffusion.ema import ExponentialMovingAverage
+from kgen.diffusion.guidance import average_pool
+from kgen.diffusion.predictions import PREDICTIONS, alpha_sigma, eps_from_prediction
+from kgen.diffusion import schedules as schedules_module
+
+LOSS_WEIGHTINGS = (None, "min_snr")
+SAMPLERS = ("ddim", "ddpm", "ancestral")
+
+
+def min_snr_weight(logsnr, prediction, gamma=5.0):
+    """Per-example min-SNR-γ weight (Hang et al. 2023) of the `prediction`-space squared error at λ.
+
+    eps: min(e^λ, γ)/e^λ; x0: min(e^λ, γ); v: min(e^λ, γ)/(e^λ + 1) — all equal to min(SNR, γ)‖x̂ − x‖².
+    """
+    check_choice("prediction", prediction, PREDICTIONS)
+    clipped = ops.exp(ops.minimum(logsnr, np.log(gamma)))  # min(SNR, γ) without overflow
+    if prediction == "eps":
+        return clipped * ops.exp(-logsnr)
+    if prediction == "x0":
+        return clipped
+    return clipped * ops.sigmoid(-logsnr)
+
+
+def _data_shape(network, data_shape):
+    if data_shape is not None:
+        return tuple(check_int("data_shape", d, 1) for d in data_shape)
+    if hasattr(network, "image_shape"):
+        return tuple(network.image_shape)
+    try:
+        return tuple(int(d) for d in network.inputs[0].shape[1:])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        raise ValueError("cannot read the data shape from `network` (no `image_shape`, no functional inputs); "
+                         "pass `data_shape`") from None
+
+
+def _multiscale_factors(multiscale, data_shape):
+    if multiscale is False or multiscale is None:
+        return (1,)
+    if len(data_shape) != 3:
+        raise ValueError(f"`multiscale` needs image data (H, W, C), got data shape {data_shape}")
+    height, width = data_shape[:2]
+    if multiscale is True:
+        factors, s = [], 1
+        while height % s == 0 and width % s == 0 and min(height, width) // s >= 4:
+            factors.append(s)
+            s *= 2
+        return tuple(factors)
+    factors = tuple(check_int("multiscale", s, 1) for s in multiscale)
+    for s in factors:
+        if height % s or width % s:
+            raise ValueError(f"`multiscale` factor {s} must divide the image size {height}x{width}")
+    return factors
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class DiffusionModel(keras.Model):
+    """A diffusion model: a network predicting ε, x₀ or v from `[z, λ]` (+ labels), a schedule, an EMA.
+
+    Args:
+        network: a built Keras model called as `network([z, logsnr])`, or `network([z, logsnr, labels])` when
+            conditional; output shaped like z. `kgen.diffusion.UNet` or any functional model (an MLP for 2-D).
+        schedule: a `kgen.diffusion` Schedule (LinearSchedule, CosineSchedule, shifted(...), ...).
+        prediction: "eps", "x0" or "v": what the network outputs.
+        loss_weighting: None (plain MSE in the prediction's space) or "min_snr".
+        min_snr_gamma: γ of min-SNR weighting.
+        multiscale: False, True (scales 1, 2, 4, ... down to 4×4) or a tuple of pooling factors.
+        ema_decay: decay of the weight EMA, or None for no EMA.
+        label_dropout: probability of replacing a label by the null label while training (classifier-free
+            guidance; conditional networks only).
+        num_classes: classes of a conditional network (default: `network.num_classes`, None if absent); label
+            `num_classes` is the null label.
+        data_shape: shape of one example (default: read from the network).
+        seed: seed of the model's SeedGenerator (t, ε and label dropout while training; sampling noise).
+
+    Data: images scaled to [−1, 1] (e.g. `x / 127.5 − 1`); the schedules' SNRs assume unit-scale data.
+    `fit(x)` for unconditional, `fit(x, labels)` for conditional models.
+
+    Example:
+        >>> net = UNet((8, 8, 1), channels=8, channel_mults=(1, 2), attention_resolutions=())
+        >>> model = DiffusionModel(net, CosineSchedule(), prediction="v")
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> model.fit(np.random.uniform(-1, 1, (64, 8, 8, 1)).astype("float32"), epochs=1, verbose=0)
+        >>> images = model.sample(4, steps=20)
+    """
+
+    def __init__(self, network, schedule, prediction="eps", loss_weighting=None, min_snr_gamma=5.0,
+                 multiscale=False, ema_decay=0.999, label_dropout=0.1, num_classes=None, data_shape=None,
+                 seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(network, keras.Model) or not network.built:
+            raise TypeError(f"`network` must be a built keras.Model, got {type(network).__name__}")
+        if not isinstance(schedule, schedules_module.Schedule):
+            raise TypeError(f"`schedule` must be a kgen.diffusion Schedule, got {type(schedule).__name__}")
+        self.network, self.schedule = network, schedule
+        self.prediction = check_choice("prediction", prediction, PREDICTIONS)
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"`loss_weighting` must be one of {list(LOSS_WEIGHTINGS)}, got {loss_weighting!r}")
+        self.loss_weighting = loss_weighting
+        self.min_snr_gamma = check_positive_float("min_snr_gamma", min_snr_gamma)
+        self.data_shape = _data_shape(network, data_shape)
+        self.multiscale = multiscale if isinstance(multiscale, bool) else tuple(multiscale)
+        self.multiscale_factors = _multiscale_factors(multiscale, self.data_shape)
+        self.num_classes = getattr(network, "num_classes", None) if num_classes is None else num_classes
+        if self.num_classes is not None:
+            self.num_classes = check_int("num_classes", self.num_classes, 1)
+        if not 0.0 <= float(label_dropout) < 1.0:
+            raise ValueError(f"`label_dropout` must be in [0, 1), got {label_dropout}")
+        self.label_dropout = float(label_dropout)
+        self.ema_decay = None if ema_decay is None else check_positive_float("ema_decay", ema_decay)
+        self.ema = None
+        if self.ema_decay is not None:
+            self.ema = ExponentialMovingAverage(self.ema_decay, name="ema")
+            self.ema.track(self.network.trainable_variables)
+        self.seed = int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # Compiled helpers, kept out of Keras's attribute tracking.
+        object.__setattr__(self, "_sampling_cache", {})
+        object.__setattr__(self, "_finish_ema_fn", None)
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    # ------------------------------------------------------------------ the network as an eps function
+    def _labels(self, labels, x):
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError("`labels` given to an unconditional DiffusionModel")
+            return None
+        if labels is None:  # unconditional branch: the null label
+            labels = self.num_classes
+        labels = ops.cast(labels, "int32")
+        return ops.zeros((ops.shape(x)[0],), "int32") + labels
+
+    def _network_inputs(self, x, logsnr, labels):
+        logsnr = ops.cast(ops.reshape(logsnr, (-1,)), x.dtype)
+        labels = self._labels(labels, x)
+        return [x, logsnr] if labels is None else [x, logsnr, labels]
+
+    def predict_output(self, x, logsnr, labels=None, use_ema=True, training=False):
+        """The network's raw output (ε̂, x̂₀ or v̂) at noisy `x` and log-SNR `logsnr` (batch,)."""
+        inputs = self._network_inputs(x, logsnr, labels)
+        if use_ema and self.ema is not None:
+            trainable = [average.value for average in self.ema.averages]
+            non_trainable = [v.value for v in self.network.non_trainable_variables]
+            output, _ = self.network.stateless_call(trainable, non_trainable, inputs, training=training)
+            return output
+        return self.network(inputs, training=training)
+
+    def eps_fn(self, x, logsnr, labels=None, use_ema=True):
+        """ε̂(x, λ) whatever the network predicts (conversion in `predictions.eps_from_prediction`).
+
+        `labels`: None means the null label (unconditional) for conditional models. With `use_ema` the EMA
+        weights are used (when the model has an EMA).
+        """
+        x = ops.convert_to_tensor(x)
+        output = self.predict_output(x, logsnr, labels, use_ema=use_ema)
+        return eps_from_prediction(self.prediction, output, x, ops.reshape(logsnr, (-1,)))
+
+    # ------------------------------------------------------------------ training
+    def target(self, x, noise, alpha, sigma):
+        """The regression target of the chosen prediction (α, σ broadcast against x)."""
+        if self.prediction == "eps":
+            return noise
+        if self.prediction == "x0":
+            return x
+        return alpha * noise - sigma * x
+
+    def per_example_loss(self, x, t, noise, labels=None, training=False):
+        """Weighted loss per example, shape (batch,), at given times `t` (batch,) and noise ε (shape of x)."""
+        x = ops.convert_to_tensor(x)
+        t = ops.cast(t, x.dtype)
+        logsnr = ops.cast(self.schedule.logsnr(t), x.dtype)
+        alpha, sigma = alpha_sigma(logsnr, x)
+        z = alpha * x + sigma * noise
+        inputs = self._network_inputs(z, logsnr, labels)
+        residual = self.network(inputs, training=training) - self.target(x, noise, alpha, sigma)
+        terms = []
+        for s in self.multiscale_factors:
+            pooled = residual if s == 1 else average_pool(residual, s)
+            terms.append(ops.mean(ops.reshape(pooled * pooled, (ops.shape(x)[0], -1)), axis=-1))
+        loss = terms[0] if len(terms) == 1 else ops.mean(ops.stack(terms, axis=0), axis=0)
+        if self.loss_weighting == "min_snr":
+            loss = loss * min_snr_weight(logsnr, self.prediction, self.min_snr_gamma)
+        return loss
+
+    def draw_times(self, batch):
+        """t ~ U[0, 1], or t = i/T with i uniform in 1..T on a discrete schedule; shape (batch,)."""
+        steps = self.schedule.num_steps
+        if steps is None:
+            return keras.random.uniform((batch,), seed=self.seed_generator)
+        i = keras.random.randint((batch,), 1, steps + 1, seed=self.seed_generator)
+        return ops.cast(i, keras.config.floatx()) / float(steps)
+
+    def call(self, inputs, training=None):
+        # Keras's fit needs a forward pass; the loss, which alone sees both images and labels, does the work.
+        return inputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.num_classes is not None and y is None:
+            raise ValueError("a conditional DiffusionModel trains on (images, labels): call fit(x, labels)")
+        if self.num_classes is None and y is not None:
+            raise ValueError("an unconditional DiffusionModel trains on images only: call fit(x)")
+        if training and self.ema is not None:
+            self.ema.update(self.network.trainable_variables)
+        x = ops.convert_to_tensor(x)
+        if x.dtype != self.compute_dtype:
+            x = ops.cast(x, self.compute_dtype)
+        batch = ops.shape(x)[0]
+        labels = None
+        if y is not None:
+            labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+            if training and self.label_dropout > 0:
+                drop = keras.random.uniform((batch,), seed=self.seed_generator) < self.label_dropout
+                labels = ops.where(drop, self.num_classes, labels)
+        t = self.draw_times(batch)
+        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=self.seed_generator)
+        loss = self.per_example_loss(x, t, noise, labels, training=training)
+        if sample_weight is not None:
+            weights = ops.cast(ops.reshape(sample_weight, (-1,)), loss.dtype)
+            return ops.sum(loss * weights) / ops.maximum(ops.sum(weights), 1e-12)
+        return ops.mean(loss)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit` on images in [−1, 1] (and labels when conditional); folds the last step into the EMA."""
+        if isinstance(x, np.ndarray):  # arrays are checked here, before Keras builds anything
+            if x.shape[1:] != self.data_shape:
+                raise ValueError(f"`x` must have shape (batch,) + {self.data_shape}, got {x.shape}")
+            if self.num_classes is not None and y is None:
+                raise ValueError("a conditional DiffusionModel trains on (images, labels): call fit(x, labels)")
+            if self.num_classes is None and y is not None:
+                raise ValueError("an unconditional DiffusionModel trains on images only: call fit(x)")
+        history = super().fit(x, y, **kwargs)
+        self.finish_ema()
+        return history
+
+    def finish_ema(self):
+        """Fold the weights of the latest optimizer step into the EMA (`fit` does it; call after train_on_batch)."""
+        if self.ema is None:
+            return
+        if self._finish_ema_fn is None:  # one compiled update instead of a few eager ops per weight
+            def finish():
+                self.ema.finish(self.network.trainable_variables)
+
+            object.__setattr__(self, "_finish_ema_fn", kb.compile_function(finish, state=[self.ema, self.network]))
+        self._finish_ema_fn()
+
+    # ------------------------------------------------------------------ sampling
+    def sampler(self, name="ddim", steps=50, **kwargs):
+        """A kgen.diffusion sampler on this model's schedule: "ddim" (η=0 unless `eta`), "ddpm", "ancestral"."""
+        from kgen import diffusion
+
+        check_choice("sampler", name, SAMPLERS)
+        classes = {"ddim": diffusion.DDIMSampler, "ddpm": diffusion.DDPMSampler,
+                   "ancestral": diffusion.AncestralSampler}
+        return classes[name](self.schedule, steps, **kwargs)
+
+    def sample(self, n, steps=50, sampler="ddim", seed=None, labels=None, guidance_scale=None, use_ema=True):
+        """Draw `n` samples (in [−1, 1] data units) from x_T ~ N(0, I) with a kgen.diffusion sampler.
+
+        Args:
+            n: number of samples.
+            steps: sampling steps.
+            sampler: "ddim" (deterministic, η = 0), "ddpm" or "ancestral".
+            seed: int for reproducible x_T and sampler noise; None draws from the model's SeedGenerator.
+            labels: conditional models only: an int or (n,) ints; None samples unconditionally (null label).
+            guidance_scale: classifier-free guidance scale g (needs `labels`); None for plain conditioning.
+            use_ema: sample with the EMA weights.
+
+        Unconditional sampling loops are compiled once per (sampler, steps, use_ema) and reused; labelled
+        ones are compiled on each call (the labels are constants of the compiled loop).
+        """
+        n = check_int("n", n, 1)
+        if guidance_scale is not None and labels is None:
+            raise ValueError("`guidance_scale` needs `labels`")
+        self.finish_ema()
+        x_T = keras.random.normal((n,) + self.data_shape, seed=self.seed_generator if seed is None else seed)
+        chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, x_T)
+        noise = None
+        if chain.needs_noise:  # drawn here, so that a cached sampler still honours `seed`
+            noise = keras.random.normal((chain.steps,) + tuple(x_T.shape),
+                                        seed=self.seed_generator if seed is None else seed + 1)
+        return chain.sample(eps_fn, x_T, noise=noise, state=[self])
+
+    def _sampling_loop(self, sampler, steps, use_ema, labels, guidance_scale, x_T):
+        from kgen import diffusion
+
+        key = (sampler, steps, bool(use_ema))
+        if labels is None and key in self._sampling_cache:
+            return self._sampling_cache[key]
+        chain = self.sampler(sampler, steps)
+        if labels is not None:
+            labels = self._labels(labels, x_T)
+
+        def conditional(x, logsnr):
+            return self.eps_fn(x, logsnr, labels=labels, use_ema=use_ema)
+
+        def unconditional(x, logsnr):
+            return self.eps_fn(x, logsnr, use_ema=use_ema)
+
+        eps_fn = conditional if labels is not None else unconditional
+        if guidance_scale is not None:
+            eps_fn = diffusion.ClassifierFreeGuidance(conditional, unconditional, guidance_scale, state=[self])
+        if labels is None:
+            self._sampling_cache[key] = (chain, eps_fn)
+        return chain, eps_fn
+
+    # ------------------------------------------------------------------ saving
+    def get_config(self):
+        return {"network": keras.saving.serialize_keras_object(self.network),
+                "schedule": schedules_module.serialize(self.schedule), "prediction": self.prediction,
+                "loss_weighting": self.loss_weighting, "min_snr_gamma": self.min_snr_gamma,
+                "multiscale": self.multiscale if isinstance(self.multiscale, bool) else list(self.multiscale),
+                "ema_decay": self.ema_decay, "label_dropout": self.label_dropout, "num_classes": self.num_classes,
+                "data_shape": list(self.data_shape), "seed": self.seed, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        config["schedule"] = schedules_module.deserialize(config["schedule"])
+        return cls(**config)
+

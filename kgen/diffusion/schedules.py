@@ -1,0 +1,351 @@
+"""Noise schedules in log-SNR form: discrete DDPM (linear β), continuous cosine, resolution shift, interpolation.
+
+One convention for all of kgen.diffusion (VDM / simple diffusion): a noisy sample at time t ∈ [0, 1]
+(t = 0 clean, t = 1 noise) is z_t = α_t x_0 + σ_t ε with α_t² + σ_t² = 1, and a schedule is its log
+signal-to-noise ratio λ(t) = log(α_t² / σ_t²), decreasing in t. Then α_t² = sigmoid(λ), σ_t² = sigmoid(−λ).
+
+Notation mapping (research note §2):
+- Su (kexue.fm "生成扩散模型漫谈"): ᾱ_t, β̄_t are our α_t, σ_t; SNR(t) = ᾱ_t²/β̄_t² = e^λ.
+- DDPM / diffusers: `alphas_cumprod` ā_t is our α_t², 1 − ā_t is σ_t²; SNR = ā_t / (1 − ā_t).
+- keras.io DDIM: `signal_rates` = α_t, `noise_rates` = σ_t.
+
+Resolution shift (Su, "信噪比与大图生成（上）", https://kexue.fm/archives/10047; simple diffusion, Hoogeboom
+et al. 2023, arXiv:2301.11093): average-pooling s×s pixels multiplies the SNR by s², so a schedule tuned at low
+resolution is moved to resolution s× larger by λ_hi(t) = λ_lo(t) − 2 log s (`shifted`); simple diffusion also
+interpolates between two shifts in t (`interpolated`).
+
+Every method takes `t` as a NumPy array or a Keras tensor of any shape and returns a tensor of the same shape,
+computed with `keras.ops` (usable inside a compiled training step). The `*_numpy` twins compute the same in
+float64 NumPy, for samplers' precomputed tables. Serialise with `serialize(schedule)` / `deserialize(config)`.
+"""
+
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from kgen._checks import check_int
+
+
+class _NumpyOps:
+    """The few `keras.ops` names the schedules use, in float64 NumPy (so one formula serves both)."""
+
+    log, exp, tan, arctan, floor, clip, take, minimum, maximum = (
+        np.log, np.exp, np.tan, np.arctan, np.floor, np.clip, np.take, np.minimum, np.maximum)
+
+    @staticmethod
+    def cast(x, dtype):
+        return np.asarray(x).astype(dtype)
+
+    @staticmethod
+    def searchsorted(sorted_sequence, values):
+        return np.searchsorted(sorted_sequence, values, side="right")
+
+    @staticmethod
+    def constant(array, like):
+        return np.asarray(array, dtype=np.float64)
+
+
+class _KerasOps:
+    log, exp, tan, arctan, floor, clip, take, minimum, maximum, cast = (
+        ops.log, ops.exp, ops.tan, ops.arctan, ops.floor, ops.clip, ops.take, ops.minimum, ops.maximum, ops.cast)
+
+    @staticmethod
+    def searchsorted(sorted_sequence, values):
+        shape = ops.shape(values)
+        found = ops.searchsorted(sorted_sequence, ops.reshape(values, (-1,)), side="right")
+        return ops.reshape(found, shape)
+
+    @staticmethod
+    def constant(array, like):
+        return ops.convert_to_tensor(np.asarray(array), dtype=like.dtype)
+
+
+def _as_float_tensor(t):
+    """A Keras tensor: float tensors keep their dtype, anything else (NumPy, Python numbers) becomes floatx."""
+    if ops.is_tensor(t) and "float" in keras.backend.standardize_dtype(t.dtype):
+        return t
+    return ops.convert_to_tensor(np.asarray(t), dtype=keras.config.floatx())
+
+
+class Schedule:
+    """Base class: a decreasing log-SNR λ(t) on t ∈ [0, 1] (t = 0 clean, t = 1 noise).
+
+    Subclasses implement `_logsnr(t, xp)` (and `_t_from_logsnr(l, xp)` when a closed form exists) once, with
+    `xp` either `keras.ops` or NumPy; the base class derives α, σ and the NumPy twins from it.
+
+    Attributes:
+        num_steps: T for a discrete schedule (a sampler's timestep grid lives on its T points
+            t_i = i / T, i = 1..T), None for a continuous one.
+    """
+
+    num_steps = None
+
+    # --- keras.ops views ------------------------------------------------------------------------------------
+    def logsnr(self, t):
+        """λ(t) = log(α_t²/σ_t²), same shape as `t`."""
+        return self._logsnr(_as_float_tensor(t), _KerasOps)
+
+    def alpha(self, t):
+        """α_t = sqrt(sigmoid(λ(t))), the signal coefficient (Su's ᾱ_t, DDPM's sqrt(ā_t))."""
+        return ops.sqrt(ops.sigmoid(self.logsnr(t)))
+
+    def sigma(self, t):
+        """σ_t = sqrt(sigmoid(−λ(t))), the noise coefficient (Su's β̄_t, DDPM's sqrt(1 − ā_t))."""
+        return ops.sqrt(ops.sigmoid(-self.logsnr(t)))
+
+    def t_from_logsnr(self, logsnr):
+        """The time t ∈ [0, 1] with λ(t) = `logsnr` (clipped to the schedule's range)."""
+        return self._t_from_logsnr(_as_float_tensor(logsnr), _KerasOps)
+
+    # --- NumPy float64 twins ----------------------------------------------------------------------------------
+    def logsnr_numpy(self, t):
+        return self._logsnr(np.asarray(t, dtype=np.float64), _NumpyOps)
+
+    def alpha_numpy(self, t):
+        return np.sqrt(_sigmoid_numpy(self.logsnr_numpy(t)))
+
+    def sigma_numpy(self, t):
+        return np.sqrt(_sigmoid_numpy(-self.logsnr_numpy(t)))
+
+    def t_from_logsnr_numpy(self, logsnr):
+        return self._t_from_logsnr(np.asarray(logsnr, dtype=np.float64), _NumpyOps)
+
+    # --- to implement ---------------------------------------------------------------------------------------
+    def _logsnr(self, t, xp):
+        raise NotImplementedError
+
+    def _t_from_logsnr(self, logsnr, xp):
+        """Generic inverse: 48 bisection steps on the decreasing λ (exact to 2⁻⁴⁸; closed forms override)."""
+        low, high = logsnr * 0.0, logsnr * 0.0 + 1.0
+        for _ in range(48):
+            mid = 0.5 * (low + high)
+            above = self._logsnr(mid, xp) > logsnr  # λ(mid) too large: the root lies later in time
+            low = xp.maximum(low, mid * xp.cast(above, mid.dtype))
+            high = xp.minimum(high, mid + (1.0 - mid) * xp.cast(above, mid.dtype))
+        return 0.5 * (low + high)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _sigmoid_numpy(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+class LinearSchedule(Schedule):
+    """DDPM's linear β schedule (Ho et al. 2020, arXiv:2006.11239), discrete and continuous views.
+
+    Discrete: β_i = linspace(beta_start, beta_end, T)_i and ā_i = Π_{j≤i}(1 − β_j), i = 1..T (DDPM's
+    `alphas_cumprod`; diffusers' index i − 1). Continuous: time t_i = i / T carries λ_i = log(ā_i/(1 − ā_i))
+    exactly, and λ(t) is the piecewise-linear interpolation of these points in t, extended to [0, 1/T) with
+    the slope of the first segment (λ(0) ≈ 10.0 for the defaults). So α(i/T)² = ā_i on every grid point and a
+    sampler on this schedule reproduces discrete DDPM/DDIM, while networks can be conditioned on λ.
+
+    Args:
+        num_steps: T, int >= 2.
+        beta_start, beta_end: β_1 and β_T, 0 < beta_start <= beta_end < 1.
+
+    Example:
+        >>> s = LinearSchedule()
+        >>> float(s.alpha_numpy(1 / 1000) ** 2)  # ā_1 = 1 − β_1
+        0.9999
+    """
+
+    def __init__(self, num_steps=1000, beta_start=1e-4, beta_end=0.02):
+        self.num_steps = check_int("num_steps", num_steps, 2)
+        for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+                raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}")
+        if beta_start > beta_end:
+            raise ValueError(f"`beta_start` must be <= `beta_end`, got {beta_start} > {beta_end}")
+        self.beta_start, self.beta_end = float(beta_start), float(beta_end)
+        self.betas = np.linspace(self.beta_start, self.beta_end, self.num_steps)
+        self.alphas_cumprod = np.cumprod(1.0 - self.betas)
+        # log(ā/(1−ā)) with 1 − ā computed as −expm1(Σ log(1 − β)) to keep early steps accurate.
+        log_abar = np.cumsum(np.log1p(-self.betas))
+        table = log_abar - np.log(-np.expm1(log_abar))
+        self._table = table  # λ_i at t = i/T, i = 1..T (decreasing)
+        self._table_ascending = -table
+
+    def _logsnr(self, t, xp):
+        big_t = self.num_steps
+        u = t * big_t - 1.0  # fractional 0-based index into the table
+        i = xp.clip(xp.floor(u), 0.0, big_t - 2.0)
+        frac = u - i
+        index = xp.cast(i, "int32")
+        table = xp.constant(self._table, t)
+        low, high = xp.take(table, index), xp.take(table, index + 1)
+        return low + frac * (high - low)
+
+    def _t_from_logsnr(self, logsnr, xp):
+        big_t = self.num_steps
+        ascending = xp.constant(self._table_ascending, logsnr)
+        # Index k with −λ_k <= −l < −λ_{k+1}, clipped so that the end segments extrapolate linearly.
+        k = xp.clip(xp.searchsorted(ascending, -logsnr) - 1, 0, big_t - 2)
+        low, high = xp.take(ascending, k), xp.take(ascending, k + 1)
+        u = xp.cast(k, logsnr.dtype) + (-logsnr - low) / (high - low)
+        return xp.clip((u + 1.0) / big_t, 0.0, 1.0)
+
+    def get_config(self):
+        return {"num_steps": self.num_steps, "beta_start": self.beta_start, "beta_end": self.beta_end}
+
+
+class CosineSchedule(Schedule):
+    """Continuous cosine schedule in log-SNR form, clipped to [logsnr_min, logsnr_max].
+
+    α_t = cos(πt/2), σ_t = sin(πt/2) gives λ(t) = −2 log tan(πt/2), which is ±∞ at the ends. As in simple
+    diffusion and VDM code, time is mapped affinely into [t_min, t_max] with t_min = arctan(e^{−λ_max/2}),
+    t_max = arctan(e^{−λ_min/2}) before the tangent: λ(t) = −2 log tan(t_min + t (t_max − t_min)), so λ(0) =
+    logsnr_max, λ(1) = logsnr_min exactly. This is the continuous form of improved DDPM's cosine schedule
+    (Nichol & Dhariwal 2021, arXiv:2102.09672: ā_t = f(t)/f(0), f = cos²((t + 0.008)/1.008 · π/2), β clipped
+    at 0.999); here the end points are handled by the λ clip instead of the offset 0.008 and the β clip.
+
+    Args:
+        logsnr_min: λ at t = 1 (default −15).
+        logsnr_max: λ at t = 0 (default 15).
+
+    Example:
+        >>> s = CosineSchedule()
+        >>> round(float(s.logsnr_numpy(0.5)), 9)  # the middle of a symmetric clip has SNR 1
+        0.0
+    """
+
+    def __init__(self, logsnr_min=-15.0, logsnr_max=15.0):
+        for name, value in (("logsnr_min", logsnr_min), ("logsnr_max", logsnr_max)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}")
+        if not logsnr_min < logsnr_max:
+            raise ValueError(f"`logsnr_min` must be < `logsnr_max`, got {logsnr_min} >= {logsnr_max}")
+        self.logsnr_min, self.logsnr_max = float(logsnr_min), float(logsnr_max)
+        self._t_min = math.atan(math.exp(-0.5 * self.logsnr_max))
+        self._t_max = math.atan(math.exp(-0.5 * self.logsnr_min))
+
+    def _logsnr(self, t, xp):
+        return -2.0 * xp.log(xp.tan(self._t_min + t * (self._t_max - self._t_min)))
+
+    def _t_from_logsnr(self, logsnr, xp):
+        logsnr = xp.clip(logsnr, self.logsnr_min, self.logsnr_max)
+        return (xp.arctan(xp.exp(-0.5 * logsnr)) - self._t_min) / (self._t_max - self._t_min)
+
+    def get_config(self):
+        return {"logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max}
+
+
+class ShiftedSchedule(Schedule):
+    """λ_hi(t) = λ_lo(t) − 2 log s: the schedule `schedule`, tuned at resolution r, moved to resolution s·r.
+
+    Average-pooling s×s pixels raises the SNR s² times (Su part 22), so this shift keeps the SNR of the pooled
+    image equal to the low-resolution schedule's (simple diffusion eq. 4–6: shift 2 log(64/d)). `num_steps` is
+    the base schedule's. Build with `shifted(schedule, scale)`.
+    """
+
+    def __init__(self, schedule, scale):
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"`schedule` must be a kgen Schedule, got {type(schedule).__name__}")
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"`scale` must be a finite number > 0, got {scale!r}")
+        self.schedule, self.scale = schedule, float(scale)
+        self.num_steps = schedule.num_steps
+        self.shift = -2.0 * math.log(self.scale)
+
+    def _logsnr(self, t, xp):
+        return self.schedule._logsnr(t, xp) + self.shift
+
+    def _t_from_logsnr(self, logsnr, xp):
+        return self.schedule._t_from_logsnr(logsnr - self.shift, xp)
+
+    def get_config(self):
+        return {"schedule": serialize(self.schedule), "scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(deserialize(config["schedule"]), config["scale"])
+
+
+class InterpolatedSchedule(Schedule):
+    """λ(t) = (1 − t) λ_clean(t) + t λ_noisy(t): simple diffusion's interpolated shift.
+
+    With `clean` = shifted(base, s_small) and `noisy` = shifted(base, s_large), the noisy end (global structure)
+    gets the heavy shift and the clean end (details) the light one; lucidrains' `logsnr_schedule_interpolated`
+    weights them this way (the research note trusts the code over one set of paper notes). The inverse is the
+    generic bisection. Monotone whenever both schedules are decreasing and λ_noisy <= λ_clean.
+    """
+
+    def __init__(self, clean, noisy):
+        for name, value in (("clean", clean), ("noisy", noisy)):
+            if not isinstance(value, Schedule):
+                raise TypeError(f"`{name}` must be a kgen Schedule, got {type(value).__name__}")
+        if clean.num_steps != noisy.num_steps:
+            raise ValueError(f"`clean` and `noisy` must have the same num_steps, got {clean.num_steps} "
+                             f"and {noisy.num_steps}")
+        self.clean, self.noisy = clean, noisy
+        self.num_steps = clean.num_steps
+
+    def _logsnr(self, t, xp):
+        return (1.0 - t) * self.clean._logsnr(t, xp) + t * self.noisy._logsnr(t, xp)
+
+    def get_config(self):
+        return {"clean": serialize(self.clean), "noisy": serialize(self.noisy)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(deserialize(config["clean"]), deserialize(config["noisy"]))
+
+
+def shifted(schedule, scale):
+    """`schedule` moved to a resolution `scale`× larger: λ(t) − 2 log(scale) (see `ShiftedSchedule`).
+
+    Example:
+        >>> hi = shifted(CosineSchedule(), 4)   # a 64² schedule used at 256²
+    """
+    return ShiftedSchedule(schedule, scale)
+
+
+def interpolated(schedule, scale_clean, scale_noisy):
+    """simple diffusion's interpolated schedule: shifted by `scale_noisy` at t = 1 and `scale_clean` at t = 0.
+
+    Example:
+        >>> s = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
+    """
+    return InterpolatedSchedule(shifted(schedule, scale_clean), shifted(schedule, scale_noisy))
+
+
+_CLASSES = {cls.__name__: cls for cls in (LinearSchedule, CosineSchedule, ShiftedSchedule, InterpolatedSchedule)}
+
+
+def register(cls):
+    """Make a user subclass of `Schedule` known to `deserialize`; returns `cls` (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Schedule)):
+        raise TypeError(f"`cls` must be a subclass of Schedule, got {cls!r}")
+    _CLASSES[cls.__name__] = cls
+    return cls
+
+
+def serialize(schedule):
+    """A JSON-ready dict `{"class_name": ..., "config": ...}` that `deserialize` turns back into the schedule."""
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"`schedule` must be a kgen Schedule, got {type(schedule).__name__}")
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config):
+    """The schedule described by `serialize`'s dict (a Schedule passes through unchanged)."""
+    if isinstance(config, Schedule):
+        return config
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise TypeError(f"`config` must be a dict from kgen.diffusion.schedules.serialize, got {config!r}")
+    name = config["class_name"]
+    if name not in _CLASSES:
+        raise ValueError(f"`config` names an unknown schedule {name!r}; known: {sorted(_CLASSES)}")
+    return _CLASSES[name].from_config(dict(config.get("config", {})))
