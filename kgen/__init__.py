@@ -15,5 +15,6 @@ from kgen.backend import distribute  # noqa: F401
 from kgen import export  # noqa: F401
 from kgen import flows  # noqa: F401
 from kgen import metrics  # noqa: F401
+from kgen import text  # noqa: F401
 from kgen import utils  # noqa: F401
 from kgen.utils import set_seed  # noqa: F401

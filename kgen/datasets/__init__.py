@@ -19,6 +19,8 @@ from .images import DIGIT_LEVELS, load_digits, stacked_digits
 from .keras_datasets import KERAS_DATASET_NAMES, load_keras_dataset
 from .safe_pickle import ALLOWED_GLOBALS, RestrictedUnpicklingError, load_pickle_restricted
 from .toy import TOY2D_NAMES, toy2d, toy2d_modes
+from . import text  # noqa: F401
+from .text import TEXT_TASKS, exact_match, toy_seq2seq
 
 __all__ = [
     "ALLOWED_GLOBALS",
@@ -27,8 +29,10 @@ __all__ = [
     "DIGIT_LEVELS",
     "KERAS_DATASET_NAMES",
     "RestrictedUnpicklingError",
+    "TEXT_TASKS",
     "TOY2D_NAMES",
     "dequantize",
+    "exact_match",
     "load_animals",
     "load_digits",
     "load_keras_dataset",
@@ -37,4 +41,5 @@ __all__ = [
     "stacked_digits",
     "toy2d",
     "toy2d_modes",
+    "toy_seq2seq",
 ]

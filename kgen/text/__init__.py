@@ -1,0 +1,39 @@
+"""kgen.text: attention masks as layers, a BERT-compatible encoder, UniLM seq2seq and its decoding.
+
+Su Jianlin, "从语言模型到Seq2Seq：Transformer如戏，全靠Mask" (https://kexue.fm/archives/6933): the attention mask
+alone turns one Transformer into an MLM (BERT), an LM (GPT), a permutation LM (XLNet) or a seq2seq model (UniLM).
+
+- `masks`: `BidirectionalMask`, `CausalMask`, `UniLMMask`, `PermutationMask`, `CombineMasks` (Keras layers
+  returning boolean `(batch, query, key)` masks, True = may attend).
+- `encoder`: `BertEncoder` (BERT weight layout, MLM head tied to the token embeddings) and `TransformerBlock`.
+- `unilm`: `UniLM`, trained by plain `fit` with the loss on target tokens only.
+- `decoding` / `samplers`: `generate` with greedy, random, top-k, top-p and beam search, exact key/value cache.
+- `plot`: mask pictures as PNG arrays.
+"""
+
+from kgen.text.decoding import generate
+from kgen.text.encoder import BertEncoder, TransformerBlock
+from kgen.text.masks import BidirectionalMask, CausalMask, CombineMasks, PermutationMask, UniLMMask
+from kgen.text.plot import mask_image, save_mask_png
+from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, Sampler, TopKSampler, TopPSampler
+from kgen.text.unilm import UniLM
+
+__all__ = [
+    "BeamSampler",
+    "BertEncoder",
+    "BidirectionalMask",
+    "CausalMask",
+    "CombineMasks",
+    "GreedySampler",
+    "PermutationMask",
+    "RandomSampler",
+    "Sampler",
+    "TopKSampler",
+    "TopPSampler",
+    "TransformerBlock",
+    "UniLM",
+    "UniLMMask",
+    "generate",
+    "mask_image",
+    "save_mask_png",
+]
