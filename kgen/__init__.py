@@ -14,6 +14,7 @@ from kgen import diffusion  # noqa: F401
 from kgen.backend import distribute  # noqa: F401
 from kgen import export  # noqa: F401
 from kgen import flows  # noqa: F401
+from kgen import gans  # noqa: F401
 from kgen import metrics  # noqa: F401
 from kgen import text  # noqa: F401
 from kgen import utils  # noqa: F401
