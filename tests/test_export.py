@@ -125,3 +125,37 @@ def test_bad_requests_fail_before_writing(glow, tmp_path):
     with pytest.raises(ValueError, match="overwrite=True"):
         kgen.export.export_onnx(model, str(tmp_path / "taken"))
     assert sorted(os.listdir(tmp_path)) == ["taken"]
+
+
+SERVE_GAN = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path = sys.argv[1]
+z, x = np.load(path + ".z.npy"), np.load(path + ".x.npy")
+served = tf.saved_model.load(path)
+t = tf.ones((4, 1))
+print(json.dumps({"sample": served.sample(z).numpy().tolist(), "critic": served.critic(x).numpy().tolist(),
+                  "random_differ": float(np.abs(served.sample_random(t).numpy() - served.sample_random(t).numpy()).max()),
+                  "kgen_imported": "kgen" in sys.modules}))
+"""
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+def test_gan_saved_model_serves_generator_and_critic(tmp_path):
+    from kgen.gans.gan import mlp
+
+    model = kgen.gans.GAN(mlp(3, 2, hidden=(8,), name="g", seed=0), mlp(2, 1, hidden=(8,), name="d", seed=1))
+    rng = np.random.default_rng(0)
+    z, x = rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(6, 2)).astype("float32")
+    path = str(tmp_path / "gan")
+    kgen.export.export_saved_model(model, path)
+    np.save(path + ".z.npy", z)
+    np.save(path + ".x.npy", x)
+    served = _serve(SERVE_GAN, path)
+    assert not served["kgen_imported"]
+    np.testing.assert_allclose(served["sample"], keras.ops.convert_to_numpy(model.generate(z)), atol=1e-5)
+    np.testing.assert_allclose(served["critic"], keras.ops.convert_to_numpy(model.critic(x, training=False)),
+                               atol=1e-5)
+    assert served["random_differ"] > 1e-3

@@ -84,6 +84,8 @@ class AdversarialGenerator(kb.AdversarialModel):
         self.conditional = len(g_shapes) == 2
         self.seed = check_int("seed", seed, 0)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        if generator.built and discriminator.built:
+            self.built = True  # every variable exists: exportable and savable before any fit
 
     # ---------------------------------------------------------------- sampling
     def sample_latent(self, n):
@@ -138,6 +140,30 @@ class AdversarialGenerator(kb.AdversarialModel):
             kb.minimize(lambda s=slice_, vs=variables: sum(ops.sum(g * v) for g, v in zip(s, vs)), variables,
                         self.network_optimizers[name])
         return loss
+
+    # ---------------------------------------------------------------- serving (kgen.export)
+    def export_endpoints(self):
+        """`serve`/`sample(z)` = G(z) with the caller's z, `sample_random(temperature)` with z drawn from the
+        artifact's seed state (`(batch, 1)` temperatures scale z), `critic(x)` = D(x) per example."""
+        from kgen.export import Endpoint
+
+        if self.conditional:
+            raise ValueError("export of conditional GANs is not supported yet: export the generator network "
+                             "with model.generator.export(path)")
+        z_spec = keras.InputSpec(shape=(None,) + self.latent_shape, dtype="float32")
+        x_spec = keras.InputSpec(shape=(None,) + tuple(self.generator.output_shape[1:]), dtype="float32")
+
+        def generate(z):
+            return self._generate(z, training=False)
+
+        def sample_random(temperature):
+            z = keras.random.normal((ops.shape(temperature)[0],) + self.latent_shape, seed=self.seed_generator)
+            return self._generate(z * ops.reshape(temperature, (-1,) + (1,) * len(self.latent_shape)))
+
+        return [Endpoint("serve", generate, [z_spec]), Endpoint("sample", generate, [z_spec]),
+                Endpoint("sample_random", sample_random, [keras.InputSpec(shape=(None, 1), dtype="float32")],
+                         random=True),
+                Endpoint("critic", lambda x: self.critic(x, training=False), [x_spec])]
 
     @staticmethod
     def _unpack(data):
