@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.backend import replica_mean
 from kgen._checks import check_int
 from kgen.text.encoder import BertEncoder
 from kgen.text.masks import check_segment_ids, eager_numpy, UniLMMask
@@ -145,7 +146,7 @@ class UniLM(keras.Model):
         loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
         for extra in self.losses:
             loss = loss + ops.sum(extra)
-        return loss
+        return replica_mean(loss)  # data-parallel training (kgen.distribute) sums the replicas' gradients
 
     # -- decoding ----------------------------------------------------------------------------------------------
     def generate(self, source_ids, max_new_tokens, sampler="greedy", end_id=None, use_cache=True,
