@@ -11,12 +11,14 @@ alone turns one Transformer into an MLM (BERT), an LM (GPT), a permutation LM (X
 - `plot`: mask pictures as PNG arrays.
 """
 
+from kgen.text.checkpoint import load_bert, minilm_path, unilm_from_bert, unilm_from_minilm
 from kgen.text.decoding import generate
 from kgen.text.encoder import BertEncoder, TransformerBlock
 from kgen.text.masks import BidirectionalMask, CausalMask, CombineMasks, PermutationMask, UniLMMask
 from kgen.text.plot import mask_image, save_mask_png
 from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, Sampler, TopKSampler, TopPSampler
 from kgen.text.unilm import UniLM
+from kgen.text.wordpiece import WordPieceTokenizer
 
 __all__ = [
     "BeamSampler",
@@ -33,7 +35,12 @@ __all__ = [
     "TransformerBlock",
     "UniLM",
     "UniLMMask",
+    "WordPieceTokenizer",
     "generate",
+    "load_bert",
     "mask_image",
+    "minilm_path",
     "save_mask_png",
+    "unilm_from_bert",
+    "unilm_from_minilm",
 ]
