@@ -89,9 +89,9 @@ def test_sampling_uses_the_averaged_generator():
 
 
 def test_conditional_sampling_and_bad_arguments():
-    g = networks.generator((16, 16, 1), latent_dim=3, norm="cbn", num_classes=2, width=2)
+    g = networks.generator((8, 8, 1), latent_dim=3, norm="cbn", num_classes=3, width=2)
     ema = EMA(g, decay=0.99)
-    assert _np(ema.sample(2, labels=[0, 1])).shape == (2, 16, 16, 1)
+    assert _np(ema.sample(2, labels=[0, 1])).shape == (2, 8, 8, 1)
     with pytest.raises(ValueError, match="labels"):
         ema.sample(2)
     with pytest.raises(ValueError, match="decay"):

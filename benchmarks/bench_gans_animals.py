@@ -1,0 +1,102 @@
+"""DCGAN → +spectral norm → +self-attention → +SELF-MOD on the 28×28 animals, at the same training budget.
+
+Su, "从DCGAN到SELF-MOD" (kexue.fm/archives/6549). Each variant adds one step of the article's path to the
+previous one and trains with the hinge loss (`kgen.gans.GAN`) for the same number of epochs, batch size and
+optimizer (Adam(2e-4, 0.5, 0.999) for both networks), from the same seed:
+
+    dcgan       DCGAN G (BN, 4×4 deconvolutions) and DCGAN D (BN)
+    +sn         D spectral-normalized without BN (SNGAN)
+    +attention  spectral norm in G too, self-attention on the 14×14 maps of G and D (SAGAN)
+    +selfmod    G's BatchNorms self-modulated by z (SELF-MOD)
+
+Reported: the Fréchet distance between `--n-eval` generated images and the held-out test images in the
+features of kgen's animal classifier (`kgen.metrics.feature_model("animals")`, lower is better; not an
+Inception FID), its ratio to DCGAN's (measured in the same run), the train-vs-test FD of real images (the
+floor), training seconds and parameter counts. One seed per variant by default: GAN FDs vary by seed, so
+read differences below ~20 % as noise unless `--seeds` shows them consistently.
+
+    KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py [--epochs 4] [--width 32] [--seeds 0]
+"""
+
+import argparse
+import time
+
+import keras
+import numpy as np
+
+import kgen
+from kgen.datasets import load_animals
+from kgen.gans import networks
+from kgen.gans import GAN
+from kgen.metrics import frechet_distance, gaussian_statistics
+
+BACKENDS = ("jax",)
+SHAPE = (28, 28, 1)
+
+
+def variant_networks(name, latent_dim, width):
+    """(generator, discriminator) of one cumulative variant."""
+    sn_d = name != "dcgan"
+    sn_g = attention = name in ("+attention", "+selfmod")
+    norm = "selfmod" if name == "+selfmod" else "bn"
+    g = networks.generator(SHAPE, latent_dim, norm=norm, spectral_norm=sn_g, attention=attention, width=width)
+    d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width)
+    return g, d
+
+
+VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
+
+
+def features_of(features, images01):
+    return features.predict(images01, batch_size=500, verbose=0)
+
+
+def train_and_score(name, seed, x, test_stats, features, args):
+    kgen.set_seed(seed)
+    g, d = variant_networks(name, args.latent_dim, args.width)
+    gan = GAN(g, d, loss="hinge", seed=seed)
+    gan.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
+                            "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+    start = time.time()
+    history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+    seconds = time.time() - start
+    fake = np.concatenate([keras.ops.convert_to_numpy(gan.generate(500)) for _ in range(args.n_eval // 500)])
+    fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
+    return dict(fd=fd, seconds=seconds, params=g.count_params() + d.count_params(),
+                d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--n-eval", type=int, default=2000, help="generated images for the FD (multiple of 500)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; the median FD is reported")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    args = parser.parse_args(argv)
+    backend = keras.backend.backend()
+    train, _ = load_animals("train")
+    test, _ = load_animals("test")
+    x = train.astype("float32")[..., None] / 127.5 - 1.0
+    features = kgen.metrics.feature_model("animals")
+    test_stats = gaussian_statistics(features_of(features, test.astype("float32")[..., None] / 255.0))
+    floor = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, x[:2000] * 0.5 + 0.5)))
+    steps = args.epochs * (len(x) // args.batch_size)
+    print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
+          f"of batch {args.batch_size}, width {args.width}", flush=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    reference = None
+    for name in args.variants.split(","):
+        runs = [train_and_score(name, seed, x, test_stats, features, args) for seed in seeds]
+        fd = float(np.median([r["fd"] for r in runs]))
+        reference = fd if reference is None else reference
+        per_seed = ", ".join(f"{r['fd']:.1f}" for r in runs)
+        print(f"[{backend}] {name:<11} FD {fd:7.2f} (×{fd / reference:.2f} of {args.variants.split(',')[0]}; "
+              f"seeds: {per_seed}), {np.mean([r['seconds'] for r in runs]):.0f} s, {runs[0]['params']} params, "
+              f"last d_loss {runs[0]['d_loss']:.3f} g_loss {runs[0]['g_loss']:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Su's "从DCGAN到SELF-MOD" (kexue.fm/archives/6549) on the 28×28 animal silhouettes: one GAN per stage.
+
+    python examples/dcgan_to_selfmod.py --backend jax --epochs 5 --out runs/dcgan_to_selfmod
+    python examples/dcgan_to_selfmod.py --epochs 1 --limit 256 --width 8 --stages dcgan,selfmod   # smoke run
+
+Stages (networks from `kgen.gans.networks`, all trained with the hinge loss by `kgen.gans.GAN`):
+
+    dcgan    DCGAN G (4×4 stride-2 deconvolutions, BN) and DCGAN D (BN, no spectral norm)
+    sngan    the same G; D spectral-normalized, without BN (Miyato et al. 2018)
+    sagan    spectral norm in G and D, self-attention on the 14×14 maps of both (Zhang et al. 2019)
+    biggan   SAGAN + class-conditional BN in G, projection D, EMA of G's weights (Brock et al. 2019, small)
+    selfmod  SNGAN with self-modulated BN in G: γ(z), β(z) (Chen et al. 2019)
+
+Every stage uses the same optimizer, Adam(2e-4, β₁=0.5, β₂=0.999) for both networks, the same batch size
+and epochs. After training it prints the Fréchet distance between generated and held-out test images in the
+features of kgen's animal classifier (`kgen.metrics.feature_model("animals")`, lower is better; not
+comparable with Inception FIDs), next to the train-vs-test distance of real images (the floor), and writes
+a sample grid per stage (the EMA generator's for biggan) and the generators' `.keras` files.
+"""
+
+import argparse
+import os
+import sys
+
+STAGES = ("dcgan", "sngan", "sagan", "biggan", "selfmod")
+
+
+def stage_networks(stage, latent_dim, width, num_classes=10):
+    """(generator, discriminator) of one stage of the article's path, for 28×28×1 images."""
+    from kgen.gans import networks
+
+    shape = (28, 28, 1)
+    if stage == "dcgan":
+        return (networks.generator(shape, latent_dim, norm="bn", width=width),
+                networks.discriminator(shape, spectral_norm=False, width=width))
+    if stage == "sngan":
+        return (networks.generator(shape, latent_dim, norm="bn", width=width),
+                networks.discriminator(shape, spectral_norm=True, width=width))
+    if stage == "sagan":
+        return (networks.generator(shape, latent_dim, spectral_norm=True, attention=True, width=width),
+                networks.discriminator(shape, spectral_norm=True, attention=True, width=width))
+    if stage == "biggan":
+        return (networks.generator(shape, latent_dim, norm="cbn", num_classes=num_classes, spectral_norm=True,
+                                   attention=True, width=width),
+                networks.discriminator(shape, spectral_norm=True, attention=True, num_classes=num_classes,
+                                       width=width))
+    if stage == "selfmod":
+        return (networks.generator(shape, latent_dim, norm="selfmod", width=width),
+                networks.discriminator(shape, spectral_norm=True, width=width))
+    raise ValueError(f"`stage` must be one of {list(STAGES)}, got {stage!r}")
+
+
+def frechet_distance_in_features(features, real01, fake01):
+    """Fréchet distance between two image sets in [0, 1], in the classifier's feature space (float64)."""
+    from kgen.metrics import frechet_distance, gaussian_statistics
+
+    real = features.predict(real01, batch_size=500, verbose=0)
+    fake = features.predict(fake01, batch_size=500, verbose=0)
+    return frechet_distance(*gaussian_statistics(real), *gaussian_statistics(fake))
+
+
+def generate_all(sample, n, labels, chunk=500):
+    """`sample(count, labels)` called in chunks, concatenated to a NumPy array of n images."""
+    import keras
+    import numpy as np
+
+    parts = []
+    for start in range(0, n, chunk):
+        count = min(chunk, n - start)
+        y = None if labels is None else keras.ops.convert_to_tensor(labels[start:start + count], "int32")
+        parts.append(keras.ops.convert_to_numpy(sample(count, y)))
+    return np.concatenate(parts)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"), choices=["jax", "tensorflow", "torch"])
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated, from " + ",".join(STAGES))
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N train/test images (smoke runs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/dcgan_to_selfmod")
+    args = parser.parse_args(argv)
+    stages = args.stages.split(",")
+    for stage in stages:
+        if stage not in STAGES:
+            parser.error(f"unknown stage {stage!r}; choose from {','.join(STAGES)}")
+    os.environ["KERAS_BACKEND"] = args.backend
+
+    import keras
+    import numpy as np
+
+    import kgen
+    from kgen.datasets import load_animals
+    from kgen.gans.ema import EMA
+    from kgen.gans import GAN
+    from kgen.images import save_grid
+
+    rng = np.random.default_rng(args.seed)
+    train, train_labels = load_animals("train")
+    test, _ = load_animals("test")
+    if args.limit:  # a random subset: the files are sorted by class
+        keep = rng.permutation(len(train))[: args.limit]
+        train, train_labels = train[keep], train_labels[keep]
+        test = test[rng.permutation(len(test))[: args.limit]]
+    x = (train.astype("float32")[..., None] / 127.5 - 1.0)  # data in [-1, 1], the generators' tanh range
+    test01 = test.astype("float32")[..., None] / 255.0
+    features = kgen.metrics.feature_model("animals")
+    floor = frechet_distance_in_features(features, x[: len(test01)] * 0.5 + 0.5, test01)
+    print(f"real train vs test: FD {floor:.2f} (the floor)", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+
+    for stage in stages:
+        kgen.set_seed(args.seed)
+        generator, discriminator = stage_networks(stage, args.latent_dim, args.width)
+        gan = GAN(generator, discriminator, loss="hinge", seed=args.seed)
+        gan.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
+                                "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+        conditional = stage == "biggan"
+        ema = EMA(decay=0.999, seed=args.seed) if conditional else None
+        gan.fit(x, train_labels.astype("int32") if conditional else None, batch_size=args.batch_size,
+                epochs=args.epochs, verbose=0, callbacks=[ema] if ema else [])
+        n = len(test01)
+        labels = rng.integers(0, 10, size=n).astype("int32") if conditional else None
+        fake = generate_all(lambda k, y: gan.generate(k, labels=y), n, labels)
+        line = f"{stage}: FD {frechet_distance_in_features(features, fake * 0.5 + 0.5, test01):.2f}"
+        if ema:
+            fake = generate_all(lambda k, y: ema.sample(k, labels=y), n, labels)
+            line += f", EMA generator FD {frechet_distance_in_features(features, fake * 0.5 + 0.5, test01):.2f}"
+            generator = ema.averaged_generator
+        print(line, flush=True)
+        save_grid(os.path.join(args.out, f"{stage}_samples.png"), np.clip(fake[:64], -1, 1), value_range=(-1.0, 1.0),
+                  scale=2)
+        generator.save(os.path.join(args.out, f"{stage}_generator.keras"))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
