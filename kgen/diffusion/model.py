@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.backend import replica_mean
 from kgen import backend as kb
 from kgen._checks import check_choice, check_int, check_positive_float
 from kgen.diffusion.ema import ExponentialMovingAverage
@@ -50,7 +51,10 @@ def min_snr_weight(logsnr, prediction, gamma=5.0):
     eps: min(e^λ, γ)/e^λ; x0: min(e^λ, γ); v: min(e^λ, γ)/(e^λ + 1) — all equal to min(SNR, γ)‖x̂ − x‖².
     """
     check_choice("prediction", prediction, PREDICTIONS)
-    clipped = ops.exp(ops.minimum(logsnr, np.log(gamma)))  # min(SNR, γ) without overflow
+    logsnr = ops.convert_to_tensor(logsnr)
+    if "float" not in keras.backend.standardize_dtype(logsnr.dtype):
+        logsnr = ops.cast(logsnr, keras.config.floatx())
+    clipped = ops.exp(ops.minimum(logsnr, float(np.log(gamma))))  # min(SNR, γ) without overflow
     if prediction == "eps":
         return clipped * ops.exp(-logsnr)
     if prediction == "x0":
@@ -206,6 +210,7 @@ class DiffusionModel(keras.Model):
     def per_example_loss(self, x, t, noise, labels=None, training=False):
         """Weighted loss per example, shape (batch,), at given times `t` (batch,) and noise ε (shape of x)."""
         x = ops.convert_to_tensor(x)
+        noise = ops.convert_to_tensor(noise, dtype=x.dtype)
         t = ops.cast(t, x.dtype)
         logsnr = ops.cast(self.schedule.logsnr(t), x.dtype)
         alpha, sigma = alpha_sigma(logsnr, x)
@@ -255,8 +260,8 @@ class DiffusionModel(keras.Model):
         loss = self.per_example_loss(x, t, noise, labels, training=training)
         if sample_weight is not None:
             weights = ops.cast(ops.reshape(sample_weight, (-1,)), loss.dtype)
-            return ops.sum(loss * weights) / ops.maximum(ops.sum(weights), 1e-12)
-        return ops.mean(loss)
+            return replica_mean(ops.sum(loss * weights) / ops.maximum(ops.sum(weights), 1e-12))
+        return replica_mean(ops.mean(loss))  # data-parallel training sums the replicas' gradients
 
     def fit(self, x=None, y=None, **kwargs):
         """`keras.Model.fit` on images in [−1, 1] (and labels when conditional); folds the last step into the EMA."""
@@ -292,7 +297,8 @@ class DiffusionModel(keras.Model):
                    "ancestral": diffusion.AncestralSampler}
         return classes[name](self.schedule, steps, **kwargs)
 
-    def sample(self, n, steps=50, sampler="ddim", seed=None, labels=None, guidance_scale=None, use_ema=True):
+    def sample(self, n, steps=50, sampler="ddim", seed=None, labels=None, guidance_scale=None, use_ema=True,
+               clip_denoised=None):
         """Draw `n` samples (in [−1, 1] data units) from x_T ~ N(0, I) with a kgen.diffusion sampler.
 
         Args:
@@ -303,6 +309,8 @@ class DiffusionModel(keras.Model):
             labels: conditional models only: an int or (n,) ints; None samples unconditionally (null label).
             guidance_scale: classifier-free guidance scale g (needs `labels`); None for plain conditioning.
             use_ema: sample with the EMA weights.
+            clip_denoised: None, or c > 0 to clip every x̂₀ to [−c, c] (1 for data in [−1, 1]; it tames the
+                first steps of ε-prediction models, where x̂₀ = (z − σ ε̂)/α divides by a tiny α).
 
         Unconditional sampling loops are compiled once per (sampler, steps, use_ema) and reused; labelled
         ones are compiled on each call (the labels are constants of the compiled loop).
@@ -312,35 +320,35 @@ class DiffusionModel(keras.Model):
             raise ValueError("`guidance_scale` needs `labels`")
         self.finish_ema()
         x_T = keras.random.normal((n,) + self.data_shape, seed=self.seed_generator if seed is None else seed)
-        chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, x_T)
+        chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T)
         noise = None
         if chain.needs_noise:  # drawn here, so that a cached sampler still honours `seed`
             noise = keras.random.normal((chain.steps,) + tuple(x_T.shape),
                                         seed=self.seed_generator if seed is None else seed + 1)
         return chain.sample(eps_fn, x_T, noise=noise, state=[self])
 
-    def _sampling_loop(self, sampler, steps, use_ema, labels, guidance_scale, x_T):
+    def _sampling_loop(self, sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T):
         from kgen import diffusion
 
-        key = (sampler, steps, bool(use_ema))
+        key = (sampler, steps, bool(use_ema), clip_denoised)
         if labels is None and key in self._sampling_cache:
             return self._sampling_cache[key]
-        chain = self.sampler(sampler, steps)
-        if labels is not None:
-            labels = self._labels(labels, x_T)
+        chain = self.sampler(sampler, steps, clip_denoised=clip_denoised)
+        unconditional = self._bound_eps_fn(None, use_ema)
+        if labels is None:
+            self._sampling_cache[key] = (chain, unconditional)
+            return chain, unconditional
+        conditional = self._bound_eps_fn(self._labels(labels, x_T), use_ema)
+        if guidance_scale is None:
+            return chain, conditional
+        return chain, diffusion.ClassifierFreeGuidance(conditional, unconditional, guidance_scale, state=[self])
 
-        def conditional(x, logsnr):
+    def _bound_eps_fn(self, labels, use_ema):
+        # A closure over arguments only (tf.function's autograph mis-resolves reassigned closure variables).
+        def eps_fn(x, logsnr):
             return self.eps_fn(x, logsnr, labels=labels, use_ema=use_ema)
 
-        def unconditional(x, logsnr):
-            return self.eps_fn(x, logsnr, use_ema=use_ema)
-
-        eps_fn = conditional if labels is not None else unconditional
-        if guidance_scale is not None:
-            eps_fn = diffusion.ClassifierFreeGuidance(conditional, unconditional, guidance_scale, state=[self])
-        if labels is None:
-            self._sampling_cache[key] = (chain, eps_fn)
-        return chain, eps_fn
+        return eps_fn
 
     # ------------------------------------------------------------------ saving
     def get_config(self):
