@@ -22,7 +22,10 @@ import subprocess
 import sys
 import time
 
-N, BATCH, LEVELS, DEPTH, FILTERS = 2048, 64, 2, 8, 64
+from bench_flows_speed import BATCH, N  # the kgen side is bench_flows_speed's measurement, same model and data
+from bench_flows_speed import measure as measure_kgen
+
+LEVELS, DEPTH, FILTERS = 2, 8, 64
 BACKENDS = ("all-in-one",)
 
 
@@ -30,22 +33,6 @@ def _data():
     from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
 
     return dequantize(load_animals("train")[0][:N], ANIMAL_LEVELS, seed=0)
-
-
-def measure_kgen():
-    import keras
-
-    import kgen
-    from kgen.flows import Glow
-
-    kgen.set_seed(0)
-    x = _data()
-    model = Glow((28, 28, 1), levels=LEVELS, depth=DEPTH, filters=FILTERS)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(x[: BATCH * 4], batch_size=BATCH, epochs=1, verbose=0)  # initialisation and compilation
-    start = time.perf_counter()
-    model.fit(x, batch_size=BATCH, epochs=1, verbose=0)
-    return N / (time.perf_counter() - start)
 
 
 def measure_tfp():
