@@ -7,10 +7,10 @@ images after a warm-up epoch, in a fresh process per backend; the ratios are aga
 """
 
 import json
-import os
-import subprocess
 import sys
 import time
+
+from _child import child_role, run_child
 
 N, BATCH = 2048, 64
 BACKENDS = ("all-in-one",)
@@ -34,15 +34,13 @@ def measure():
 
 
 def main():
-    if os.environ.get("_KGEN_BENCH_CHILD"):
+    if child_role():
         print(json.dumps({"examples_per_s": measure()}))
         return 0
     rates = {}
     for backend in ("jax", "tensorflow", "torch"):
-        env = dict(os.environ, KERAS_BACKEND=backend, _KGEN_BENCH_CHILD="1", TF_CPP_MIN_LOG_LEVEL="2")
-        out = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env, capture_output=True, text=True)
-        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-        rates[backend] = json.loads(lines[-1])["examples_per_s"] if lines else float("nan")
+        result = run_child(__file__, backend)
+        rates[backend] = result["examples_per_s"] if result else float("nan")
     for backend, rate in rates.items():
         print(f"[{backend}] Glow 28×28 (2×8 steps, 64 filters) training: {rate:.1f} examples/s, "
               f"×{rate / rates['tensorflow']:.2f} vs tensorflow")

@@ -17,10 +17,10 @@ state). A third process measures kgen Glow on JAX for the JAX/TF ratio.
 """
 
 import json
-import os
-import subprocess
 import sys
 import time
+
+from _child import child_role, run_child
 
 from bench_flows_speed import BATCH, N  # the kgen side is bench_flows_speed's measurement, same model and data
 from bench_flows_speed import measure as measure_kgen
@@ -71,25 +71,18 @@ def measure_tfp():
     return N / (time.perf_counter() - start)
 
 
-def _child(which, backend):
-    env = dict(os.environ, KERAS_BACKEND=backend, _KGEN_BENCH_CHILD=which, TF_CPP_MIN_LOG_LEVEL="2")
-    out = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env, capture_output=True, text=True)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        print(out.stderr[-2000:], file=sys.stderr)
-        return float("nan")
-    return json.loads(lines[-1])["examples_per_s"]
-
-
 def main():
-    which = os.environ.get("_KGEN_BENCH_CHILD")
+    which = child_role()
     if which:
         rate = measure_tfp() if which == "tfp" else measure_kgen()
         print(json.dumps({"examples_per_s": rate}))
         return 0
-    tfp_rate = _child("tfp", "tensorflow")
-    kgen_tf = _child("kgen", "tensorflow")
-    kgen_jax = _child("kgen", "jax")
+
+    def rate(role, backend):
+        result = run_child(__file__, backend, role=role)
+        return result["examples_per_s"] if result else float("nan")
+
+    tfp_rate, kgen_tf, kgen_jax = rate("tfp", "tensorflow"), rate("kgen", "tensorflow"), rate("kgen", "jax")
     shape = f"Glow 28×28 ({LEVELS}×{DEPTH} steps, {FILTERS} filters) training"
     print(f"[tensorflow] TFP tfb.Glow {shape}: {tfp_rate:.1f} examples/s")
     print(f"[tensorflow] kgen Glow {shape}: {kgen_tf:.1f} examples/s, ×{kgen_tf / tfp_rate:.2f} vs TFP tfb.Glow")

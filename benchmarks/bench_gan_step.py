@@ -10,10 +10,10 @@ epochs of 300 steps × 256; the ratio is the recipe's ms/step over each contende
 """
 
 import json
-import os
-import subprocess
 import sys
 import time
+
+from _child import child_role, run_child
 
 STEPS, BATCH = 300, 256
 BACKENDS = ("all-in-one",)
@@ -90,15 +90,12 @@ def measure():
 
 
 def main():
-    if os.environ.get("_KGEN_BENCH_CHILD"):
+    if child_role():
         print(json.dumps(measure()))
         return 0
     results = {}
     for backend in ("jax", "tensorflow", "torch"):
-        env = dict(os.environ, KERAS_BACKEND=backend, _KGEN_BENCH_CHILD="1", TF_CPP_MIN_LOG_LEVEL="2")
-        out = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env, capture_output=True, text=True)
-        lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-        results[backend] = json.loads(lines[-1]) if lines else {"kgen": float("nan")}
+        results[backend] = run_child(__file__, backend) or {"kgen": float("nan")}
     recipe = results["tensorflow"].get("recipe", float("nan"))
     print(f"[tensorflow] keras.io GradientTape GAN train_step (peer): {recipe:.2f} ms/step ({STEPS} steps × {BATCH})")
     for backend, result in results.items():
