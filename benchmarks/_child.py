@@ -1,5 +1,6 @@
-"""Benchmarks that compare backends run each measurement in a fresh process (the backend is fixed per process).
+"""Shared by the benchmarks: best-of-N timing, and one fresh process per backend (fixed per process).
 
+    seconds = best_of(fn)           # one warm-up call, then the fastest of 3
     role = child_role()             # None in the parent; the role string in a child
     result = run_child(__file__, "jax", role="kgen")   # the child's last JSON line, or None
 """
@@ -8,8 +9,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 _ROLE = "_KGEN_BENCH_CHILD"
+
+
+def best_of(fn, repeats=3):
+    """Seconds of the fastest of `repeats` calls of `fn()`, after one warm-up call (compilation)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def child_role():

@@ -16,17 +16,9 @@ from keras import ops
 import kgen
 from kgen import backend as kb
 
+from _child import best_of
+
 BACKEND = keras.backend.backend()
-
-
-def _best_of(fn, repeats=3):
-    fn()  # warm-up / compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_sampling_loop(steps=200, batch=256, dim=64):
@@ -46,8 +38,8 @@ def bench_sampling_loop(steps=200, batch=256, dim=64):
 
     compiled = kb.compile_function(loop, state=[mlp, seed])
     x0 = ops.zeros((batch, dim))
-    t_kgen = _best_of(lambda: ops.convert_to_numpy(compiled(x0)))
-    t_peer = _best_of(lambda: eager(x0))
+    t_kgen = best_of(lambda: ops.convert_to_numpy(compiled(x0)))
+    t_peer = best_of(lambda: eager(x0))
     return t_kgen, t_peer
 
 

@@ -11,8 +11,6 @@ The network is a small convolutional ε-net conditioned on λ (three 3×3 convol
     KERAS_BACKEND=jax python benchmarks/bench_diffusion_sampler.py
 """
 
-import time
-
 import keras
 from keras import ops
 
@@ -20,6 +18,8 @@ import kgen
 from kgen import backend as kb
 from kgen.diffusion import CosineSchedule, DDIMSampler, UpsampleGuidance
 from kgen.diffusion.predictions import per_example
+
+from _child import best_of
 
 BACKEND = keras.backend.backend()
 
@@ -41,16 +41,6 @@ class SmallEpsNet(keras.layers.Layer):
         return h
 
 
-def _best_of(fn, repeats=3):
-    fn()  # warm-up / compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench_ddim(net, steps=50, shape=(16, 32, 32, 3)):
     sampler = DDIMSampler(CosineSchedule(), steps)
     x_T = keras.random.normal(shape, seed=0)
@@ -66,9 +56,9 @@ def bench_ddim(net, steps=50, shape=(16, 32, 32, 3)):
         return sampler.step(net(x, logsnr), i, x)
 
     compiled_step = kb.compile_function(step, state=[net])
-    t_kgen = _best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T)))
-    t_eager = _best_of(lambda: keras_io_loop(x_T, step))
-    t_step = _best_of(lambda: keras_io_loop(x_T, compiled_step))
+    t_kgen = best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T)))
+    t_eager = best_of(lambda: keras_io_loop(x_T, step))
+    t_step = best_of(lambda: keras_io_loop(x_T, compiled_step))
     return t_kgen, t_eager, t_step
 
 
@@ -77,8 +67,8 @@ def bench_upsample_guidance(net, steps=50, shape=(8, 64, 64, 3)):
     x_T = keras.random.normal(shape, seed=1)
     net(x_T, ops.zeros((shape[0],)))
     guided = UpsampleGuidance(net, CosineSchedule(), scale=2)
-    t_plain = _best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T)))
-    t_ug = _best_of(lambda: ops.convert_to_numpy(sampler.sample(guided, x_T)))
+    t_plain = best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T)))
+    t_ug = best_of(lambda: ops.convert_to_numpy(sampler.sample(guided, x_T)))
     return t_ug, t_plain
 
 
