@@ -2,7 +2,7 @@
 
 Su, "生成扩散模型漫谈（二十三）" (kexue.fm/archives/10055); Hwang et al., "Upsample Guidance" (arXiv:2404.01709).
 
-Two U-Nets with the same architecture and the same training budget (wall-clock seconds, same batch):
+Two U-Nets with the same architecture and the same training budget (optimizer steps, same batch):
 one on 2×2 average-pooled animals (14×14), one on the originals (28×28), both ε-prediction on the cosine
 schedule. A third 28×28 model trains on the resolution-shifted schedule (λ − 2 log 2, simple diffusion / Su
 part 22) for the schedule comparison. Then, with DDIM (η = 0, `--steps`) at 28×28:
@@ -15,7 +15,7 @@ part 22) for the schedule comparison. Then, with DDIM (η = 0, `--steps`) at 28�
 and reports the Fréchet distance in kgen's animal-classifier features (`kgen.metrics.feature_model("animals")`)
 to the test split, plus one grid of all four side by side. Goal: (c) beats (a) and (b) and is within 1.3× of (d).
 
-    KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --budget 90 --n 1000 --save saved_models
+    KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --train-steps 1500 --n 1000 --save saved_models
 """
 
 import argparse
@@ -41,19 +41,21 @@ def animals(split, limit=None):
     return x / 127.5 - 1.0 if x.max() > 1.0 else x * 2.0 - 1.0
 
 
-def make_model(shape, schedule, channels, seed=0):
-    net = diffusion.UNet(shape, channels=channels, channel_mults=(1, 2, 2), attention_resolutions=(7,))
-    model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.999, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(2e-4))
+def make_model(shape, schedule, channels, mults=(1, 2), attention=(), seed=0):
+    net = diffusion.UNet(shape, channels=channels, channel_mults=mults, attention_resolutions=attention)
+    model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.995, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(5e-4))
     return model
 
 
-def train(model, x, budget, batch_size):
-    start, epochs = time.time(), 0
-    while time.time() - start < budget:
-        model.fit(x, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
-        epochs += 1
-    return epochs, time.time() - start
+def train(model, x, train_steps, batch_size):
+    """The same budget for every model: `train_steps` optimizer steps of `batch_size` images."""
+    steps_per_epoch = len(x) // batch_size
+    epochs = max(1, round(train_steps / steps_per_epoch))
+    start = time.time()
+    model.fit(x, batch_size=batch_size, epochs=epochs, steps_per_epoch=min(steps_per_epoch, train_steps),
+              verbose=0, shuffle=True)
+    return epochs * min(steps_per_epoch, train_steps), time.time() - start
 
 
 def sample(eps_fn, schedule, shape, n, steps, seed, batch=500):
@@ -72,13 +74,14 @@ def fd_to(reference_stats, images, features):
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budget", type=float, default=90.0, help="training seconds per model")
+    parser.add_argument("--train-steps", type=int, default=1500, help="optimizer steps per model (same budget)")
     parser.add_argument("--n", type=int, default=1000, help="samples per variant")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--channels", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--mults", default="1,2", help="U-Net channel multipliers per level")
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="training images (smoke runs)")
-    parser.add_argument("--load", default=None, help="folder with diffusion_animals{14,28,28shifted}.keras")
+    parser.add_argument("--load", default=None, help="folder with diffusion{14,28,28shifted}_animals.keras")
     parser.add_argument("--save", default=None, help="folder to save the trained models into")
     parser.add_argument("--out", default="benchmarks/upsample_guidance", help="folder for the grid and JSON")
     args = parser.parse_args(argv)
@@ -89,17 +92,19 @@ def main(argv=None):
     cosine = diffusion.CosineSchedule()
     specs = {"14": ((14, 14, 1), cosine, x14), "28": ((28, 28, 1), cosine, x28),
              "28shifted": ((28, 28, 1), diffusion.shifted(cosine, 2), x28)}
-    models, info = {}, {"backend": keras.backend.backend(), "budget_s": args.budget, "steps": args.steps}
+    models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps,
+                        "batch_size": args.batch_size, "steps": args.steps}
+    mults = tuple(int(m) for m in args.mults.split(","))
     for name, (shape, schedule, data) in specs.items():
         if args.load:
-            models[name] = keras.saving.load_model(os.path.join(args.load, f"diffusion_animals{name}.keras"))
+            models[name] = keras.saving.load_model(os.path.join(args.load, f"diffusion{name}_animals.keras"))
             continue
-        models[name] = make_model(shape, schedule, args.channels)
-        epochs, seconds = train(models[name], data, args.budget, args.batch_size)
-        info[f"epochs_{name}"], info[f"train_s_{name}"] = epochs, round(seconds, 1)
-        print(f"trained {name}: {epochs} epochs in {seconds:.0f} s", flush=True)
+        models[name] = make_model(shape, schedule, args.channels, mults)
+        steps, seconds = train(models[name], data, args.train_steps, args.batch_size)
+        info[f"steps_{name}"], info[f"train_s_{name}"] = steps, round(seconds, 1)
+        print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)
         if args.save:
-            models[name].save(os.path.join(args.save, f"diffusion_animals{name}.keras"))
+            models[name].save(os.path.join(args.save, f"diffusion{name}_animals.keras"))
     low = models["14"]
     shape28 = (28, 28, 1)
     variants = {}

@@ -39,6 +39,54 @@ def _groups(channels, max_groups):
 
 
 @keras.saving.register_keras_serializable(package="kgen")
+class GroupNorm(keras.layers.Layer):
+    """Group normalisation (Wu & He 2018) over channels-last inputs, with a learned per-channel scale and shift.
+
+    The same function as `keras.layers.GroupNormalization(groups, epsilon=1e-3)` on the last axis, written so
+    that every reduction runs over the spatial axes with the channels kept contiguous: per-channel spatial
+    means first, then an average over the channels of each group. Keras's layer reshapes to
+    (..., groups, channels/groups) and reduces over non-adjacent axes, which XLA on CPU runs ~9× slower
+    forward and ~5× slower backward (28×28×16, batch 64; the U-Net trained 3× faster with this layer).
+    Two passes (mean, then the mean square of the centred input), so no E[x²] − E[x]² cancellation.
+
+    Args:
+        groups: number of channel groups; must divide the channel count.
+        epsilon: added to the variance.
+    """
+
+    def __init__(self, groups=8, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = check_int("groups", groups, 1)
+        self.epsilon = check_positive_float("epsilon", epsilon)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if channels % self.groups:
+            raise ValueError(f"`groups` ({self.groups}) must divide the channel count ({channels})")
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+
+    def _group_average(self, per_channel, rank):
+        channels = per_channel.shape[-1]
+        size = channels // self.groups
+        grouped = ops.mean(ops.reshape(per_channel, (-1, self.groups, size)), axis=-1, keepdims=True)
+        return ops.reshape(ops.repeat(grouped, size, axis=-1), (-1,) + (1,) * (rank - 2) + (channels,))
+
+    def call(self, x):
+        rank = len(x.shape)
+        axes = tuple(range(1, rank - 1))
+        centred = x - self._group_average(ops.mean(x, axis=axes), rank)
+        variance = self._group_average(ops.mean(ops.square(centred), axis=axes), rank)
+        return centred * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="kgen")
 class LogSNREmbedding(keras.layers.Layer):
     """Embedding of the log-SNR λ: sinusoidal features of λ, then Dense-SiLU-Dense.
 
@@ -84,10 +132,10 @@ class ResBlock(keras.layers.Layer):
     def build(self, input_shape):
         h_shape, emb_shape = input_shape
         in_channels = int(h_shape[-1])
-        self.norm1 = keras.layers.GroupNormalization(_groups(in_channels, self.norm_groups))
+        self.norm1 = GroupNorm(_groups(in_channels, self.norm_groups))
         self.conv1 = keras.layers.Conv2D(self.channels, 3, padding="same")
         self.emb_proj = keras.layers.Dense(self.channels)
-        self.norm2 = keras.layers.GroupNormalization(_groups(self.channels, self.norm_groups))
+        self.norm2 = GroupNorm(_groups(self.channels, self.norm_groups))
         self.dropout = keras.layers.Dropout(self.dropout_rate)
         self.conv2 = keras.layers.Conv2D(self.channels, 3, padding="same")
         self.skip = keras.layers.Conv2D(self.channels, 1) if in_channels != self.channels else None
@@ -126,7 +174,7 @@ class SelfAttention2D(keras.layers.Layer):
         channels = int(input_shape[-1])
         if channels % self.num_heads:
             raise ValueError(f"`num_heads` ({self.num_heads}) must divide the channels ({channels})")
-        self.norm = keras.layers.GroupNormalization(_groups(channels, self.norm_groups))
+        self.norm = GroupNorm(_groups(channels, self.norm_groups))
         self.attention = keras.layers.MultiHeadAttention(self.num_heads, channels // self.num_heads)
         self.norm.build(input_shape)
         tokens = (input_shape[0], None, channels)
@@ -233,7 +281,7 @@ class UNet(keras.Model):
             # Undo the halving that led from level-1 into this level.
             halved = level > 0 and self.level_downsamples[level - 1]
             self.upsamplers.append(keras.layers.Conv2D(width_l, 3, padding="same") if halved else None)
-        self.norm_out = keras.layers.GroupNormalization(_groups(self.channels, self.norm_groups))
+        self.norm_out = GroupNorm(_groups(self.channels, self.norm_groups))
         self.conv_out = keras.layers.Conv2D(self.out_channels, 3, padding="same", kernel_initializer="zeros")
         self.downsampling_factor = 2 ** sum(self.level_downsamples)
 

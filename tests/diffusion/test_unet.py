@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kgen.diffusion.unet import LogSNREmbedding, UNet
+from kgen.diffusion.unet import GroupNorm, LogSNREmbedding, UNet
 
 TINY = dict(channels=8, channel_mults=(1, 1), num_res_blocks=1, norm_groups=4)
 
@@ -101,3 +101,26 @@ def test_unet_survives_reload(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert loaded.get_config() == net.get_config()
     np.testing.assert_array_equal(ops.convert_to_numpy(loaded(inputs)), ops.convert_to_numpy(net(inputs)))
+
+
+@pytest.mark.parametrize("shape, groups", [((2, 5, 4, 16), 8), ((3, 6, 6, 6), 3), ((2, 7, 12), 4)])
+def test_group_norm_matches_keras_group_normalization(shape, groups):
+    # Oracle: Keras's own layer, with the same random scale and shift, on inputs far from zero mean.
+    rng = np.random.default_rng(0)
+    x = (3.0 + 2.0 * rng.standard_normal(shape)).astype("float32")
+    ours, reference = GroupNorm(groups), keras.layers.GroupNormalization(groups, epsilon=1e-3)
+    ours.build(shape), reference.build(shape)
+    gamma, beta = rng.standard_normal((2, shape[-1])).astype("float32")
+    ours.set_weights([gamma, beta])
+    reference.set_weights([gamma, beta])
+    np.testing.assert_allclose(ops.convert_to_numpy(ours(x)), ops.convert_to_numpy(reference(x)), atol=2e-5)
+    # Negative control: a different grouping is a different function.
+    other = GroupNorm(1 if groups > 1 else 2)
+    other.build(shape)
+    other.set_weights([gamma, beta])
+    assert np.abs(ops.convert_to_numpy(other(x)) - ops.convert_to_numpy(reference(x))).max() > 1e-2
+
+
+def test_group_norm_rejects_groups_that_do_not_divide_the_channels():
+    with pytest.raises(ValueError, match="groups"):
+        GroupNorm(3).build((None, 4, 4, 8))
