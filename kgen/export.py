@@ -7,6 +7,9 @@ dynamic), and whether the function draws random numbers. The families give:
 | family | endpoints |
 |---|---|
 | flows (NICE, RealNVP, Glow) | `serve` = `log_prob(x)`, `log_prob(x)`, `sample(z)` (standardised latents, flattened and concatenated, from the caller: deterministic), `sample_random(temperature)` (`(batch, 1)` temperatures; the noise comes from a seed state stored in the artifact, so each call draws anew) |
+| GANs (GAN, EnergyGAN) | `serve` = `sample(z)` = G(z), `sample_random(temperature)`, `critic(x)` |
+| diffusion (DiffusionModel) | `serve` = `denoise(x_t, logsnr)` (ε̂), `sample(x_T)` (a whole DDIM η=0 loop, `steps` option), `sample_random(temperature)`, and with `upsample_scale=s` `sample_upsampled(x_T)` at s× resolution with Upsample Guidance |
+| UniLM | `serve` = `generate(token_ids, segment_ids)` (greedy, cached; `max_length` option) |
 
 `export_saved_model` writes all of them with `keras.export.ExportArchive` from the TensorFlow and JAX
 backends (JAX through jax2tf; endpoints that draw noise are exported with `is_static=False` so the seed
@@ -46,13 +49,13 @@ class Endpoint(NamedTuple):
     random: bool = False
 
 
-def _endpoints(model):
+def _endpoints(model, options):
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
     if not hasattr(model, "export_endpoints"):
         raise ValueError(f"`model` ({type(model).__name__}) has no `export_endpoints()`; export a kgen model, "
                          "or use `model.export(path)` for a plain Keras model")
-    endpoints = list(model.export_endpoints())
+    endpoints = list(model.export_endpoints(**options))
     names = [e.name for e in endpoints]
     if "serve" not in names or len(set(names)) != len(names):
         raise ValueError(f"{type(model).__name__}.export_endpoints() must name 'serve' once, got {names}")
@@ -78,11 +81,12 @@ def _move_into_place(tmp, path):
     os.replace(tmp, path)
 
 
-def export_saved_model(model, path, overwrite=False, verbose=False):
+def export_saved_model(model, path, overwrite=False, verbose=False, **endpoint_options):
     """Write `model`'s endpoints as a TensorFlow SavedModel directory at `path` (TF and JAX backends).
 
     Load it anywhere TensorFlow runs, without kgen: `tf.saved_model.load(path).<endpoint>(...)`; `serve` is
-    also the `serving_default` signature.
+    also the `serving_default` signature. `endpoint_options` go to `model.export_endpoints` (diffusion:
+    `steps`, `upsample_scale`, `upsample_w`).
 
     Raises:
         ValueError: on the torch backend (use `export_onnx`, or `model.export(path, format="torch")` for
@@ -94,7 +98,7 @@ def export_saved_model(model, path, overwrite=False, verbose=False):
             f"export_saved_model needs the TensorFlow or JAX backend; the {backend} backend cannot write a "
             "SavedModel in Keras 3.15 (torch-xla has no wheel for this torch). Use "
             "kgen.export.export_onnx(model, path) or model.export(path, format='torch') (a .pt2 archive).")
-    endpoints = _endpoints(model)
+    endpoints = _endpoints(model, endpoint_options)
     path, parent = _check_path(path, overwrite)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -118,20 +122,23 @@ class _EndpointModel(keras.Model):
         super().__init__(name=f"{owner.name}_{endpoint.name}")
         self.owner, self.endpoint = owner, endpoint
 
-    def call(self, inputs, training=False):
-        # One input arrives as a tensor (or a one-element list from some exporters); several as a list.
+    def call(self, inputs, *more_inputs, training=False):
+        # One input arrives as a tensor (or a one-element list from some exporters); several as a list, or
+        # as separate positional arguments (tf2onnx traces a function of the signature's tensors).
+        if more_inputs:
+            return self.endpoint.fn(inputs, *more_inputs)
         if isinstance(inputs, (list, tuple)):
             return self.endpoint.fn(*inputs)
         return self.endpoint.fn(inputs)
 
 
-def export_onnx(model, path, endpoint="serve", overwrite=False, verbose=False):
+def export_onnx(model, path, endpoint="serve", overwrite=False, verbose=False, **endpoint_options):
     """Write one deterministic endpoint of `model` (default `serve`) as an ONNX file at `path`, any backend.
 
     Load it with `onnxruntime.InferenceSession(path)`; the batch dimension stays dynamic where the
     backend's exporter allows (it does for TF, JAX and torch with Keras 3.15).
     """
-    endpoints = {e.name: e for e in _endpoints(model)}
+    endpoints = {e.name: e for e in _endpoints(model, endpoint_options)}
     if endpoint not in endpoints:
         raise ValueError(f"`endpoint` must be one of {sorted(endpoints)}, got {endpoint!r}")
     chosen = endpoints[endpoint]

@@ -159,3 +159,106 @@ def test_gan_saved_model_serves_generator_and_critic(tmp_path):
     np.testing.assert_allclose(served["critic"], keras.ops.convert_to_numpy(model.critic(x, training=False)),
                                atol=1e-5)
     assert served["random_differ"] > 1e-3
+
+
+# Runs in a child process without kgen: calls the endpoints listed in PATH.calls.json on saved .npy inputs.
+SERVE_CALLS = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path = sys.argv[1]
+served = tf.saved_model.load(path)
+results = {}
+for key, endpoint, inputs in json.load(open(path + ".calls.json")):
+    args = [tf.constant(np.load(f"{path}.{name}.npy")) for name in inputs]
+    results[key] = getattr(served, endpoint)(*args).numpy().tolist()
+print(json.dumps({"results": results, "kgen_imported": "kgen" in sys.modules}))
+"""
+
+
+def _serve_calls(path, inputs, calls):
+    for name, array in inputs.items():
+        np.save(f"{path}.{name}.npy", array)
+    with open(path + ".calls.json", "w") as f:
+        json.dump(calls, f)
+    served = _serve(SERVE_CALLS, path)
+    assert not served["kgen_imported"]
+    return {key: np.asarray(value) for key, value in served["results"].items()}
+
+
+@pytest.fixture(scope="module")
+def diffusion_model():
+    from kgen import diffusion
+
+    net = diffusion.UNet((8, 8, 1), channels=8, channel_mults=(1, 2), attention_resolutions=(), norm_groups=4)
+    # The output layer starts at zero (ε̂ = 0): randomise it so the comparisons can fail.
+    rng = np.random.default_rng(0)
+    net.conv_out.kernel.assign(0.2 * rng.standard_normal(tuple(net.conv_out.kernel.shape)).astype("float32"))
+    return diffusion.DiffusionModel(net, diffusion.CosineSchedule(), ema_decay=None, seed=0)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+def test_diffusion_saved_model_serves_denoise_and_sampling_loops(diffusion_model, tmp_path):
+    from kgen import diffusion
+
+    model, steps = diffusion_model, 4
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 8, 8, 1)).astype("float32")
+    logsnr = np.array([-2.0, 0.0, 3.0], "float32")
+    x_big = rng.standard_normal((2, 16, 16, 1)).astype("float32")
+    path = str(tmp_path / "diffusion")
+    kgen.export.export_saved_model(model, path, steps=steps, upsample_scale=2)
+    served = _serve_calls(path, {"x": x, "logsnr": logsnr, "t": np.ones((2, 1), "float32"), "big": x_big},
+                          [["denoise", "denoise", ["x", "logsnr"]], ["sample", "sample", ["x"]],
+                           ["up", "sample_upsampled", ["big"]], ["r1", "sample_random", ["t"]],
+                           ["r2", "sample_random", ["t"]]])
+    eps = keras.ops.convert_to_numpy(model.eps_fn(x, logsnr))
+    assert np.abs(eps).max() > 1e-2
+    np.testing.assert_allclose(served["denoise"], eps, atol=1e-5)
+    sampler = diffusion.DDIMSampler(model.schedule, steps)
+    # The untrained net's x̂₀ = (x − σε̂)/α is large (α is tiny on the first step): compare relatively.
+    np.testing.assert_allclose(served["sample"], keras.ops.convert_to_numpy(sampler.sample(model.eps_fn, x)),
+                               rtol=2e-4, atol=1e-4)
+    guided = diffusion.UpsampleGuidance(model.eps_fn, model.schedule, 2)
+    expected_up = keras.ops.convert_to_numpy(sampler.sample(guided, x_big))
+    np.testing.assert_allclose(served["up"], expected_up, rtol=2e-4, atol=1e-4)
+    # Negative control: plain sampling at 16×16 is not what the UG endpoint returns.
+    assert np.abs(keras.ops.convert_to_numpy(sampler.sample(model.eps_fn, x_big)) - served["up"]).max() > 1e-3
+    assert served["r1"].shape == (2, 8, 8, 1) and np.abs(served["r1"] - served["r2"]).max() > 1e-2
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+def test_unilm_saved_model_serves_logits_and_greedy_generation(tmp_path):
+    from kgen.text import UniLM
+
+    kgen.set_seed(0)
+    model = UniLM(11, hidden_dim=16, num_layers=1, num_heads=2, intermediate_dim=32, max_length=12,
+                  initializer_range=0.5)
+    sources = np.array([[1, 5, 6, 7, 2, 0], [1, 8, 2, 0, 0, 0], [1, 4, 4, 9, 3, 2]], "int32")
+    tokens = np.array([[1, 5, 6, 2, 3, 4, 2, 0], [1, 7, 2, 9, 9, 2, 0, 0]], "int32")
+    segments = np.array([[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 1]], "int32")
+    path = str(tmp_path / "unilm")
+    kgen.export.export_saved_model(model, path, max_new_tokens=5, source_length=6, serve_length=8)
+    served = _serve_calls(path, {"src": sources, "tok": tokens, "seg": segments},
+                          [["generate", "generate", ["src"]], ["logits", "serve", ["tok", "seg"]]])
+    expected = model.generate(sources, max_new_tokens=5)
+    assert len(set(map(tuple, expected))) > 1  # rows differ: a test that could fail
+    np.testing.assert_array_equal(served["generate"], expected)
+    logits = keras.ops.convert_to_numpy(model({"token_ids": tokens, "segment_ids": segments}))
+    np.testing.assert_allclose(served["logits"], logits, atol=1e-5)
+
+
+def test_diffusion_and_unilm_onnx_serve(diffusion_model, tmp_path):
+    model = diffusion_model
+    x = np.random.default_rng(2).standard_normal((3, 8, 8, 1)).astype("float32")
+    logsnr = np.array([-1.0, 0.5, 2.0], "float32")
+    path = str(tmp_path / "denoise.onnx")
+    kgen.export.export_onnx(model, path)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path)
+    names = [i.name for i in session.get_inputs()]
+    out = session.run(None, dict(zip(names, [x, logsnr])))[0]
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(model.eps_fn(x, logsnr)), atol=1e-5)

@@ -350,6 +350,52 @@ class DiffusionModel(keras.Model):
 
         return eps_fn
 
+    # ------------------------------------------------------------------ serving
+    def export_endpoints(self, steps=50, upsample_scale=None, upsample_w=1.0, use_ema=True):
+        """Endpoints for `kgen.export`: the network and a whole deterministic DDIM (η = 0) loop of `steps`.
+
+        - `serve` / `denoise(x_t, logsnr)`: ε̂ (whatever the network predicts, converted to ε), `logsnr` (batch,);
+        - `sample(x_T)`: x₀ from the caller's x_T (deterministic; x_T ~ N(0, I) gives a sample);
+        - `sample_random(temperature)`: x_T ~ N(0, t²I) drawn from the artifact's seed state, `(batch, 1)`;
+        - with `upsample_scale=s`: `sample_upsampled(x_T)` at s× the resolution with `UpsampleGuidance`
+          (guidance weight `upsample_w`, the paper's w_t).
+        Unconditional models only; the weights are the EMA weights unless `use_ema=False`.
+        """
+        from kgen.diffusion.guidance import UpsampleGuidance
+        from kgen.diffusion.samplers import DDIMSampler
+        from kgen.export import Endpoint
+
+        if self.num_classes is not None:
+            raise ValueError("export of conditional diffusion models is not supported yet: export the network "
+                             "with model.network.export(path)")
+        if len(self.data_shape) != 3 and upsample_scale is not None:
+            raise ValueError("`upsample_scale` needs image data (H, W, C)")
+        self.finish_ema()
+        chain = DDIMSampler(self.schedule, steps)
+
+        def denoise(x, logsnr):
+            return self.eps_fn(x, logsnr, use_ema=use_ema)
+
+        def sample(x_T):
+            return chain.loop(denoise, x_T)
+
+        def sample_random(temperature):
+            x_T = keras.random.normal((ops.shape(temperature)[0],) + self.data_shape, seed=self.seed_generator)
+            return sample(x_T * ops.reshape(temperature, (-1,) + (1,) * len(self.data_shape)))
+
+        x_spec = keras.InputSpec(shape=(None,) + self.data_shape, dtype="float32")
+        endpoints = [Endpoint("serve", denoise, [x_spec, keras.InputSpec(shape=(None,), dtype="float32")]),
+                     Endpoint("denoise", denoise, [x_spec, keras.InputSpec(shape=(None,), dtype="float32")]),
+                     Endpoint("sample", sample, [x_spec]),
+                     Endpoint("sample_random", sample_random, [keras.InputSpec(shape=(None, 1), dtype="float32")],
+                              random=True)]
+        if upsample_scale is not None:
+            guided = UpsampleGuidance(denoise, self.schedule, upsample_scale, w=upsample_w)
+            h, w, c = self.data_shape
+            big = keras.InputSpec(shape=(None, h * guided.scale, w * guided.scale, c), dtype="float32")
+            endpoints.append(Endpoint("sample_upsampled", lambda x_T: chain.loop(guided, x_T), [big]))
+        return endpoints
+
     # ------------------------------------------------------------------ saving
     def get_config(self):
         return {"network": keras.saving.serialize_keras_object(self.network),

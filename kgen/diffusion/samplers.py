@@ -116,6 +116,15 @@ class Sampler:
             raise ValueError(f"`{name}` must have shape (batch, ...), got shape {tuple(x.shape)}")
         return x
 
+    def loop(self, eps_fn, x_T, noise=None):
+        """The reverse loop, not compiled: for tracing into another graph (e.g. an exported endpoint).
+
+        Same arguments as `sample`; `noise` must be given (or drawn by the caller) for stochastic samplers.
+        """
+        if noise is None and self.needs_noise:
+            raise ValueError(f"{type(self).__name__} is stochastic: pass `noise` of shape (steps,) + x_T.shape")
+        return self._loop(eps_fn, x_T, noise)
+
     def _loop(self, eps_fn, x, noise):
         def body(i, x):
             eps = eps_fn(x, per_example(self.take("logsnr", i, x), x))

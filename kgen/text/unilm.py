@@ -157,6 +157,50 @@ class UniLM(keras.Model):
         return generate(self, source_ids, max_new_tokens, sampler=sampler, end_id=end_id, use_cache=use_cache,
                         return_logits=return_logits)
 
+    def export_endpoints(self, max_new_tokens=16, source_length=None, end_id=None, serve_length=None):
+        """Endpoints for `kgen.export`:
+
+        - `serve(token_ids, segment_ids)`: the logits `(batch, serve_length, vocab)` (pads = `pad_id`, segments
+          0/1; `serve_length` defaults to `max_length`);
+        - `generate(source_ids)`: greedy cached decoding of `max_new_tokens` tokens, int32
+          `(batch, max_new_tokens)`, for sources `(batch, source_length)` padded at the end with `pad_id`
+          (ragged batches as in `generate`; tokens after `end_id` are `pad_id`). `source_length` defaults
+          to `max_length - max_new_tokens`.
+        """
+        from kgen.export import Endpoint
+        from kgen.text.decoding import _sample_loop
+        from kgen.text.samplers import get_sampler
+
+        steps = check_int("max_new_tokens", max_new_tokens, 1)
+        width = self.max_length - steps if source_length is None else check_int("source_length", source_length, 1)
+        if width < 1 or width + steps > self.max_length:
+            raise ValueError(f"`source_length` ({width}) + `max_new_tokens` ({steps}) must be <= the model's "
+                             f"max_length ({self.max_length})")
+        end = -1 if end_id is None else check_int("end_id", end_id, 0)
+        greedy = get_sampler("greedy")
+        if not self.built:
+            self.build()
+
+        def logits(token_ids, segment_ids):
+            return self({"token_ids": token_ids, "segment_ids": segment_ids}, training=False)
+
+        def generate(source_ids):
+            source_ids = ops.cast(source_ids, "int32")
+            lengths = ops.sum(ops.cast(ops.not_equal(source_ids, self.pad_id), "int32"), axis=1)
+            tail = ops.zeros((ops.shape(source_ids)[0], steps), "int32") + self.pad_id
+            tokens = ops.concatenate([source_ids, tail], axis=1)
+            segments = ops.cast(ops.arange(width + steps, dtype="int32")[None, :] >= lengths[:, None], "int32")
+            end_token = ops.convert_to_tensor(end, "int32")
+            return _sample_loop(self, greedy, tokens, segments, lengths, end_token, ops.zeros(()), steps,
+                                use_cache=True, return_logits=False)[0]
+
+        length = self.max_length if serve_length is None else check_int("serve_length", serve_length, 1)
+        if length > self.max_length:
+            raise ValueError(f"`serve_length` must be <= max_length ({self.max_length}), got {length}")
+        ids = keras.InputSpec(shape=(None, length), dtype="int32")
+        return [Endpoint("serve", logits, [ids, ids]),
+                Endpoint("generate", generate, [keras.InputSpec(shape=(None, width), dtype="int32")])]
+
     def get_config(self):
         encoder = self.encoder
         return {**super().get_config(), "vocab_size": self.vocab_size, "hidden_dim": encoder.hidden_dim,
