@@ -37,8 +37,9 @@ class Recipe:
     models: dict          # model name -> build(x, seed) returning a compiled keras.Model
     default_model: str
     data: dict            # data name -> load(limit) returning the training array
-    sample: Callable      # (model, n) -> images in [0, 1]
+    sample: Callable      # (model, n) -> images in `value_range`
     batch_size: int = 64
+    value_range: tuple = (0.0, 1.0)
 
 
 def _digits(limit):
@@ -70,7 +71,81 @@ def _flow_recipe():
     )
 
 
-RECIPES = {"flows": _flow_recipe}
+def _signed(images, levels):
+    """uint8-style images -> float32 in [−1, 1] (diffusion and GAN data)."""
+    return (images.astype("float32") / (levels - 1)) * 2.0 - 1.0
+
+
+def _animals_signed(limit):
+    return _signed(datasets.load_animals("train")[0][:limit], datasets.ANIMAL_LEVELS)
+
+
+def _animals14_signed(limit):
+    from kgen.diffusion.guidance import average_pool
+
+    return keras.ops.convert_to_numpy(average_pool(_animals_signed(limit), 2))
+
+
+def _digits_signed(limit):
+    return _signed(datasets.load_digits("train")[0][:limit], datasets.DIGIT_LEVELS)
+
+
+def _diffusion(schedule_shift=None, channels=16, channel_mults=(1, 2)):
+    def build(x, seed):
+        from kgen import diffusion
+
+        schedule = diffusion.CosineSchedule()
+        if schedule_shift is not None:
+            schedule = diffusion.shifted(schedule, schedule_shift)
+        net = diffusion.UNet(x.shape[1:], channels=channels, channel_mults=channel_mults, attention_resolutions=())
+        model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.995, seed=seed)
+        model.compile(optimizer=keras.optimizers.Adam(5e-4))
+        return model
+    return build
+
+
+def _diffusion_recipe():
+    """The U-Net of the shipped animal models (benchmarks/bench_upsample_guidance.py): ε-prediction, cosine
+    schedule (or the resolution-shifted one, λ − 2 log 2), EMA 0.995, Adam 5e-4, batch 32."""
+    return Recipe(
+        models={"unet": _diffusion(), "unet_shifted": _diffusion(schedule_shift=2)},
+        default_model="unet",
+        data={"animals": _animals_signed, "animals14": _animals14_signed, "digits": _digits_signed},
+        sample=lambda model, n: model.sample(n, steps=50, clip_denoised=1.0),
+        batch_size=32, value_range=(-1.0, 1.0),
+    )
+
+
+def _gan(stage):
+    def build(x, seed):
+        from kgen.gans import GAN, networks
+
+        shape = tuple(x.shape[1:])
+        if stage == "dcgan":
+            pair = (networks.generator(shape, 64, norm="bn", width=32),
+                    networks.discriminator(shape, spectral_norm=False, width=32))
+        else:  # "selfmod": SN discriminator with self-attention, self-modulated BN generator
+            pair = (networks.generator(shape, 64, norm="selfmod", attention=True, width=32),
+                    networks.discriminator(shape, spectral_norm=True, attention=True, width=32))
+        model = GAN(*pair, loss="hinge", seed=seed)
+        model.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
+                                  "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+        return model
+    return build
+
+
+def _gan_recipe():
+    """28×28 GANs of examples/dcgan_to_selfmod.py: hinge loss, Adam(2e-4, β₁ = 0.5) for both networks."""
+    return Recipe(
+        models={"dcgan": _gan("dcgan"), "selfmod": _gan("selfmod")},
+        default_model="selfmod",
+        data={"animals": _animals_signed},
+        sample=lambda model, n: model.generate(n),
+        batch_size=64, value_range=(-1.0, 1.0),
+    )
+
+
+RECIPES = {"flows": _flow_recipe, "diffusion": _diffusion_recipe, "gans": _gan_recipe}
 
 
 def recipe(family):
@@ -125,7 +200,7 @@ def train(family, data, epochs, out, model=None, batch_size=None, limit=None, se
         keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.CSVLogger(os.path.join(out, "log.csv"), append=True),
         stop,
-        SampleGrid(os.path.join(out, "samples"), n=36, prefix="samples"),
+        SampleGrid(os.path.join(out, "samples"), n=36, prefix="samples", value_range=spec.value_range),
     ]
     net.fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=True)
     path = os.path.join(out, "model.keras")
@@ -149,8 +224,11 @@ def sample(out, n=64, path=None):
 
     n = check_int("n", n, 1)
     run, model = load_run(out)
-    images = keras.ops.convert_to_numpy(recipe(run["family"]).sample(model, n))
-    return save_grid(path or os.path.join(out, f"sample_{n}.png"), np.clip(images, 0.0, 1.0))
+    spec = recipe(run["family"])
+    low, high = spec.value_range
+    images = keras.ops.convert_to_numpy(spec.sample(model, n))
+    return save_grid(path or os.path.join(out, f"sample_{n}.png"), np.clip(images, low, high),
+                     value_range=spec.value_range)
 
 
 def export(out, format="saved_model", path=None):

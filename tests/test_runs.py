@@ -110,3 +110,17 @@ def test_bad_run_arguments_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="not a finished kgen run"):
         runs.sample(str(tmp_path / "missing"))
     assert not os.path.exists(tmp_path / "a")
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("family, data, model", [("diffusion", "digits", "unet"), ("gans", "animals", "dcgan")])
+def test_diffusion_and_gan_runs_train_sample_and_export(family, data, model, tmp_path):
+    out = str(tmp_path / family)
+    path = runs.train(family, data=data, epochs=1, out=out, model=model, limit=64, verbose=0)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(reloaded).__name__ in ("DiffusionModel", "GAN")
+    grids = os.listdir(os.path.join(out, "samples"))
+    assert len(grids) == 1
+    png = runs.sample(out, n=4)
+    assert os.path.getsize(png) > 0
+    assert os.path.getsize(runs.export(out, format="onnx")) > 0
