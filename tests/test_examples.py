@@ -22,6 +22,8 @@ def _run(name, argv):
      ["samples_T0.75.png", "nice_animals.keras"]),
     ("glow_animals", ["--epochs", "1", "--depth", "1", "--filters", "8", "--limit", "128"],
      ["samples_T1.0.png", "reconstructions.png", "glow_animals.keras"]),
+    ("ddim_animals", ["--resolution", "14", "--train-steps", "2", "--limit", "64", "--n", "2"],
+     ["samplers.png", "diffusion_animals.keras"]),
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
     assert _run(name, argv + ["--backend", "jax", "--out", str(tmp_path)]) == 0
