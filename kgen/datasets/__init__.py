@@ -20,7 +20,7 @@ from .keras_datasets import KERAS_DATASET_NAMES, load_keras_dataset
 from .safe_pickle import ALLOWED_GLOBALS, RestrictedUnpicklingError, load_pickle_restricted
 from .toy import TOY2D_NAMES, toy2d, toy2d_modes
 from . import text  # noqa: F401
-from .text import TEXT_TASKS, exact_match, toy_seq2seq
+from .text import TEXT_TASKS, exact_match, palindromes, toy_seq2seq
 
 __all__ = [
     "ALLOWED_GLOBALS",
@@ -41,5 +41,6 @@ __all__ = [
     "stacked_digits",
     "toy2d",
     "toy2d_modes",
+    "palindromes",
     "toy_seq2seq",
 ]

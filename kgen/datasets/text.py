@@ -103,3 +103,25 @@ def exact_match(generated, target_ids):
         return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=PAD_ID)
 
     return float(np.mean(np.all(pad(generated) == pad(target_ids), axis=1)))
+
+
+def palindromes(n, half=4, num_symbols=8, split="train", seed=0):
+    """Palindromes `s + reversed(s)` for the permutation-LM toy task: fill blanks in any order.
+
+    `s` holds `half` symbols drawn uniformly from ids 1 … num_symbols (0 is padding, unused here). Train and
+    test are disjoint by the same rule as `toy_seq2seq` (a hash of the first half). A blank whose mirror is
+    known has one right answer; when both of a mirror pair are blank, the first filled is free and the second
+    must match it — which only works if the model conditions on what it filled before.
+
+    Returns:
+        dict with `token_ids` int32 `(n, 2 * half)` and `vocab_size` (num_symbols + 1).
+    """
+    n, half, num_symbols = check_int("n", n, 1), check_int("half", half, 1), check_int("num_symbols", num_symbols, 2)
+    check_choice("split", split, ("train", "test"))
+    rng = np.random.default_rng([seed, 1 if split == "test" else 0])
+    rows = []
+    while len(rows) < n:
+        s = rng.integers(1, num_symbols + 1, size=(2 * n, half))
+        rows.extend(row for row in s if _is_test(row) == (split == "test"))
+    s = np.stack(rows[:n]).astype(np.int32)
+    return {"token_ids": np.concatenate([s, s[:, ::-1]], axis=1), "vocab_size": num_symbols + 1}

@@ -7,6 +7,7 @@ alone turns one Transformer into an MLM (BERT), an LM (GPT), a permutation LM (X
   returning boolean `(batch, query, key)` masks, True = may attend).
 - `encoder`: `BertEncoder` (BERT weight layout, MLM head tied to the token embeddings) and `TransformerBlock`.
 - `unilm`: `UniLM`, trained by plain `fit` with the loss on target tokens only.
+- `permutation_lm`: `PermutationLM`, XLNet's two-stream permutation LM; `fill` fills blanks in any order.
 - `decoding` / `samplers`: `generate` with greedy, random, top-k, top-p and beam search, exact key/value cache.
 - `plot`: mask pictures as PNG arrays.
 """
@@ -15,6 +16,7 @@ from kgen.text.checkpoint import load_bert, minilm_path, unilm_from_bert, unilm_
 from kgen.text.decoding import generate
 from kgen.text.encoder import BertEncoder, TransformerBlock
 from kgen.text.masks import BidirectionalMask, CausalMask, CombineMasks, PermutationMask, UniLMMask
+from kgen.text.permutation_lm import PermutationLM
 from kgen.text.plot import mask_image, save_mask_png
 from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, Sampler, TopKSampler, TopPSampler
 from kgen.text.unilm import UniLM
@@ -27,6 +29,7 @@ __all__ = [
     "CausalMask",
     "CombineMasks",
     "GreedySampler",
+    "PermutationLM",
     "PermutationMask",
     "RandomSampler",
     "Sampler",
