@@ -24,6 +24,7 @@ def _run(name, argv):
      ["samples_T1.0.png", "reconstructions.png", "glow_animals.keras"]),
     ("ddim_animals", ["--resolution", "14", "--train-steps", "2", "--limit", "64", "--n", "2"],
      ["samplers.png", "diffusion_animals.keras"]),
+    ("permutation_lm_toy", ["--n", "256"], ["permutation_lm_palindromes.keras"]),
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
     assert _run(name, argv + ["--backend", "jax", "--out", str(tmp_path)]) == 0
