@@ -23,7 +23,7 @@ demo: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/kgen --backend jax demo --out demo
 
 test: $(STAMP)
-	$(BIN)/python tools/run_tests.py $(BACKENDS)
+	$(BIN)/python tools/run_tests.py --jobs 2 $(BACKENDS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -3,19 +3,24 @@
 Exits non-zero if any backend fails, errors, or runs no test at all (pytest exit code 5, or every test
 skipped): a backend that silently tested nothing must never look green.
 
-    python tools/run_tests.py jax tensorflow torch [-- extra pytest args]
+    python tools/run_tests.py [--jobs 2] jax tensorflow torch [-- extra pytest args]
+
+With `--jobs 2` the backends run in two lanes at once — JAX (the longest) in one, the others one after the
+other in the second — each writing to test-results/<backend>.log, printed whole when it finishes. Much of a
+JAX run is single-threaded XLA compilation, so on 2 cores the lanes overlap well (`make test` uses this).
 """
 
 import os
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
 BACKENDS = ("jax", "tensorflow", "torch")
 
 
-def run_backend(backend, extra_args, results_dir):
+def run_backend(backend, extra_args, results_dir, log=None):
     report = os.path.join(results_dir, f"{backend}.xml")
     env = dict(os.environ, KERAS_BACKEND=backend)
     # XLA and TF spawn one thread pool per core; two cores are all CI has.
@@ -23,7 +28,13 @@ def run_backend(backend, extra_args, results_dir):
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", *extra_args]
     print(f"\n===== KERAS_BACKEND={backend}: {' '.join(cmd[1:])}", flush=True)
     start = time.time()
-    code = subprocess.call(cmd, env=env)
+    if log is None:
+        code = subprocess.call(cmd, env=env)
+    else:
+        with open(log, "w") as handle:
+            code = subprocess.call(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        with open(log) as handle:
+            print(f"\n===== KERAS_BACKEND={backend} finished; its log ({log}):\n{handle.read()}", flush=True)
     seconds = time.time() - start
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     if os.path.exists(report):
@@ -37,6 +48,9 @@ def run_backend(backend, extra_args, results_dir):
 
 
 def main(argv):
+    jobs = 1
+    if argv[:1] == ["--jobs"]:
+        jobs, argv = int(argv[1]), argv[2:]
     if "--" in argv:
         split = argv.index("--")
         backends, extra = argv[:split], argv[split + 1:]
@@ -51,8 +65,26 @@ def main(argv):
     total_passed = total_failed = total_skipped = 0
     problems = []
     summary = []
+    results = {}
+
+    def lane(names, logged):
+        for backend in names:
+            log = os.path.join(results_dir, f"{backend}.log") if logged else None
+            results[backend] = run_backend(backend, extra, results_dir, log)
+
+    if jobs > 1 and len(backends) > 1:
+        # JAX alone (the long pole) in the first lane, the rest one after another in the second.
+        first = ["jax"] if "jax" in backends else backends[:1]
+        lanes = [first, [b for b in backends if b not in first]]
+        threads = [threading.Thread(target=lane, args=(names, True)) for names in lanes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        lane(backends, False)
     for backend in backends:
-        code, passed, counts, seconds = run_backend(backend, extra, results_dir)
+        code, passed, counts, seconds = results[backend]
         failed = counts["failures"] + counts["errors"]
         total_passed += passed
         total_failed += failed
