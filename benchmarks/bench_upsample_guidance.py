@@ -12,6 +12,8 @@ part 22) for the schedule comparison. Then, with DDIM (η = 0, `--steps`) at 28�
     (c) UG         the 14×14 model with kgen.diffusion.UpsampleGuidance(scale=2), w_t = 1
     (d) native     the 28×28 model (and (e) its shifted-schedule twin)
 
+(kgen.diffusion.compare.upsample_variants; every x̂₀ clipped to [−1, 1], the data range)
+
 and reports the Fréchet distance in kgen's animal-classifier features (`kgen.metrics.feature_model("animals")`)
 to the test split, plus one grid of all four side by side. Goal: (c) beats (a) and (b) and is within 1.3× of (d).
 
@@ -29,7 +31,8 @@ import numpy as np
 import kgen
 from kgen import diffusion
 from kgen.datasets import load_animals
-from kgen.diffusion.guidance import average_pool, nearest_upsample
+from kgen.diffusion.compare import LABELS, ddim_samples, upsample_variants
+from kgen.diffusion.guidance import average_pool
 from kgen.metrics import feature_model, frechet_distance
 from kgen.metrics.frechet import gaussian_statistics
 
@@ -58,15 +61,6 @@ def train(model, x, train_steps, batch_size):
     return epochs * min(steps_per_epoch, train_steps), time.time() - start
 
 
-def sample(eps_fn, schedule, shape, n, steps, seed, batch=500):
-    sampler = diffusion.DDIMSampler(schedule, steps)
-    out = []
-    for i in range(0, n, batch):
-        x_T = keras.random.normal((min(batch, n - i),) + tuple(shape), seed=seed + i)
-        out.append(keras.ops.convert_to_numpy(sampler.sample(eps_fn, x_T)))
-    return np.clip(np.concatenate(out), -1.0, 1.0)
-
-
 def fd_to(reference_stats, images, features):
     mu, cov = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((images + 1.0) / 2.0, verbose=0)))
     return frechet_distance(mu, cov, *reference_stats)
@@ -93,7 +87,7 @@ def main(argv=None):
     specs = {"14": ((14, 14, 1), cosine, x14), "28": ((28, 28, 1), cosine, x28),
              "28shifted": ((28, 28, 1), diffusion.shifted(cosine, 2), x28)}
     models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps,
-                        "batch_size": args.batch_size, "steps": args.steps}
+                        "batch_size": args.batch_size, "steps": args.steps, "n": args.n, "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
     for name, (shape, schedule, data) in specs.items():
         if args.load:
@@ -105,18 +99,11 @@ def main(argv=None):
         print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)
         if args.save:
             models[name].save(os.path.join(args.save, f"diffusion{name}_animals.keras"))
-    low = models["14"]
-    shape28 = (28, 28, 1)
-    variants = {}
     start = time.time()
-    variants["(a) naive 14→28"] = sample(low.eps_fn, cosine, shape28, args.n, args.steps, seed=1)
-    variants["(b) upsampled 14"] = keras.ops.convert_to_numpy(
-        nearest_upsample(sample(low.eps_fn, cosine, (14, 14, 1), args.n, args.steps, seed=1), 2))
-    ug = diffusion.UpsampleGuidance(low.eps_fn, cosine, scale=2)
-    variants["(c) Upsample Guidance"] = sample(ug, cosine, shape28, args.n, args.steps, seed=1)
-    variants["(d) native 28"] = sample(models["28"].eps_fn, cosine, shape28, args.n, args.steps, seed=1)
-    variants["(e) native 28, shifted schedule"] = sample(models["28shifted"].eps_fn, models["28shifted"].schedule,
-                                                        shape28, args.n, args.steps, seed=1)
+    images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1)
+    variants = {LABELS[name]: x for name, x in images.items()}
+    variants["(e) native 28, shifted schedule"] = ddim_samples(models["28shifted"].eps_fn, models["28shifted"].schedule,
+                                                             (28, 28, 1), args.n, args.steps, seed=1)
     info["sampling_s"] = round(time.time() - start, 1)
     features = feature_model("animals")
     test = animals("test")
@@ -126,11 +113,11 @@ def main(argv=None):
     for name, value in info["fd"].items():
         print(f"[{info['backend']}] FD {name}: {value:.2f}")
     fd = info["fd"]
-    print(f"UG / native = {fd['(c) Upsample Guidance'] / fd['(d) native 28']:.2f} (goal ≤ 1.3); "
-          f"UG beats naive: {fd['(c) Upsample Guidance'] < fd['(a) naive 14→28']}, "
-          f"beats upsampled: {fd['(c) Upsample Guidance'] < fd['(b) upsampled 14']}")
+    ug, native, naive, upsampled = (fd[LABELS[k]] for k in ("ug", "native", "naive", "upsampled"))
+    info["ug_over_native"] = round(ug / native, 3)
+    print(f"UG / native = {ug / native:.2f} (goal ≤ 1.3); UG beats naive: {ug < naive}, beats upsampled: {ug < upsampled}")
     rows = np.concatenate([variants[k][:8] for k in list(variants)[:4]])  # one row of 8 per variant
-    kgen.images.save_grid(os.path.join(args.out, "upsample_guidance_grid.png"), (rows + 1.0) / 2.0, rows=4)
+    kgen.images.save_grid(os.path.join(args.out, "upsample_guidance_grid.png"), (rows + 1.0) / 2.0, rows=4, scale=3)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info

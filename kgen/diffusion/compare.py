@@ -16,6 +16,8 @@ import keras
 import numpy as np
 
 from kgen._checks import check_int
+
+__all__ = ["LABELS", "VARIANTS", "ddim_samples", "upsample_variants"]
 from kgen.diffusion.guidance import UpsampleGuidance, nearest_upsample
 from kgen.diffusion.samplers import DDIMSampler
 
@@ -24,8 +26,9 @@ LABELS = {"naive": "(a) naive: low-res net at high res", "upsampled": "(b) low-r
           "ug": "(c) Upsample Guidance", "native": "(d) native high-res model"}
 
 
-def _draw(eps_fn, schedule, shape, n, steps, seed, batch):
-    sampler = DDIMSampler(schedule, steps)
+def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_denoised=1.0):
+    """`n` DDIM (η = 0) samples of `shape` in [−1, 1], in batches; batch k starts from noise seeded `seed + k·batch`."""
+    sampler = DDIMSampler(schedule, steps, clip_denoised=clip_denoised)
     out = []
     for start in range(0, n, batch):
         x_T = keras.random.normal((min(batch, n - start),) + tuple(shape), seed=seed + start)
@@ -33,7 +36,7 @@ def _draw(eps_fn, schedule, shape, n, steps, seed, batch):
     return np.clip(np.concatenate(out), -1.0, 1.0)
 
 
-def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, batch=250):
+def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, batch=250, clip_denoised=1.0):
     """Images in [−1, 1] for each variant: a dict name -> array (n, sH, sW, C).
 
     Args:
@@ -44,6 +47,7 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         w: UG weight, the paper's w_t (Su's w + 1); 1 is the exact form.
         seed: seed of the starting noise (the same for every variant at the high resolution).
         batch: largest batch per sampler call.
+        clip_denoised: clip every x̂₀ to ±this (the data range; None: no clipping), as `DiffusionModel.sample`.
     """
     n, steps, scale = check_int("n", n, 1), check_int("steps", steps, 1), check_int("scale", scale, 2)
     h, w_, c = low.data_shape
@@ -52,11 +56,12 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         raise ValueError(f"`native` must model {big} images (scale × low's {low.data_shape}), got {native.data_shape}")
     low.finish_ema()
     eps = low.eps_fn  # (x, logsnr) -> ε̂ with the EMA weights
-    images = {"naive": _draw(eps, low.schedule, big, n, steps, seed, batch),
+    draw = dict(n=n, steps=steps, seed=seed, batch=batch, clip_denoised=clip_denoised)
+    images = {"naive": ddim_samples(eps, low.schedule, big, **draw),
               "upsampled": keras.ops.convert_to_numpy(
-                  nearest_upsample(_draw(eps, low.schedule, low.data_shape, n, steps, seed, batch), scale)),
-              "ug": _draw(UpsampleGuidance(eps, low.schedule, scale, w=w), low.schedule, big, n, steps, seed, batch)}
+                  nearest_upsample(ddim_samples(eps, low.schedule, low.data_shape, **draw), scale)),
+              "ug": ddim_samples(UpsampleGuidance(eps, low.schedule, scale, w=w), low.schedule, big, **draw)}
     if native is not None:
         native.finish_ema()
-        images["native"] = _draw(native.eps_fn, native.schedule, big, n, steps, seed, batch)
+        images["native"] = ddim_samples(native.eps_fn, native.schedule, big, **draw)
     return images
