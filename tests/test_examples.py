@@ -25,6 +25,7 @@ def _run(name, argv):
     ("ddim_animals", ["--resolution", "14", "--train-steps", "2", "--limit", "64", "--n", "2"],
      ["samplers.png", "diffusion_animals.keras"]),
     ("permutation_lm_toy", ["--n", "256"], ["permutation_lm_palindromes.keras"]),
+    ("upsample_guidance", ["--n", "2", "--steps", "3"], ["upsample_guidance.png"]),  # the shipped 14/28 models
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
     assert _run(name, argv + ["--backend", "jax", "--out", str(tmp_path)]) == 0
