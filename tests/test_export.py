@@ -217,11 +217,13 @@ def test_diffusion_saved_model_serves_denoise_and_sampling_loops(diffusion_model
     assert np.abs(eps).max() > 1e-2
     np.testing.assert_allclose(served["denoise"], eps, atol=1e-5)
     sampler = diffusion.DDIMSampler(model.schedule, steps, clip_denoised=1.0)  # the endpoints' default
+    # Whole loops: float32 rounding of XLA-fused vs jax2tf/TF graphs accumulates over the steps (measured up to
+    # 1.5e-5 from JAX on values of order 1), so loops get 5e-5; the single network call above keeps 1e-5.
     np.testing.assert_allclose(served["sample"], keras.ops.convert_to_numpy(sampler.sample(model.eps_fn, x)),
-                               atol=1e-5)
+                               atol=5e-5)
     guided = diffusion.UpsampleGuidance(model.eps_fn, model.schedule, 2)
     expected_up = keras.ops.convert_to_numpy(sampler.sample(guided, x_big))
-    np.testing.assert_allclose(served["up"], expected_up, atol=1e-5)
+    np.testing.assert_allclose(served["up"], expected_up, atol=5e-5)
     # Negative control: plain sampling at 16×16 is not what the UG endpoint returns.
     assert np.abs(keras.ops.convert_to_numpy(sampler.sample(model.eps_fn, x_big)) - served["up"]).max() > 1e-3
     assert served["r1"].shape == (2, 8, 8, 1) and np.abs(served["r1"] - served["r2"]).max() > 1e-2
