@@ -1,4 +1,8 @@
-"""Every example script runs end to end (tiny settings, JAX) and writes what its docstring promises."""
+"""Every example script runs end to end (tiny settings) and writes what its docstring promises.
+
+They run in the TensorFlow lane of `make test` (tools/run_tests.py --jobs 2): the JAX lane carries the
+statistical gates and is the longer one.
+"""
 
 import importlib.util
 import os
@@ -15,7 +19,7 @@ def _run(name, argv):
     return module.main(argv)
 
 
-@pytest.mark.jax
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("name,argv,outputs", [
     ("realnvp_digits", ["--epochs", "1"], ["samples_T0.7.png", "realnvp_digits.keras"]),
     ("nice_su", ["--epochs", "1", "--hidden", "32", "--depth", "1", "--limit", "256", "--noise", "dequantize"],
@@ -28,6 +32,6 @@ def _run(name, argv):
     ("upsample_guidance", ["--n", "2", "--steps", "3"], ["upsample_guidance.png"]),  # the shipped 14/28 models
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
-    assert _run(name, argv + ["--backend", "jax", "--out", str(tmp_path)]) == 0
+    assert _run(name, argv + ["--backend", "tensorflow", "--out", str(tmp_path)]) == 0
     for output in outputs:
         assert os.path.getsize(tmp_path / output) > 0
