@@ -63,6 +63,9 @@ class GroupNorm(keras.layers.Layer):
         channels = int(input_shape[-1])
         if channels % self.groups:
             raise ValueError(f"`groups` ({self.groups}) must divide the channel count ({channels})")
+        size = channels // self.groups
+        # (C, C) block matrix: row c averages the channels of c's group (fixed, so built once here).
+        self._same_group = np.kron(np.eye(self.groups), np.full((size, size), 1.0 / size)).astype("float32")
         self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
         self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
 
@@ -70,11 +73,8 @@ class GroupNorm(keras.layers.Layer):
         # (batch, C) spatial means -> (batch, 1, ..., 1, C), each channel holding its group's mean. Averaging
         # and spreading back are matmuls with a fixed (C, C) block matrix (repeat/5-D reshapes export badly
         # to ONNX from torch, and their gradients are slow on XLA CPU).
-        channels = per_channel.shape[-1]
-        size = channels // self.groups
-        same_group = np.kron(np.eye(self.groups), np.full((size, size), 1.0 / size)).astype("float32")
-        averaged = ops.matmul(per_channel, ops.convert_to_tensor(same_group, per_channel.dtype))
-        return ops.reshape(averaged, (-1,) + (1,) * (rank - 2) + (channels,))
+        averaged = ops.matmul(per_channel, ops.convert_to_tensor(self._same_group, per_channel.dtype))
+        return ops.reshape(averaged, (-1,) + (1,) * (rank - 2) + (per_channel.shape[-1],))
 
     def call(self, x):
         rank = len(x.shape)

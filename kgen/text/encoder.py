@@ -97,14 +97,14 @@ class TransformerBlock(keras.layers.Layer):
         q = self._heads(self.query(x))
         k, v = self._heads(keys), self._heads(values)
         scores = ops.einsum("bthd,bshd->bhts", q, k) / math.sqrt(self.head_dim)
-        probs = None
         if attention_mask is not None:
             mask = ops.cast(attention_mask, "bool")[:, None, :, :]
             scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
+        probs = ops.softmax(scores, axis=-1)
+        if attention_mask is not None:
             # A query that may attend nothing (the first position of a permutation LM's query stream) gets a
             # zero context rather than a uniform average over the keys it must not see.
-            probs = ops.softmax(scores, axis=-1) * ops.cast(mask, scores.dtype)
-        probs = ops.softmax(scores, axis=-1) if probs is None else probs
+            probs = probs * ops.cast(mask, probs.dtype)
         probs = self.attention_dropout(probs, training=training)
         context = ops.einsum("bhts,bshd->bthd", probs, v)
         context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], self.hidden_dim))
