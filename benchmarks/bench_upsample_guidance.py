@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 import kgen
-from kgen import diffusion
+from kgen import runs
 from kgen.datasets import load_animals
 from kgen.diffusion.compare import LABELS, ddim_samples, upsample_variants
 from kgen.diffusion.guidance import average_pool
@@ -42,23 +42,6 @@ BACKENDS = ("jax",)
 def animals(split, limit=None):
     x = load_animals(split)[0][:limit].astype("float32")
     return x / 127.5 - 1.0 if x.max() > 1.0 else x * 2.0 - 1.0
-
-
-def make_model(shape, schedule, channels, mults=(1, 2), attention=(), seed=0):
-    net = diffusion.UNet(shape, channels=channels, channel_mults=mults, attention_resolutions=attention)
-    model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.995, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(5e-4))
-    return model
-
-
-def train(model, x, train_steps, batch_size):
-    """The same budget for every model: `train_steps` optimizer steps of `batch_size` images."""
-    steps_per_epoch = len(x) // batch_size
-    epochs = max(1, round(train_steps / steps_per_epoch))
-    start = time.time()
-    model.fit(x, batch_size=batch_size, epochs=epochs, steps_per_epoch=min(steps_per_epoch, train_steps),
-              verbose=0, shuffle=True)
-    return epochs * min(steps_per_epoch, train_steps), time.time() - start
 
 
 def fd_to(reference_stats, images, features):
@@ -83,18 +66,20 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     x28 = animals("train", args.limit)
     x14 = keras.ops.convert_to_numpy(average_pool(x28, 2))
-    cosine = diffusion.CosineSchedule()
-    specs = {"14": ((14, 14, 1), cosine, x14), "28": ((28, 28, 1), cosine, x28),
-             "28shifted": ((28, 28, 1), diffusion.shifted(cosine, 2), x28)}
+    specs = {"14": (x14, None), "28": (x28, None), "28shifted": (x28, 2)}  # data, schedule shift
     models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps,
                         "batch_size": args.batch_size, "steps": args.steps, "n": args.n, "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
-    for name, (shape, schedule, data) in specs.items():
+    for name, (data, shift) in specs.items():
         if args.load:
             models[name] = keras.saving.load_model(os.path.join(args.load, f"diffusion{name}_animals.keras"))
             continue
-        models[name] = make_model(shape, schedule, args.channels, mults)
-        steps, seconds = train(models[name], data, args.train_steps, args.batch_size)
+        # The recipe of `kgen train diffusion`; the same step budget for every model.
+        models[name] = runs.diffusion_model(data, seed=0, schedule_shift=shift, channels=args.channels,
+                                            channel_mults=mults)
+        start = time.time()
+        steps, _ = runs.fit_steps(models[name], data, args.train_steps, args.batch_size, verbose=0, shuffle=True)
+        seconds = time.time() - start
         info[f"steps_{name}"], info[f"train_s_{name}"] = steps, round(seconds, 1)
         print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)
         if args.save:

@@ -45,11 +45,8 @@ def main(argv=None):
         spec = runs.recipe("diffusion")
         x = spec.data["animals" if args.resolution == 28 else "animals14"](args.limit)
         model = spec.models["unet_shifted" if args.shifted else "unet"](x, args.seed)
-        steps_per_epoch = max(1, min(len(x) // spec.batch_size, args.train_steps))
-        epochs = max(1, round(args.train_steps / steps_per_epoch))
-        history = model.fit(x, batch_size=spec.batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            verbose=0)
-        print(f"trained {epochs * steps_per_epoch} steps, final loss {history.history['loss'][-1]:.4f}")
+        steps, history = runs.fit_steps(model, x, args.train_steps, spec.batch_size, verbose=0)
+        print(f"trained {steps} steps, final loss {history.history['loss'][-1]:.4f}")
         model.save(os.path.join(args.out, "diffusion_animals.keras"))
     x_T = keras.random.normal((args.n,) + model.data_shape, seed=args.seed)
     noise = keras.random.normal((50, args.n) + model.data_shape, seed=args.seed + 1)

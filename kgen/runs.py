@@ -90,18 +90,31 @@ def _digits_signed(limit):
     return _signed(datasets.load_digits("train")[0][:limit], datasets.DIGIT_LEVELS)
 
 
-def _diffusion(schedule_shift=None, channels=16, channel_mults=(1, 2)):
-    def build(x, seed):
-        from kgen import diffusion
+def diffusion_model(x, seed=0, schedule_shift=None, channels=16, channel_mults=(1, 2)):
+    """The compiled animal U-Net of `kgen train diffusion` for images shaped like `x[0]`: ε-prediction on the
+    cosine schedule (shifted by 2 log `schedule_shift` when given), no attention, EMA 0.995, Adam 5e-4."""
+    from kgen import diffusion
 
-        schedule = diffusion.CosineSchedule()
-        if schedule_shift is not None:
-            schedule = diffusion.shifted(schedule, schedule_shift)
-        net = diffusion.UNet(x.shape[1:], channels=channels, channel_mults=channel_mults, attention_resolutions=())
-        model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.995, seed=seed)
-        model.compile(optimizer=keras.optimizers.Adam(5e-4))
-        return model
-    return build
+    schedule = diffusion.CosineSchedule()
+    if schedule_shift is not None:
+        schedule = diffusion.shifted(schedule, schedule_shift)
+    net = diffusion.UNet(x.shape[1:], channels=channels, channel_mults=channel_mults, attention_resolutions=())
+    model = diffusion.DiffusionModel(net, schedule, prediction="eps", ema_decay=0.995, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(5e-4))
+    return model
+
+
+def fit_steps(model, x, steps, batch_size, **fit_kwargs):
+    """`model.fit` for a budget of about `steps` optimizer steps of `batch_size` (whole epochs of at most one
+    pass over `x`); returns `(steps taken, history)`."""
+    steps_per_epoch = max(1, min(len(x) // batch_size, check_int("steps", steps, 1)))
+    epochs = max(1, round(steps / steps_per_epoch))
+    history = model.fit(x, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **fit_kwargs)
+    return epochs * steps_per_epoch, history
+
+
+def _diffusion(**kwargs):
+    return lambda x, seed: diffusion_model(x, seed, **kwargs)
 
 
 def _diffusion_recipe():
