@@ -30,8 +30,8 @@ def build_parser():
     demo.add_argument("--sections", default=None,
                       help="comma-separated sections to build (default: all), e.g. datasets,classifiers")
     train = commands.add_parser("train", help="train a model of a family, resumable (see kgen.runs)")
-    train.add_argument("family", help="flows, diffusion or gans")
-    train.add_argument("--data", required=True, help="dataset name, e.g. digits or animals")
+    train.add_argument("family", help="flows, diffusion, gans or unilm")
+    train.add_argument("--data", required=True, help="dataset name, e.g. digits or animals (unilm: reverse or sort)")
     train.add_argument("--epochs", type=int, required=True)
     train.add_argument("--out", required=True, help="run directory (re-run the command to resume)")
     train.add_argument("--model", default=None, help="model within the family (default: the family's)")

@@ -27,7 +27,7 @@ import numpy as np
 
 from kgen import datasets
 from kgen._checks import check_choice, check_int
-from kgen.callbacks import SampleGrid, StopOnNaN
+from kgen.callbacks import StopOnNaN
 
 
 @dataclasses.dataclass
@@ -36,10 +36,43 @@ class Recipe:
 
     models: dict          # model name -> build(x, seed) returning a compiled keras.Model
     default_model: str
-    data: dict            # data name -> load(limit) returning the training array
-    sample: Callable      # (model, n) -> images in `value_range`
+    data: dict            # data name -> load(limit) returning the training array (or dict of arrays)
+    sample: Callable      # (model, n, data) -> images in `value_range` ("images"), or lines of text ("text")
     batch_size: int = 64
     value_range: tuple = (0.0, 1.0)
+    kind: str = "images"
+    export_options: Callable = None   # (model, data) -> keyword options of the model's export endpoints
+
+    def write_samples(self, model, n, data, stem):
+        """Write `n` samples of `model` to `stem.png` (an image grid) or `stem.txt`; returns the path."""
+        from kgen.images import save_grid
+
+        samples = self.sample(model, n, data)
+        if self.kind == "text":
+            path = stem + ".txt"
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                f.write("\n".join(samples) + "\n")
+            os.replace(path + ".tmp", path)
+            return path
+        low, high = self.value_range
+        images = np.clip(keras.ops.convert_to_numpy(samples), low, high)
+        return save_grid(stem + ".png", images, value_range=self.value_range)
+
+
+class _EpochSamples(keras.callbacks.Callback):
+    """`Recipe.write_samples` after every epoch, as `<directory>/samples_epochNNN.png|txt`."""
+
+    def __init__(self, spec, data, directory, n):
+        super().__init__()
+        self.spec, self.data, self.directory, self.n = spec, data, directory, n
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        self.spec.write_samples(self.model, self.n, self.data,
+                                os.path.join(self.directory, f"samples_epoch{epoch + 1:03d}"))
+
+    def get_config(self):
+        return {"data": self.data, "directory": self.directory, "n": self.n}
 
 
 def _digits(limit):
@@ -67,7 +100,7 @@ def _flow_recipe():
                 "nice": _flow(NICE)},
         default_model="glow",
         data={"digits": _digits, "animals": _animals},
-        sample=lambda model, n: model.sample(n, temperature=0.7),
+        sample=lambda model, n, data: model.sample(n, temperature=0.7),
     )
 
 
@@ -124,7 +157,7 @@ def _diffusion_recipe():
         models={"unet": _diffusion(), "unet_shifted": _diffusion(schedule_shift=2)},
         default_model="unet",
         data={"animals": _animals_signed, "animals14": _animals14_signed, "digits": _digits_signed},
-        sample=lambda model, n: model.sample(n, steps=50, clip_denoised=1.0),
+        sample=lambda model, n, data: model.sample(n, steps=50, clip_denoised=1.0),
         batch_size=32, value_range=(-1.0, 1.0),
     )
 
@@ -153,12 +186,77 @@ def _gan_recipe():
         models={"dcgan": _gan("dcgan"), "selfmod": _gan("selfmod")},
         default_model="selfmod",
         data={"animals": _animals_signed},
-        sample=lambda model, n: model.generate(n),
+        sample=lambda model, n, data: model.generate(n),
         batch_size=64, value_range=(-1.0, 1.0),
     )
 
 
-RECIPES = {"flows": _flow_recipe, "diffusion": _diffusion_recipe, "gans": _gan_recipe}
+TEXT_TRAIN_EXAMPLES = 20_000
+
+
+def _toy_text(task):
+    def load(limit):
+        from kgen.datasets.text import toy_seq2seq
+
+        data = toy_seq2seq(task, limit or TEXT_TRAIN_EXAMPLES, seed=0)
+        return {"token_ids": data["token_ids"], "segment_ids": data["segment_ids"]}
+    return load
+
+
+def _unilm_small(x, seed):
+    """The toy UniLM of examples/unilm_toy.py: BERT with 2 layers, width 64, 4 heads, Adam 2e-3."""
+    from kgen.datasets.text import toy_vocab
+    from kgen.text import UniLM
+
+    model = UniLM(len(toy_vocab()), hidden_dim=64, num_layers=2, num_heads=4, intermediate_dim=128,
+                  max_length=x["token_ids"].shape[1], initializer_range=0.1)
+    model.build()  # BackupAndRestore needs the variables before fit
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    return model
+
+
+def _held_out(data, n):
+    from kgen.datasets.text import toy_seq2seq
+
+    return toy_seq2seq(data, n, split="test", seed=1)
+
+
+def _decoded_lines(model, n, data):
+    """Greedy cached decoding of `n` held-out sources: an exact-match header, then `source → output ✓|✗`."""
+    from kgen.datasets.text import PAD_ID, SEP_ID, exact_match, toy_vocab
+
+    test = _held_out(data, n)
+    generated = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
+    vocab = toy_vocab()
+    words = lambda ids: " ".join(vocab[i] for i in ids if i != PAD_ID)  # noqa: E731
+    lines = [f"{data}: exact match on {n} held-out sources: {exact_match(generated, test['target_ids']):.3f}"]
+    for source, output, target in zip(test["source_ids"], generated, test["target_ids"]):
+        ok = exact_match(output[None], target[None]) == 1.0
+        lines.append(f"{words(source)}  →  {words(output)}  {'✓' if ok else '✗'}")
+    return lines
+
+
+def _unilm_export_options(model, data):
+    from kgen.datasets.text import SEP_ID
+
+    test = _held_out(data, 1)
+    return {"max_new_tokens": test["target_ids"].shape[1], "source_length": test["source_ids"].shape[1],
+            "end_id": SEP_ID}
+
+
+def _unilm_recipe():
+    """UniLM seq2seq on the toy tasks of kgen.datasets.text (examples/unilm_toy.py); samples are decoded
+    held-out sources with their exact-match rate, written as text."""
+    return Recipe(
+        models={"small": _unilm_small},
+        default_model="small",
+        data={"reverse": _toy_text("reverse"), "sort": _toy_text("sort")},
+        sample=_decoded_lines,
+        batch_size=64, kind="text", export_options=_unilm_export_options,
+    )
+
+
+RECIPES = {"flows": _flow_recipe, "diffusion": _diffusion_recipe, "gans": _gan_recipe, "unilm": _unilm_recipe}
 
 
 def recipe(family):
@@ -213,7 +311,7 @@ def train(family, data, epochs, out, model=None, batch_size=None, limit=None, se
         keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.CSVLogger(os.path.join(out, "log.csv"), append=True),
         stop,
-        SampleGrid(os.path.join(out, "samples"), n=36, prefix="samples", value_range=spec.value_range),
+        _EpochSamples(spec, data, os.path.join(out, "samples"), n=36),
     ]
     net.fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=True)
     path = os.path.join(out, "model.keras")
@@ -232,16 +330,12 @@ def load_run(out):
 
 
 def sample(out, n=64, path=None):
-    """Write a grid of `n` samples from the run in `out`; returns the PNG path."""
-    from kgen.images import save_grid
-
+    """Write `n` samples from the run in `out` (a PNG grid; decoded sequences in a .txt for text runs);
+    returns the file's path. `path` is the file name without its extension."""
     n = check_int("n", n, 1)
     run, model = load_run(out)
     spec = recipe(run["family"])
-    low, high = spec.value_range
-    images = keras.ops.convert_to_numpy(spec.sample(model, n))
-    return save_grid(path or os.path.join(out, f"sample_{n}.png"), np.clip(images, low, high),
-                     value_range=spec.value_range)
+    return spec.write_samples(model, n, run["data"], path or os.path.join(out, f"sample_{n}"))
 
 
 def export(out, format="saved_model", path=None):
@@ -249,7 +343,9 @@ def export(out, format="saved_model", path=None):
     from kgen import export as kexport
 
     check_choice("format", format, ("saved_model", "onnx"))
-    _, model = load_run(out)
+    run, model = load_run(out)
+    spec = recipe(run["family"])
+    options = spec.export_options(model, run["data"]) if spec.export_options else {}
     if format == "saved_model":
-        return kexport.export_saved_model(model, path or os.path.join(out, "saved_model"), overwrite=True)
-    return kexport.export_onnx(model, path or os.path.join(out, "model.onnx"), overwrite=True)
+        return kexport.export_saved_model(model, path or os.path.join(out, "saved_model"), overwrite=True, **options)
+    return kexport.export_onnx(model, path or os.path.join(out, "model.onnx"), overwrite=True, **options)

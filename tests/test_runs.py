@@ -124,3 +124,25 @@ def test_diffusion_and_gan_runs_train_sample_and_export(family, data, model, tmp
     png = runs.sample(out, n=4)
     assert os.path.getsize(png) > 0
     assert os.path.getsize(runs.export(out, format="onnx")) > 0
+
+
+@pytest.mark.tensorflow
+def test_unilm_run_decodes_held_out_text_and_exports_its_generate_endpoint(tmp_path):
+    import tensorflow as tf
+
+    from kgen.datasets.text import SEP_ID, toy_seq2seq
+
+    out = str(tmp_path / "unilm")
+    path = runs.train("unilm", data="reverse", epochs=1, out=out, limit=256, verbose=0)
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert os.listdir(os.path.join(out, "samples")) == ["samples_epoch001.txt"]
+    written = runs.sample(out, n=5)
+    assert written.endswith(".txt")
+    with open(written, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[0].startswith("reverse: exact match on 5 held-out sources:") and len(lines) == 6
+    assert all("[CLS]" in line and "→" in line for line in lines[1:])
+    served = tf.saved_model.load(runs.export(out, format="saved_model"))
+    test = toy_seq2seq("reverse", 6, split="test", seed=1)
+    expected = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
+    np.testing.assert_array_equal(served.generate(tf.constant(test["source_ids"])).numpy(), expected)
