@@ -1,8 +1,12 @@
-"""Run every benchmark and write benchmarks/RESULTS.md.
+"""Run every benchmark (or the named ones) and write benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py                                      # all of them (hours on 2 CPU cores)
+    python benchmarks/run_all.py bench_text_decoding bench_gan_step   # only these; other sections are kept
 
 A benchmark runs once per backend (one process each), unless its file says otherwise in a line
 `BACKENDS = ("jax",)` (statistical benchmarks that are JAX-only) or `BACKENDS = ("all-in-one",)` (it spawns
-one process per backend itself, to print ratios measured in one run).
+one process per backend itself, to print ratios measured in one run). Each section of RESULTS.md carries the
+date it was measured; a partial run replaces only its own sections.
 """
 
 import ast
@@ -22,11 +26,32 @@ def _backends(path):
     return ("jax", "tensorflow", "torch")
 
 
-def main():
-    lines = [f"# kgen benchmarks ({datetime.date.today()}, {os.cpu_count()} CPU cores)", ""]
+RESULTS = os.path.join(HERE, "RESULTS.md")
+
+
+def _read_sections(path):
+    """{script: lines of its section} of an existing RESULTS.md (sections start with '## bench_...')."""
+    sections, current = {}, None
+    if os.path.exists(path):
+        for line in open(path, encoding="utf-8").read().splitlines():
+            if line.startswith("## "):
+                current = line[3:].split()[0]
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+    return sections
+
+
+def main(argv=None):
+    names = sys.argv[1:] if argv is None else argv
+    wanted = [n if n.endswith(".py") else n + ".py" for n in names] or BENCHMARKS
+    unknown = sorted(set(wanted) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"run_all.py: unknown benchmarks {unknown}; choose from {BENCHMARKS}")
+    sections = _read_sections(RESULTS)
     failed = False
-    for script in BENCHMARKS:
-        lines += [f"## {script}", "", "```"]
+    for script in wanted:
+        lines = [f"(measured {datetime.date.today()}, {os.cpu_count()} CPU cores)", "", "```"]
         for backend in _backends(os.path.join(HERE, script)):
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             if backend != "all-in-one":
@@ -38,10 +63,20 @@ def main():
                 out.append(f"[{backend}] FAILED: {result.stderr.strip().splitlines()[-1:]}")
             print("\n".join(out), flush=True)
             lines += out
-        lines += ["```", ""]
-    with open(os.path.join(HERE, "RESULTS.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+        sections[script] = lines + ["```", ""]
+        _write(sections)
     return 1 if failed else 0
+
+
+def _write(sections):
+    lines = ["# kgen benchmarks", "", "Written by `make bench` (benchmarks/run_all.py); ratios are against the peer "
+             "measured in the same run.", ""]
+    for script in BENCHMARKS:
+        if script in sections:
+            lines += [f"## {script}", *sections[script]]
+    with open(RESULTS + ".tmp", "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines).rstrip("\n") + "\n")
+    os.replace(RESULTS + ".tmp", RESULTS)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
     kgen train FAMILY --data NAME --epochs N --out DIR [--model NAME] [--batch-size B] [--limit N] [--seed S]
     kgen sample DIR [--n 64]
     kgen export DIR [--format saved_model|onnx] [--path P]
-    kgen bench                     (runs benchmarks/run_all.py of a source checkout)
+    kgen bench [NAME ...]          (runs benchmarks/run_all.py of a source checkout)
 
 `kgen train` checkpoints every epoch (kgen.runs): run the same command again after a crash to resume.
 
@@ -45,7 +45,8 @@ def build_parser():
     export.add_argument("dir")
     export.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model")
     export.add_argument("--path", default=None, help="output path (default: inside the run directory)")
-    commands.add_parser("bench", help="run every benchmark of a source checkout, write benchmarks/RESULTS.md")
+    bench = commands.add_parser("bench", help="run every benchmark of a source checkout, write benchmarks/RESULTS.md")
+    bench.add_argument("names", nargs="*", help="only these benchmarks, e.g. bench_text_decoding (default: all)")
     return parser
 
 
@@ -98,7 +99,7 @@ def main(argv=None):
         script = os.path.join(os.getcwd(), "benchmarks", "run_all.py")
         if not os.path.exists(script):
             raise SystemExit("kgen bench: run it from a kgen source checkout (benchmarks/run_all.py not found)")
-        return os.spawnv(os.P_WAIT, sys.executable, [sys.executable, script])
+        return os.spawnv(os.P_WAIT, sys.executable, [sys.executable, script, *args.names])
     return 2
 
 

@@ -1,0 +1,39 @@
+"""benchmarks/run_all.py: a partial run replaces only its own sections of RESULTS.md."""
+
+import importlib.util
+import os
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _run_all(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("run_all", os.path.join(HERE, "..", "benchmarks", "run_all.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", str(tmp_path / "RESULTS.md"))
+    return module
+
+
+@pytest.mark.jax  # no backend involved; once is enough
+def test_sections_merge_and_keep_the_benchmark_order(tmp_path, monkeypatch):
+    run_all = _run_all(tmp_path, monkeypatch)
+    first, last = run_all.BENCHMARKS[0], run_all.BENCHMARKS[-1]
+    run_all._write({last: ["(old)", "```", "[jax] last", "```", ""]})
+    sections = run_all._read_sections(run_all.RESULTS)
+    sections[first] = ["(new)", "```", "[jax] first", "```", ""]
+    run_all._write(sections)
+    text = open(run_all.RESULTS, encoding="utf-8").read()
+    assert text.index(f"## {first}") < text.index("[jax] first") < text.index(f"## {last}") < text.index("[jax] last")
+    again = run_all._read_sections(run_all.RESULTS)
+    assert set(again) == {first, last}
+    assert all([line for line in again[k] if line] == [line for line in sections[k] if line] for k in again)
+
+
+@pytest.mark.jax
+def test_unknown_benchmark_names_are_refused_before_anything_runs(tmp_path, monkeypatch):
+    run_all = _run_all(tmp_path, monkeypatch)
+    with pytest.raises(SystemExit, match="unknown benchmarks"):
+        run_all.main(["bench_nope"])
+    assert not os.path.exists(run_all.RESULTS)
