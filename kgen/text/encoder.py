@@ -105,12 +105,16 @@ class TransformerBlock(keras.layers.Layer):
             # A query that may attend nothing (the first position of a permutation LM's query stream) gets a
             # zero context rather than a uniform average over the keys it must not see.
             probs = probs * ops.cast(mask, probs.dtype)
-        probs = self.attention_dropout(probs, training=training)
+        probs = self._drop(self.attention_dropout, probs, training)
         context = ops.einsum("bhts,bshd->bthd", probs, v)
         context = ops.reshape(context, (ops.shape(x)[0], ops.shape(x)[1], self.hidden_dim))
-        x = self.attention_layer_norm(x + self.residual_dropout(self.attention_output(context), training=training))
+        x = self.attention_layer_norm(x + self._drop(self.residual_dropout, self.attention_output(context), training))
         ffn = self.output_dense(self.intermediate(x))
-        return self.output_layer_norm(x + self.output_dropout(ffn, training=training))
+        return self.output_layer_norm(x + self._drop(self.output_dropout, ffn, training))
+
+    def _drop(self, layer, x, training):
+        # With rate 0 the Dropout call is the identity; skipping it saves a Layer call per use in decoding loops.
+        return x if self.dropout == 0.0 else layer(x, training=training)
 
     def call(self, x, attention_mask=None, training=None):
         return self.attend(x, self.key(x), self.value(x), attention_mask, training=training)
@@ -208,7 +212,8 @@ class BertEncoder(keras.layers.Layer):
             position_ids = ops.arange(ops.shape(token_ids)[1], dtype="int32")[None, :]
         x = (self.token_embedding(token_ids) + self.position_embedding(position_ids)
              + self.segment_embedding(segment_ids))
-        return self.embeddings_dropout(self.embeddings_layer_norm(x), training=training)
+        x = self.embeddings_layer_norm(x)
+        return x if self.dropout == 0.0 else self.embeddings_dropout(x, training=training)
 
     def lm_head(self, hidden):
         """MLM head: logits `(…, vocab_size)` from final hidden states `(…, hidden_dim)`."""
