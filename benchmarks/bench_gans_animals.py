@@ -15,10 +15,15 @@ Inception FID), its ratio to DCGAN's (measured in the same run), the train-vs-te
 floor), training seconds and parameter counts. One seed per variant by default: GAN FDs vary by seed, so
 read differences below ~20 % as noise unless `--seeds` shows them consistently.
 
-    KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py [--epochs 4] [--width 32] [--seeds 0]
+    KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py [--epochs 4] [--width 32] [--seeds 0] [--save DIR]
+
+`--save DIR` writes each variant's first-seed GAN as `DIR/<variant>_animals.keras` (`+selfmod` →
+`selfmod_animals.keras`, the shipped SELF-MOD model) and the table as `DIR/gans_animals.json`.
 """
 
 import argparse
+import json
+import os
 import time
 
 import keras
@@ -63,7 +68,7 @@ def train_and_score(name, seed, x, test_stats, features, args):
     fake = np.concatenate([keras.ops.convert_to_numpy(gan.generate(500)) for _ in range(args.n_eval // 500)])
     fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
     return dict(fd=fd, seconds=seconds, params=g.count_params() + d.count_params(),
-                d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1])
+                d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan)
 
 
 def main(argv=None):
@@ -75,6 +80,7 @@ def main(argv=None):
     parser.add_argument("--n-eval", type=int, default=2000, help="generated images for the FD (multiple of 500)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; the median FD is reported")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--save", default=None, help="folder for <variant>_animals.keras and gans_animals.json")
     args = parser.parse_args(argv)
     backend = keras.backend.backend()
     train, _ = load_animals("train")
@@ -87,7 +93,8 @@ def main(argv=None):
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
           f"of batch {args.batch_size}, width {args.width}", flush=True)
     seeds = [int(s) for s in args.seeds.split(",")]
-    reference = None
+    reference, table = None, {"backend": backend, "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
+                              "width": args.width, "n_eval": args.n_eval, "floor": floor, "variants": {}}
     for name in args.variants.split(","):
         runs = [train_and_score(name, seed, x, test_stats, features, args) for seed in seeds]
         fd = float(np.median([r["fd"] for r in runs]))
@@ -96,6 +103,13 @@ def main(argv=None):
         print(f"[{backend}] {name:<11} FD {fd:7.2f} (×{fd / reference:.2f} of {args.variants.split(',')[0]}; "
               f"seeds: {per_seed}), {np.mean([r['seconds'] for r in runs]):.0f} s, {runs[0]['params']} params, "
               f"last d_loss {runs[0]['d_loss']:.3f} g_loss {runs[0]['g_loss']:.3f}", flush=True)
+        table["variants"][name] = {"fd_median": fd, "fd_per_seed": [r["fd"] for r in runs], "seeds": seeds,
+                                   "seconds": float(np.mean([r["seconds"] for r in runs])), "params": runs[0]["params"]}
+        if args.save:
+            os.makedirs(args.save, exist_ok=True)
+            runs[0]["model"].save(os.path.join(args.save, f"{name.lstrip('+')}_animals.keras"))
+            with open(os.path.join(args.save, "gans_animals.json"), "w") as f:
+                json.dump(table, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def gans_section(out_dir, seed):
     from kgen.metrics import mode_coverage
     from kgen.metrics.classifiers import saved_models_dir
 
-    section = Section("GANs: the 8-Gaussian ring (Su, kexue.fm/archives/6016, 6316, 6331)",
+    section = Section("GANs: the 8-Gaussian ring and animals (Su, kexue.fm/archives/6016, 6316, 6331, 6549)",
                       "A 2×128 MLP GAN trained with the hinge loss (examples/fgan_toy.py, 3000 steps); then the "
                       "energy view: MALA on the latent energy U(G(z)) + ½‖z‖² with U = −D, which moves samples "
                       "onto the modes. High quality = within 3σ of a centre; a mode counts when it has one.")
@@ -185,7 +185,33 @@ def gans_section(out_dir, seed):
             section.metrics.append((f"ring8 GAN, {caption}: modes / high-quality fraction", f"{modes}/8, {quality:.2f}",
                                     "2500 samples"))
     section.metrics.append(("ring8 GAN, MALA acceptance rate", f"{acceptance:.2f}", "step 0.01, 50 steps"))
+    _animal_gans(section, out_dir, seed, saved_models_dir())
     return section
+
+
+def _animal_gans(section, out_dir, seed, models_dir):
+    """The shipped SELF-MOD GAN's animals and the DCGAN → SELF-MOD FD table (benchmarks/bench_gans_animals.py)."""
+    import json
+
+    import keras
+
+    path = os.path.join(models_dir, "selfmod_animals.keras")
+    if os.path.exists(path):
+        model = keras.saving.load_model(path, safe_mode=True)
+        z = keras.random.normal((48,) + model.latent_shape, seed=seed)
+        images = np.clip(np.asarray(keras.ops.convert_to_numpy(model.generate(z))), -1.0, 1.0)
+        save_grid(os.path.join(out_dir, "gan_selfmod_animals.png"), images, rows=4, scale=3, value_range=(-1.0, 1.0))
+        section.images.append(("gan_selfmod_animals.png", "SELF-MOD GAN (SN, self-attention, self-modulated BN) "
+                               "on 28×28 animals, z ~ N(0, I)"))
+    table = os.path.join(models_dir, "gans_animals.json")
+    if os.path.exists(table):
+        with open(table) as f:
+            results = json.load(f)
+        first = next(iter(results["variants"].values()))["fd_median"]
+        for name, row in results["variants"].items():
+            section.metrics.append((f"animals GAN {name}: classifier-feature FD", f"{row['fd_median']:.1f}",
+                                    f"×{row['fd_median'] / first:.2f} of DCGAN; {results['steps']} steps, "
+                                    f"seeds {row['seeds']}; real train vs test {results['floor']:.1f}"))
 
 
 def diffusion_section(out_dir, seed):

@@ -42,3 +42,27 @@ def test_cli_backend_flag_wins_over_an_already_imported_keras(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(out / "index.html") in result.stdout
     assert "Keras backend: torch" in (out / "index.html").read_text()
+
+
+@pytest.mark.jax
+def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
+    import json
+
+    import keras
+
+    from kgen.gans import GAN, networks
+
+    models = tmp_path / "models"
+    models.mkdir()
+    gan = GAN(networks.generator((28, 28, 1), 8, norm="selfmod", width=8),
+              networks.discriminator((28, 28, 1), spectral_norm=True, width=8), loss="hinge")
+    gan.save(str(models / "selfmod_animals.keras"))
+    rows = {"dcgan": {"fd_median": 40.0, "seeds": [0]}, "+selfmod": {"fd_median": 30.0, "seeds": [0]}}
+    (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows}))
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert os.path.getsize(tmp_path / "gan_selfmod_animals.png") > 0
+    assert [name for name, _ in section.images] == ["gan_selfmod_animals.png"]
+    assert [value for _, value, _ in section.metrics] == ["40.0", "30.0"]
+    assert "×0.75 of DCGAN" in section.metrics[1][2]
+    assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
