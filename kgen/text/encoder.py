@@ -35,6 +35,11 @@ def _dense(units, name, stddev, activation=None):
                               kernel_initializer=keras.initializers.TruncatedNormal(stddev=stddev))
 
 
+def one_hot_slot(positions, length):
+    """bool `(B, length, 1)`, True at `positions[b]` in row b: where a decoding step writes its key and value."""
+    return ops.one_hot(ops.cast(positions, "int32"), length, dtype="bool")[:, :, None]
+
+
 @keras.saving.register_keras_serializable(package="kgen")
 class TransformerBlock(keras.layers.Layer):
     """One post-LN BERT layer: masked multi-head self-attention, then a GELU feed-forward network.
@@ -124,9 +129,12 @@ class TransformerBlock(keras.layers.Layer):
         keys, values = self.key(x), self.value(x)
         return self.attend(x, keys, values, attention_mask), keys, values
 
-    def decode_step(self, x, keys, values, positions, attention_mask):
-        """One token per row: x (B, 1, d) at `positions` (B,); returns `(y, keys, values)` with the new entries."""
-        slot = ops.one_hot(ops.cast(positions, "int32"), ops.shape(keys)[1], dtype="bool")[:, :, None]
+    def decode_step(self, x, keys, values, positions, attention_mask, slot=None):
+        """One token per row: x (B, 1, d) at `positions` (B,); returns `(y, keys, values)` with the new entries.
+
+        `slot`: optional bool `(B, S, 1)`, True at each row's position (the encoder builds it once per step)."""
+        if slot is None:
+            slot = one_hot_slot(positions, ops.shape(keys)[1])
         keys = ops.where(slot, self.key(x), keys)
         values = ops.where(slot, self.value(x), values)
         return self.attend(x, keys, values, attention_mask), keys, values
@@ -252,8 +260,9 @@ class BertEncoder(keras.layers.Layer):
         """
         x = self.embed(token_ids[:, None], segment_ids[:, None], positions[:, None])
         layers = []
+        slot = one_hot_slot(positions, ops.shape(cache[0][0])[1])
         for block, (keys, values) in zip(self.blocks, cache):
-            x, keys, values = block.decode_step(x, keys, values, positions, attention_mask)
+            x, keys, values = block.decode_step(x, keys, values, positions, attention_mask, slot=slot)
             layers.append((keys, values))
         return x[:, 0], tuple(layers)
 
