@@ -19,7 +19,9 @@ Why the cache is exact: a cache is exact iff no computed position attends a posi
 UniLM mask, source rows see only the source and target rows see only earlier positions, so (1) the whole
 source is prefilled at once with the UniLM mask (bidirectional inside the source, never token by token), and
 (2) each step's query at position p uses the row `M[p, :]` of the full mask (all source + target ≤ p), with
-per-row p. keras-hub's prefix-LM generation instead re-runs the tails of longer prompts through the causal step
+per-row p. The cache keeps the sources' keys/values apart from the generated ones (`BertEncoder.prefill`): the
+t-th generated token of every row goes to column t, whatever the row's source length, so a step writes one
+column instead of rewriting a buffer, and the row's mask is its real source tokens plus columns ≤ t. keras-hub's prefix-LM generation instead re-runs the tails of longer prompts through the causal step
 path, which loses their bidirectionality; here no source token ever goes through the step path.
 """
 
@@ -133,27 +135,35 @@ def _compiled(model, sampler, beam):
     return functions[key]
 
 
-def _first_logits(model, tokens, segments, lengths, use_cache):
-    """Run the sources (UniLM mask, all at once); logits at each row's last source position, and the cache."""
+def _first_logits(model, tokens, segments, lengths, steps, use_cache):
+    """Run the sources (UniLM mask, all at once); logits at each row's last source position, and the cache.
+
+    With the cache only the source columns (the first `width − steps`) go through the model."""
     encoder = model.encoder
+    if use_cache:
+        width = ops.shape(tokens)[1] - steps
+        tokens, segments = tokens[:, :width], segments[:, :width]
     pad = ops.arange(ops.shape(tokens)[1], dtype="int32")[None, :] < lengths[:, None]
     mask = unilm_mask(segments, pad)
     if use_cache:
-        hidden, cache = encoder.prefill(tokens, segments, mask)
+        hidden, cache = encoder.prefill(tokens, segments, mask, steps)
     else:
         hidden, cache = encoder.hidden_states(tokens, segments, mask), ops.zeros(())
     last = ops.take_along_axis(hidden, (lengths - 1)[:, None, None], axis=1)[:, 0]
     return encoder.lm_head(last), cache
 
 
-def _next_logits(model, token, position, tokens, segments, cache, use_cache):
-    """Feed `token (B,)` at `position (B,)`; logits of the token after it, the token buffer and the cache."""
+def _next_logits(model, t, token, lengths, tokens, segments, cache, use_cache):
+    """Feed `token (B,)` as generated token `t − 1`, at each row's position `lengths + t − 1`; logits of the
+    token after it, the token buffer and the cache."""
     encoder = model.encoder
-    seen = ops.arange(ops.shape(tokens)[1], dtype="int32")[None, :] <= position[:, None]
+    position = lengths + t - 1
     if use_cache:
-        row = unilm_mask(segments, seen, query_positions=position[:, None])
-        hidden, cache = encoder.decode_step(token, ops.ones_like(token), position, cache, row)
+        prompt = ops.shape(cache[0][0])[2]
+        prompt_mask = ops.arange(prompt, dtype="int32")[None, :] < lengths[:, None]
+        hidden, cache = encoder.decode_step(token, ops.ones_like(token), position, t - 1, cache, prompt_mask)
     else:
+        seen = ops.arange(ops.shape(tokens)[1], dtype="int32")[None, :] <= position[:, None]
         slot = ops.one_hot(position, ops.shape(tokens)[1], dtype="bool")
         tokens = ops.where(slot, token[:, None], tokens)
         hidden = encoder.hidden_states(tokens, segments, unilm_mask(segments, seen))
@@ -169,7 +179,7 @@ def _sample_loop(model, sampler, tokens, segments, lengths, end_id, noise, steps
         token = ops.where(done, model.pad_id, token)
         return token, done | (token == end_id)
 
-    logits, cache = _first_logits(model, tokens, segments, lengths, use_cache)
+    logits, cache = _first_logits(model, tokens, segments, lengths, steps, use_cache)
     token, done = pick(0, logits, ops.zeros((batch,), "bool"))
     out = ops.slice_update(ops.zeros((batch, steps), "int32"), (0, 0), token[:, None])
     out_logits = ops.zeros(())
@@ -179,7 +189,7 @@ def _sample_loop(model, sampler, tokens, segments, lengths, end_id, noise, steps
 
     def body(t, state):
         token, done, tokens, cache, out, out_logits = state
-        logits, tokens, cache = _next_logits(model, token, lengths + t - 1, tokens, segments, cache, use_cache)
+        logits, tokens, cache = _next_logits(model, t, token, lengths, tokens, segments, cache, use_cache)
         token, done = pick(t, logits, done)
         out = ops.slice_update(out, (0, t), token[:, None])
         if return_logits:
@@ -193,7 +203,7 @@ def _sample_loop(model, sampler, tokens, segments, lengths, end_id, noise, steps
 def _beam_loop(model, sampler, tokens, segments, lengths, end_id, noise, steps, use_cache, return_logits):
     beams, vocab = sampler.num_beams, model.vocab_size
     batch = ops.shape(tokens)[0]
-    logits, cache = _first_logits(model, tokens, segments, lengths, use_cache)
+    logits, cache = _first_logits(model, tokens, segments, lengths, steps, use_cache)
     logits, tokens, segments, lengths = (ops.repeat(x, beams, axis=0) for x in (logits, tokens, segments, lengths))
     if use_cache:
         cache = tuple(tuple(ops.repeat(x, beams, axis=0) for x in layer) for layer in cache)
@@ -219,8 +229,9 @@ def _beam_loop(model, sampler, tokens, segments, lengths, end_id, noise, steps, 
         parent, token, scores, lengths_out, finished, out, tokens, cache = state
         tokens = ops.take(tokens, parent, axis=0)
         if use_cache:
-            cache = tuple(tuple(ops.take(x, parent, axis=0) for x in layer) for layer in cache)
-        logits, tokens, cache = _next_logits(model, token, lengths + t - 1, tokens, segments, cache, use_cache)
+            # The beams of a row share its prompt; only the generated keys and values follow their parents.
+            cache = tuple(layer[:2] + tuple(ops.take(x, parent, axis=0) for x in layer[2:]) for layer in cache)
+        logits, tokens, cache = _next_logits(model, t, token, lengths, tokens, segments, cache, use_cache)
         return select(t, logits, scores, lengths_out, finished, out) + (tokens, cache)
 
     state = ops.fori_loop(1, steps, body, state + (tokens, cache))

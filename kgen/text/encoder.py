@@ -18,8 +18,12 @@ at all (the leakage tests check bit-for-bit equality).
 
 Cache. A cache is exact when no computed position attends a position appended later (true for causal and
 UniLM target rows). `prefill` runs the whole prompt at once under its mask and returns every layer's keys and
-values (`(batch, length, hidden_dim)` each); `decode_step` runs one new token per row at its own
-position, writes its keys/values there and attends the cache under a mask row `M[p, :]`.
+values; `decode_step` runs one new token per row at its own position and attends the prompt's keys (those the
+row's source mask allows) and the generated ones so far. The cache is split in two per layer, head-major
+`(batch, heads, length, head_dim)`: the prompt part, written once, and the generated part, of a static
+`steps` columns, where step t writes column t for every row at once (`slice_update`, O(batch·d) per step,
+where a single buffer indexed by each row's own position would rewrite the whole cache). Beam search then
+reorders only the generated part: every beam of a row shares the prompt.
 """
 
 import math
@@ -33,11 +37,6 @@ from kgen._checks import check_int
 def _dense(units, name, stddev, activation=None):
     return keras.layers.Dense(units, activation=activation, name=name,
                               kernel_initializer=keras.initializers.TruncatedNormal(stddev=stddev))
-
-
-def one_hot_slot(positions, length):
-    """bool `(B, length, 1)`, True at `positions[b]` in row b: where a decoding step writes its key and value."""
-    return ops.one_hot(ops.cast(positions, "int32"), length, dtype="bool")[:, :, None]
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -124,20 +123,46 @@ class TransformerBlock(keras.layers.Layer):
     def call(self, x, attention_mask=None, training=None):
         return self.attend(x, self.key(x), self.value(x), attention_mask, training=training)
 
-    def prefill(self, x, attention_mask):
-        """Full pass that also returns this layer's keys and values: `(y, key (B, S, d), value (B, S, d))`."""
+    def _head_major(self, x):
+        """(B, T, d) -> (B, heads, T, head_dim)."""
+        return ops.transpose(self._heads(x), (0, 2, 1, 3))
+
+    def prefill(self, x, attention_mask, steps):
+        """Full pass over a prompt that also starts this layer's cache: `(y, cache)`.
+
+        cache = `(prompt keys, prompt values, generated keys, generated values)`, head-major, the generated
+        part zeros of `steps` columns."""
         keys, values = self.key(x), self.value(x)
-        return self.attend(x, keys, values, attention_mask), keys, values
+        empty = ops.zeros((ops.shape(x)[0], self.num_heads, steps, self.head_dim), x.dtype)
+        return self.attend(x, keys, values, attention_mask), (
+            self._head_major(keys), self._head_major(values), empty, empty)
 
-    def decode_step(self, x, keys, values, positions, attention_mask, slot=None):
-        """One token per row: x (B, 1, d) at `positions` (B,); returns `(y, keys, values)` with the new entries.
+    def decode_step(self, x, cache, index, attention_mask):
+        """One new token per row, `x (B, 1, d)`, written at column `index` of the generated cache (inference).
 
-        `slot`: optional bool `(B, S, 1)`, True at each row's position (the encoder builds it once per step)."""
-        if slot is None:
-            slot = one_hot_slot(positions, ops.shape(keys)[1])
-        keys = ops.where(slot, self.key(x), keys)
-        values = ops.where(slot, self.value(x), values)
-        return self.attend(x, keys, values, attention_mask), keys, values
+        Args:
+            cache: this layer's cache from `prefill` or the previous step.
+            index: int scalar, the generated column of this token (the same for every row).
+            attention_mask: bool `(B, 1, 1, P + steps)`: the prompt keys each row may attend (its real source
+                tokens), then the generated ones (columns ≤ `index`).
+
+        Returns `(y (B, 1, d), cache)`.
+        """
+        prompt_keys, prompt_values, keys, values = cache
+        one_token = (ops.shape(x)[0], self.num_heads, 1, self.head_dim)  # head-major (B, 1, d), one reshape
+        keys = ops.slice_update(keys, (0, 0, index, 0), ops.reshape(self.key(x), one_token))
+        values = ops.slice_update(values, (0, 0, index, 0), ops.reshape(self.value(x), one_token))
+        q = ops.reshape(self.query(x), one_token)
+        scores = ops.concatenate([ops.einsum("bhqd,bhkd->bhqk", q, prompt_keys),
+                                  ops.einsum("bhqd,bhkd->bhqk", q, keys)], axis=-1) / math.sqrt(self.head_dim)
+        probs = ops.softmax(ops.where(attention_mask, scores, ops.cast(-1e9, scores.dtype)), axis=-1)
+        length = ops.shape(prompt_keys)[2]
+        context = (ops.einsum("bhqk,bhkd->bhqd", probs[..., :length], prompt_values)
+                   + ops.einsum("bhqk,bhkd->bhqd", probs[..., length:], values))
+        context = ops.reshape(context, (ops.shape(x)[0], 1, self.hidden_dim))
+        x = self.attention_layer_norm(x + self.attention_output(context))
+        x = self.output_layer_norm(x + self.output_dense(self.intermediate(x)))
+        return x, (prompt_keys, prompt_values, keys, values)
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
@@ -237,33 +262,37 @@ class BertEncoder(keras.layers.Layer):
     def call(self, token_ids, segment_ids, attention_mask=None, position_ids=None, training=None):
         return self.lm_head(self.hidden_states(token_ids, segment_ids, attention_mask, position_ids, training))
 
-    def prefill(self, token_ids, segment_ids, attention_mask):
-        """Inference pass over a prompt: `(hidden (B, S, d), cache)`, cache = one `(keys, values)` per layer,
-        each `(B, S, d)` (a tuple of tensors, not one stacked tensor: a step then copies nothing else)."""
+    def prefill(self, token_ids, segment_ids, attention_mask, steps):
+        """Inference pass over a prompt `(B, P)`: `(hidden (B, P, d), cache)`, cache = one tuple per layer
+        (see `TransformerBlock.prefill`) with room for `steps` generated tokens."""
         x = self.embed(token_ids, segment_ids)
         cache = []
         for block in self.blocks:
-            x, keys, values = block.prefill(x, attention_mask)
-            cache.append((keys, values))
+            x, layer = block.prefill(x, attention_mask, steps)
+            cache.append(layer)
         return x, tuple(cache)
 
-    def decode_step(self, token_ids, segment_ids, positions, cache, attention_mask):
-        """One token per row at its own position.
+    def decode_step(self, token_ids, segment_ids, positions, index, cache, prompt_mask):
+        """One token per row at its own position, the `index`-th generated token of every row.
 
         Args:
             token_ids, segment_ids, positions: int `(batch,)`.
-            cache: per layer `(keys, values)`, each `(batch, S, hidden_dim)`, from `prefill` or the last step.
-            attention_mask: bool `(batch, 1, S)`, the row `M[position, :]` of the full mask.
+            index: int scalar, the column of this token in the generated part of the cache.
+            cache: from `prefill` or the last step.
+            prompt_mask: bool `(batch, P)`, the prompt keys each row may attend (the row `M[p, :P]` of the
+                full mask; the generated keys it may attend are the columns ≤ `index`).
 
         Returns:
             `(hidden (batch, hidden_dim), cache)`.
         """
         x = self.embed(token_ids[:, None], segment_ids[:, None], positions[:, None])
+        steps = ops.shape(cache[0][2])[2]
+        generated = ops.broadcast_to(ops.arange(steps, dtype="int32") <= index, (ops.shape(prompt_mask)[0], steps))
+        mask = ops.concatenate([ops.cast(prompt_mask, "bool"), generated], axis=-1)[:, None, None, :]
         layers = []
-        slot = one_hot_slot(positions, ops.shape(cache[0][0])[1])
-        for block, (keys, values) in zip(self.blocks, cache):
-            x, keys, values = block.decode_step(x, keys, values, positions, attention_mask, slot=slot)
-            layers.append((keys, values))
+        for block, layer in zip(self.blocks, cache):
+            x, layer = block.decode_step(x, layer, index, mask)
+            layers.append(layer)
         return x[:, 0], tuple(layers)
 
     def get_config(self):
