@@ -90,22 +90,26 @@ def flows_section(out_dir, seed):
         section.metrics.append((f"{name} test bits/dim", f"{model.bits_per_dim(data, datasets.DIGIT_LEVELS):.3f}",
                                 f"{model.count_params()} params"))
         as_images = lambda a: np.clip(np.asarray(keras.ops.convert_to_numpy(a)).reshape(-1, 8, 8, 1), 0, 1)  # noqa: E731
+        # Every sample, reconstruction and interpolation goes through the model in batches of 36: eager JAX
+        # compiles each op once per shape, so one shape for all of them halves this section's time.
         for t in (0.5, 0.7, 1.0):
             file_name = f"flow_{name}_T{t}.png"
             save_grid(os.path.join(out_dir, file_name), as_images(model.sample(36, temperature=t)), scale=5)
             section.images.append((file_name, f"{name}: samples at T = {t}"))
-        recon = model.decode(model.encode(data[:12]))
+        latents = [keras.ops.convert_to_numpy(z) for z in model.encode(data[:36])]
+        recon = as_images(model.decode(latents))[:12]
         file_name = f"flow_{name}_reconstructions.png"
-        save_grid(os.path.join(out_dir, file_name), np.concatenate([as_images(data[:12]), as_images(recon)]),
-                  rows=2, scale=5)
+        save_grid(os.path.join(out_dir, file_name), np.concatenate([as_images(data[:12]), recon]), rows=2, scale=5)
         section.images.append((file_name, f"{name}: test digits (top) and decode(encode(x)) (bottom)"))
-        ends = model.encode(data[:2])
-        steps = np.linspace(0.0, 1.0, 8)
-        path_latents = [np.stack([(1 - a) * keras.ops.convert_to_numpy(z)[0] + a * keras.ops.convert_to_numpy(z)[1]
-                                  for a in steps]) for z in ends]
+        steps = np.linspace(0.0, 1.0, 9)[:, None]  # 4 pairs of test digits, 9 points each: 36 latents
+
+        def line(z, k):
+            return (1 - steps) * z[2 * k].reshape(1, -1) + steps * z[2 * k + 1].reshape(1, -1)
+
+        path_latents = [np.concatenate([line(z, k) for k in range(4)]).reshape(z.shape) for z in latents]
         file_name = f"flow_{name}_interpolation.png"
-        save_grid(os.path.join(out_dir, file_name), as_images(model.decode(path_latents)), rows=1, scale=5)
-        section.images.append((file_name, f"{name}: straight line in latent space between two test digits"))
+        save_grid(os.path.join(out_dir, file_name), as_images(model.decode(path_latents)), rows=4, scale=5)
+        section.images.append((file_name, f"{name}: straight lines in latent space between pairs of test digits"))
     return section
 
 
