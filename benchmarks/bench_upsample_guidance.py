@@ -75,6 +75,8 @@ def main(argv=None):
                         "batch_size": args.batch_size, "steps": args.steps, "n": args.n, "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
     for name, (data, shift) in specs.items():
+        if args.sweep and name != "14":
+            continue  # the sweep samples only the low-resolution model
         if args.load:
             models[name] = keras.saving.load_model(os.path.join(args.load, f"diffusion{name}_animals.keras"))
             continue
