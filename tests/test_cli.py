@@ -44,7 +44,7 @@ def test_cli_backend_flag_wins_over_an_already_imported_keras(tmp_path):
     assert "Keras backend: torch" in (out / "index.html").read_text()
 
 
-@pytest.mark.jax
+@pytest.mark.tensorflow  # the TF lane of make test has room
 def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     import json
 
