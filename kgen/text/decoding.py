@@ -21,8 +21,9 @@ source is prefilled at once with the UniLM mask (bidirectional inside the source
 (2) each step's query at position p uses the row `M[p, :]` of the full mask (all source + target ≤ p), with
 per-row p. The cache keeps the sources' keys/values apart from the generated ones (`BertEncoder.prefill`): the
 t-th generated token of every row goes to column t, whatever the row's source length, so a step writes one
-column instead of rewriting a buffer, and the row's mask is its real source tokens plus columns ≤ t. keras-hub's prefix-LM generation instead re-runs the tails of longer prompts through the causal step
-path, which loses their bidirectionality; here no source token ever goes through the step path.
+column instead of rewriting a buffer, and the row's mask is its real source tokens plus columns ≤ t.
+keras-hub's prefix-LM generation instead re-runs the tails of longer prompts through the causal step path,
+which loses their bidirectionality; here no source token ever goes through the step path.
 """
 
 import weakref
