@@ -331,11 +331,12 @@ def load_run(out):
 
 def sample(out, n=64, path=None):
     """Write `n` samples from the run in `out` (a PNG grid; decoded sequences in a .txt for text runs);
-    returns the file's path. `path` is the file name without its extension."""
+    returns the file's path. `path` (default `out/sample_<n>`) gets the family's extension in place of its own."""
     n = check_int("n", n, 1)
     run, model = load_run(out)
     spec = recipe(run["family"])
-    return spec.write_samples(model, n, run["data"], path or os.path.join(out, f"sample_{n}"))
+    stem = os.path.splitext(path)[0] if path else os.path.join(out, f"sample_{n}")
+    return spec.write_samples(model, n, run["data"], stem)
 
 
 def export(out, format="saved_model", path=None):

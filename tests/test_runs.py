@@ -94,6 +94,8 @@ def test_train_sample_export_round_trip(tmp_path):
     assert os.path.exists(path) and os.listdir(os.path.join(out, "samples"))
     png = runs.sample(out, n=16)
     assert os.path.getsize(png) > 0
+    named = str(tmp_path / "grid.png")
+    assert runs.sample(out, n=4, path=named) == named and os.path.getsize(named) > 0
     exported = runs.export(out, format="onnx")
     assert os.path.getsize(exported) > 0
     with pytest.raises(ValueError, match="different run"):
