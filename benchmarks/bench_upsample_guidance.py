@@ -47,6 +47,13 @@ def animals(split, limit=None):
     return x / 127.5 - 1.0 if x.max() > 1.0 else x * 2.0 - 1.0
 
 
+def reference_statistics():
+    """The animal classifier's feature model and the Gaussian statistics of the test split in its features."""
+    features = feature_model("animals")
+    test = animals("test")
+    return features, gaussian_statistics(keras.ops.convert_to_numpy(features.predict((test + 1.0) / 2.0, verbose=0)))
+
+
 def fd_to(reference_stats, images, features):
     mu, cov = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((images + 1.0) / 2.0, verbose=0)))
     return frechet_distance(mu, cov, *reference_stats)
@@ -98,9 +105,7 @@ def main(argv=None):
     variants["(e) native 28, shifted schedule"] = ddim_samples(models["28shifted"].eps_fn, models["28shifted"].schedule,
                                                              (28, 28, 1), args.n, args.steps, seed=1)
     info["sampling_s"] = round(time.time() - start, 1)
-    features = feature_model("animals")
-    test = animals("test")
-    reference = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((test + 1.0) / 2.0, verbose=0)))
+    features, reference = reference_statistics()
     info["fd"] = {name: round(float(fd_to(reference, images, features)), 2) for name, images in variants.items()}
     info["fd"]["train images (reference)"] = round(float(fd_to(reference, x28[: args.n], features)), 2)
     for name, value in info["fd"].items():
@@ -120,9 +125,7 @@ def sweep(low, args):
     """FD of UG samples for each `w_t[@eta]` of `args.sweep` (same starting noise as the four-way run)."""
     from kgen.diffusion import UpsampleGuidance
 
-    features = feature_model("animals")
-    test = animals("test")
-    reference = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((test + 1.0) / 2.0, verbose=0)))
+    features, reference = reference_statistics()
     low.finish_ema()
     big = tuple(2 * d for d in low.data_shape[:2]) + tuple(low.data_shape[2:])
     results = {"backend": keras.backend.backend(), "n": args.n, "steps": args.steps, "fd": {}}
