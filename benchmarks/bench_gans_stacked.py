@@ -73,7 +73,8 @@ def main():
     print(f"[jax] stacked digits, {N_EVAL} real samples (peer): {modes}/1000 modes, KL to uniform {kl:.3f}")
     for seed in (int(s) for s in args.seeds.split(",")):
         (modes, kl), seconds = train(seed, args.steps, args.lr, args.loss, args.r1)
-        print(f"[jax] stacked digits, {args.loss} GAN + R1 {args.r1:g}, 3×512 MLPs, {args.steps} steps × {BATCH}, seed {seed}: "
+        print(f"[jax] stacked digits, {args.loss} GAN + R1 {args.r1:g}, 3×512 MLPs, {args.steps} steps × {BATCH}, "
+              f"seed {seed}: "
               f"{modes}/1000 modes (goal ≥ 990), KL to uniform {kl:.3f}; {seconds / args.steps * 1e3:.1f} ms/step",
               flush=True)
 

@@ -2,12 +2,15 @@
 
     python examples/energy_gan_toy.py --backend jax --entropy jsd --steps 3000 --out runs/energy_gan_toy
     python examples/energy_gan_toy.py --entropy correlation         # O-GAN's ρ(z, E(G(z))) instead of MEG's T(x, z)
-    python examples/energy_gan_toy.py --data grid25 --steps 5000
+    python examples/energy_gan_toy.py --data grid25 --hidden 256,256,256 --steps 4000   # 25/25 modes (bench_gans_toy)
 
-Energy U = discriminator (2×128 LeakyReLU MLP), zero-centred gradient penalty λ on real samples (default 1;
-0.1 collapses on the ring), generator 2×128 ReLU, z of size 2. After training, 2500 chains start from
-z ~ N(0, I) and run `--mcmc-steps` MALA steps of size ε; the mode count and high-quality fraction are printed
-before and after, with the acceptance rate. Writes <out>/prior.png, <out>/mala.png and <out>/energy_gan.keras.
+Energy U = discriminator (LeakyReLU MLP, `--hidden` widths, default 2×128), zero-centred gradient penalty λ on
+real samples (default 1; 0.1 collapses on the ring), generator the same widths with ReLU, z of size 2, Adam(β =
+(0.5, 0.9)) with cosine decay `--lr` → `--lr`/10. On grid25 the entropy term is what keeps every mode:
+`benchmarks/bench_gans_toy.py` (3×256, 4000 steps) gets 25/25 in 4 of 4 seeds with it and 20–24 without.
+After training, 2500 chains start from z ~ N(0, I) and run `--mcmc-steps` MALA steps of size ε; the mode
+count and high-quality fraction are printed before and after, with the acceptance rate. Writes <out>/prior.png,
+<out>/mala.png and <out>/energy_gan.keras.
 """
 
 import argparse
@@ -24,6 +27,8 @@ def main(argv=None):
     parser.add_argument("--d-steps", type=int, default=1)
     parser.add_argument("--data", default="ring8", choices=["ring8", "grid25"])
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--hidden", default="128,128", help="hidden widths of G, U (and T), comma-separated")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--mcmc-steps", type=int, default=50)
     parser.add_argument("--step-size", type=float, default=0.01)
@@ -44,11 +49,14 @@ def main(argv=None):
 
     kgen.set_seed(args.seed)
     entropy = None if args.entropy == "none" else args.entropy
-    model = EnergyGAN(mlp(2, 2, name="generator"), mlp(2, 1, activation="leaky_relu", name="discriminator"),
+    hidden = tuple(int(w) for w in args.hidden.split(","))
+    model = EnergyGAN(mlp(2, 2, hidden=hidden, name="generator"),
+                      mlp(2, 1, hidden=hidden, activation="leaky_relu", name="discriminator"),
                       gradient_penalty=args.gradient_penalty, entropy=entropy, entropy_weight=args.entropy_weight,
                       d_steps=args.d_steps, seed=args.seed)
     names = ["generator", "discriminator"] + {"jsd": ["statistics_network"], "correlation": ["encoder"]}.get(entropy, [])
-    model.compile(optimizers={name: keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9) for name in names})
+    schedule = lambda: keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.1)  # noqa: E731
+    model.compile(optimizers={name: keras.optimizers.Adam(schedule(), beta_1=0.5, beta_2=0.9) for name in names})
     x = toy2d(args.data, args.steps * args.batch_size, seed=args.seed)
     model.fit(x, batch_size=args.batch_size, epochs=1, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
 
