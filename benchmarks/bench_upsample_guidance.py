@@ -64,6 +64,7 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=1500, help="optimizer steps per model (same budget)")
     parser.add_argument("--n", type=int, default=1000, help="samples per variant")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--eta", type=float, default=0.0, help="DDIM η of every variant (1: DDPM, variance β̃)")
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--mults", default="1,2", help="U-Net channel multipliers per level")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -79,7 +80,8 @@ def main(argv=None):
     x14 = keras.ops.convert_to_numpy(average_pool(x28, 2))
     specs = {"14": (x14, None), "28": (x28, None), "28shifted": (x28, 2)}  # data, schedule shift
     models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps,
-                        "batch_size": args.batch_size, "steps": args.steps, "n": args.n, "clip_denoised": 1.0}
+                        "batch_size": args.batch_size, "steps": args.steps, "eta": args.eta, "n": args.n,
+                        "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
     for name, (data, shift) in specs.items():
         if args.sweep and name != "14":
@@ -100,10 +102,10 @@ def main(argv=None):
     if args.sweep:
         return sweep(models["14"], args)
     start = time.time()
-    images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1)
+    images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1, eta=args.eta)
     variants = {LABELS[name]: x for name, x in images.items()}
     variants["(e) native 28, shifted schedule"] = ddim_samples(models["28shifted"].eps_fn, models["28shifted"].schedule,
-                                                             (28, 28, 1), args.n, args.steps, seed=1)
+                                                             (28, 28, 1), args.n, args.steps, seed=1, eta=args.eta)
     info["sampling_s"] = round(time.time() - start, 1)
     features, reference = reference_statistics()
     info["fd"] = {name: round(float(fd_to(reference, images, features)), 2) for name, images in variants.items()}
@@ -133,7 +135,8 @@ def sweep(low, args):
         w, _, eta = item.partition("@")
         guided = UpsampleGuidance(low.eps_fn, low.schedule, 2, w=float(w), eta=float(eta) if eta else None)
         start = time.time()
-        images = ddim_samples(guided, low.schedule, big, n=args.n, steps=args.steps, seed=1, clip_denoised=1.0)
+        images = ddim_samples(guided, low.schedule, big, n=args.n, steps=args.steps, seed=1, clip_denoised=1.0,
+                              eta=args.eta)
         results["fd"][item] = round(float(fd_to(reference, images, features)), 2)
         print(f"[{results['backend']}] UG w_t={w}{' eta=' + eta if eta else ''}: FD {results['fd'][item]:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)

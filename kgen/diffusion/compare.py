@@ -26,9 +26,10 @@ LABELS = {"naive": "(a) naive: low-res net at high res", "upsampled": "(b) low-r
           "ug": "(c) Upsample Guidance", "native": "(d) native high-res model"}
 
 
-def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_denoised=1.0):
-    """`n` DDIM (η = 0) samples of `shape` in [−1, 1], in batches; batch k starts from noise seeded `seed + k·batch`."""
-    sampler = DDIMSampler(schedule, steps, clip_denoised=clip_denoised)
+def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_denoised=1.0, eta=0.0):
+    """`n` DDIM(η) samples of `shape` in [−1, 1], in batches; batch k starts from noise seeded `seed + k·batch`
+    (η > 0: the per-step noise comes from the sampler's generator, seeded `seed`)."""
+    sampler = DDIMSampler(schedule, steps, eta=eta, seed=seed, clip_denoised=clip_denoised)
     out = []
     for start in range(0, n, batch):
         x_T = keras.random.normal((min(batch, n - start),) + tuple(shape), seed=seed + start)
@@ -36,7 +37,8 @@ def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_d
     return np.clip(np.concatenate(out), -1.0, 1.0)
 
 
-def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, batch=250, clip_denoised=1.0):
+def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, batch=250, clip_denoised=1.0,
+                      eta=0.0):
     """Images in [−1, 1] for each variant: a dict name -> array (n, sH, sW, C).
 
     Args:
@@ -48,6 +50,7 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         seed: seed of the starting noise (the same for every variant at the high resolution).
         batch: largest batch per sampler call.
         clip_denoised: clip every x̂₀ to ±this (the data range; None: no clipping), as `DiffusionModel.sample`.
+        eta: DDIM's η for every variant (0: deterministic; 1: DDPM ancestral with variance β̃).
     """
     n, steps, scale = check_int("n", n, 1), check_int("steps", steps, 1), check_int("scale", scale, 2)
     h, w_, c = low.data_shape
@@ -56,7 +59,7 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         raise ValueError(f"`native` must model {big} images (scale × low's {low.data_shape}), got {native.data_shape}")
     low.finish_ema()
     eps = low.eps_fn  # (x, logsnr) -> ε̂ with the EMA weights
-    draw = dict(n=n, steps=steps, seed=seed, batch=batch, clip_denoised=clip_denoised)
+    draw = dict(n=n, steps=steps, seed=seed, batch=batch, clip_denoised=clip_denoised, eta=eta)
     images = {"naive": ddim_samples(eps, low.schedule, big, **draw),
               "upsampled": keras.ops.convert_to_numpy(
                   nearest_upsample(ddim_samples(eps, low.schedule, low.data_shape, **draw), scale)),
