@@ -5,11 +5,13 @@ Su, "生成扩散模型漫谈（二十三）" (kexue.fm/archives/10055); Hwang e
 Two U-Nets with the same architecture and the same training budget (optimizer steps, same batch):
 one on 2×2 average-pooled animals (14×14), one on the originals (28×28), both ε-prediction on the cosine
 schedule. A third 28×28 model trains on the resolution-shifted schedule (λ − 2 log 2, simple diffusion / Su
-part 22) for the schedule comparison. Then, with DDIM (η = 0, `--steps`) at 28×28:
+part 22) for the schedule comparison. Then, with one sampler for all (`--steps`; `--ddim-eta` 0 is DDIM, 1 is
+DDPM's ancestral step with variance β̃, same per-step noise for every variant) at 28×28:
 
     (a) naive      the 14×14 model run directly at 28×28
     (b) upsampled  14×14 samples, nearest-upsampled ×2
-    (c) UG         the 14×14 model with kgen.diffusion.UpsampleGuidance(scale=2), w_t = 1
+    (c) UG         the 14×14 model with kgen.diffusion.UpsampleGuidance(scale=2), w_t = `--w` (default 1, exact),
+                   time gate `--gate` (default none)
     (d) native     the 28×28 model (and (e) its shifted-schedule twin)
 
 (kgen.diffusion.compare.upsample_variants; every x̂₀ clipped to [−1, 1], the data range)
@@ -18,6 +20,8 @@ and reports the Fréchet distance in kgen's animal-classifier features (`kgen.me
 to the test split, plus one grid of all four side by side. Goal: (c) beats (a) and (b) and is within 1.3× of (d).
 
     KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --train-steps 1500 --n 1000 --save saved_models
+    KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --load saved_models --n 500 --ddim-eta 1 \
+        --w 1.2 --gate 0.6 --out DIR
 
 `--sweep 1.0,1.2,0.8@0.6` samples only UG, once per setting `w_t[@η]` (the paper's weight, optional time gate),
 from the models in `--load`, and writes `OUT/sweep.json` with the FD of each (the four-way run is skipped).
@@ -64,7 +68,10 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=1500, help="optimizer steps per model (same budget)")
     parser.add_argument("--n", type=int, default=1000, help="samples per variant")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--eta", type=float, default=0.0, help="DDIM η of every variant (1: DDPM, variance β̃)")
+    parser.add_argument("--ddim-eta", type=float, default=0.0, help="sampler η of every variant (0: DDIM; 1: DDPM, "
+                        "variance β̃)")
+    parser.add_argument("--w", type=float, default=1.0, help="UG weight w_t of row (c) (the paper's; Su's w + 1)")
+    parser.add_argument("--gate", type=float, default=None, help="UG time gate η of row (c): guidance for t ≥ 1 − η")
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--mults", default="1,2", help="U-Net channel multipliers per level")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -79,8 +86,9 @@ def main(argv=None):
     x28 = animals("train", args.limit)
     x14 = keras.ops.convert_to_numpy(average_pool(x28, 2))
     specs = {"14": (x14, None), "28": (x28, None), "28shifted": (x28, 2)}  # data, schedule shift
-    models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps,
-                        "batch_size": args.batch_size, "steps": args.steps, "eta": args.eta, "n": args.n,
+    models, info = {}, {"backend": keras.backend.backend(), "train_steps": None if args.load else args.train_steps,
+                        "batch_size": args.batch_size, "steps": args.steps, "ddim_eta": args.ddim_eta,
+                        "ug_w": args.w, "ug_gate": args.gate, "n": args.n,
                         "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
     for name, (data, shift) in specs.items():
@@ -106,12 +114,13 @@ def main(argv=None):
     if args.sweep:
         return sweep(models["14"], args)
     start = time.time()
-    images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1, eta=args.eta)
+    images = upsample_variants(models["14"], models["28"], n=args.n, steps=args.steps, seed=1, ddim_eta=args.ddim_eta,
+                               w=args.w, gate=args.gate)
     variants = {LABELS[name]: x for name, x in images.items()}
     if "28shifted" in models:
         shifted = models["28shifted"]
         variants["(e) native 28, shifted schedule"] = ddim_samples(shifted.eps_fn, shifted.schedule, (28, 28, 1),
-                                                                 args.n, args.steps, seed=1, eta=args.eta)
+                                                                 args.n, args.steps, seed=1, eta=args.ddim_eta)
     info["sampling_s"] = round(time.time() - start, 1)
     features, reference = reference_statistics()
     info["fd"] = {name: round(float(fd_to(reference, images, features)), 2) for name, images in variants.items()}
@@ -137,13 +146,14 @@ def sweep(low, args):
     features, reference = reference_statistics()
     low.finish_ema()
     big = tuple(2 * d for d in low.data_shape[:2]) + tuple(low.data_shape[2:])
-    results = {"backend": keras.backend.backend(), "n": args.n, "steps": args.steps, "fd": {}}
+    results = {"backend": keras.backend.backend(), "n": args.n, "steps": args.steps, "ddim_eta": args.ddim_eta,
+               "fd": {}}
     for item in args.sweep.split(","):
         w, _, eta = item.partition("@")
         guided = UpsampleGuidance(low.eps_fn, low.schedule, 2, w=float(w), eta=float(eta) if eta else None)
         start = time.time()
         images = ddim_samples(guided, low.schedule, big, n=args.n, steps=args.steps, seed=1, clip_denoised=1.0,
-                              eta=args.eta)
+                              eta=args.ddim_eta)
         results["fd"][item] = round(float(fd_to(reference, images, features)), 2)
         print(f"[{results['backend']}] UG w_t={w}{' eta=' + eta if eta else ''}: FD {results['fd'][item]:.2f} "
               f"({time.time() - start:.0f} s)", flush=True)

@@ -234,13 +234,13 @@ def diffusion_section(out_dir, seed):
                       "28×28 animals from a U-Net trained only on 14×14 (2×2-pooled) animals, no extra training. "
                       "Rows: (a) the 14×14 net run naively at 28×28, (b) its 14×14 samples upsampled, "
                       "(c) Upsample Guidance (w_t = 1), (d) the same U-Net trained at 28×28 for the same steps. "
-                      "Same starting noise in every row; DDIM, 25 steps.")
+                      "Same starting and per-step noise in every row; DDPM ancestral steps (DDIM η = 1), 25 steps.")
     paths = [os.path.join(saved_models_dir(), f"diffusion{r}_animals.keras") for r in (14, 28)]
     if not all(os.path.exists(p) for p in paths):
         section.text += " (models not found in saved_models/)"
         return section
     low, native = (keras.saving.load_model(p, safe_mode=True) for p in paths)
-    images = upsample_variants(low, native, n=8, steps=25, seed=seed)
+    images = upsample_variants(low, native, n=8, steps=25, seed=seed, ddim_eta=1.0)
     save_grid(os.path.join(out_dir, "upsample_guidance.png"), (np.concatenate(list(images.values())) + 1.0) / 2.0,
               rows=len(images), scale=3)
     section.images.append(("upsample_guidance.png", " / ".join(LABELS[name] for name in images)))
@@ -250,8 +250,8 @@ def diffusion_section(out_dir, seed):
             results = json.load(handle)
         for name, value in results["fd"].items():
             section.metrics.append((f"UG experiment FD {name}", f"{value:.2f}",
-                                    f"{results['n']} samples, {results['steps']} DDIM steps; recorded by "
-                                    "benchmarks/bench_upsample_guidance.py"))
+                                    f"{results['n']} samples, {results['steps']} steps of {results['sampler']}; "
+                                    "recorded by benchmarks/bench_upsample_guidance.py"))
     return section
 
 

@@ -38,7 +38,7 @@ def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_d
 
 
 def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, batch=250, clip_denoised=1.0,
-                      eta=0.0):
+                      ddim_eta=0.0, gate=None):
     """Images in [−1, 1] for each variant: a dict name -> array (n, sH, sW, C).
 
     Args:
@@ -47,10 +47,11 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         n, steps: samples per variant and DDIM steps.
         scale: the upsampling factor s (an integer ≥ 2).
         w: UG weight, the paper's w_t (Su's w + 1); 1 is the exact form.
+        gate: UG's time gate η (guidance only for t ≥ 1 − η; `UpsampleGuidance(eta=...)`), None: every step.
         seed: seed of the starting noise (the same for every variant at the high resolution).
         batch: largest batch per sampler call.
         clip_denoised: clip every x̂₀ to ±this (the data range; None: no clipping), as `DiffusionModel.sample`.
-        eta: DDIM's η for every variant (0: deterministic; 1: DDPM ancestral with variance β̃).
+        ddim_eta: the sampler's η for every variant (0: deterministic DDIM; 1: DDPM ancestral, variance β̃).
     """
     n, steps, scale = check_int("n", n, 1), check_int("steps", steps, 1), check_int("scale", scale, 2)
     h, w_, c = low.data_shape
@@ -59,11 +60,11 @@ def upsample_variants(low, native=None, n=16, steps=50, scale=2, w=1.0, seed=0, 
         raise ValueError(f"`native` must model {big} images (scale × low's {low.data_shape}), got {native.data_shape}")
     low.finish_ema()
     eps = low.eps_fn  # (x, logsnr) -> ε̂ with the EMA weights
-    draw = dict(n=n, steps=steps, seed=seed, batch=batch, clip_denoised=clip_denoised, eta=eta)
+    draw = dict(n=n, steps=steps, seed=seed, batch=batch, clip_denoised=clip_denoised, eta=ddim_eta)
     images = {"naive": ddim_samples(eps, low.schedule, big, **draw),
               "upsampled": keras.ops.convert_to_numpy(
                   nearest_upsample(ddim_samples(eps, low.schedule, low.data_shape, **draw), scale)),
-              "ug": ddim_samples(UpsampleGuidance(eps, low.schedule, scale, w=w), low.schedule, big, **draw)}
+              "ug": ddim_samples(UpsampleGuidance(eps, low.schedule, scale, w=w, eta=gate), low.schedule, big, **draw)}
     if native is not None:
         native.finish_ema()
         images["native"] = ddim_samples(native.eps_fn, native.schedule, big, **draw)

@@ -38,7 +38,7 @@ def test_ddim_samples_equal_the_sampler_on_the_seeded_start_and_eta_adds_seeded_
 
 def test_upsample_variants_shapes_ranges_and_block_constant_upsampling():
     low, native = _model(4, seed=1), _model(8, seed=2)
-    images = upsample_variants(low, native, n=3, steps=3, seed=0, eta=1.0)
+    images = upsample_variants(low, native, n=3, steps=3, seed=0, ddim_eta=1.0)
     assert sorted(images) == ["naive", "native", "ug", "upsampled"]
     for name, x in images.items():
         assert x.shape == (3, 8, 8, 1), name
