@@ -7,8 +7,8 @@ and the sample's mode is 100·d0 + 10·d1 + d2. Reported: modes covered (goal �
 histogram ‖ uniform). The peer row is the same count on 26 000 real stacked digits.
 
 Model: `kgen.gans.GAN` on flattened images (192 values in [−1, 1]), z of size 64, 3×512 MLPs (ReLU G,
-leaky-ReLU D), hinge loss with a zero-centred R1 penalty (weight 1) on real samples, Adam(β = (0.5, 0.9)) with cosine
-decay, `--steps` × 256, JAX, seeds `--seeds`.
+leaky-ReLU D), hinge loss with a zero-centred R1 penalty (weight 1) on real samples, Adam(β = (0.5, 0.9))
+with cosine decay, `--steps` × 256, JAX, seeds `--seeds`.
 
     KERAS_BACKEND=jax python benchmarks/bench_gans_stacked.py [--steps 5000] [--seeds 0,1,2] [--loss gan --r1 0.1]
 """
@@ -21,6 +21,11 @@ import numpy as np
 
 BACKENDS = ("jax",)
 N_EVAL, BATCH = 26000, 256
+
+
+def signed(images):
+    """Stacked digits (values 0..16) as float32 in [−1, 1], the GAN's data range."""
+    return images.astype("float32") / 8.0 - 1.0
 
 
 def mode_counts(images):
@@ -44,7 +49,7 @@ def train(seed, steps, lr, loss, r1):
 
     kgen.set_seed(seed)
     x, _ = stacked_digits(steps * BATCH, seed=seed)
-    x = (x.astype("float32") / 8.0 - 1.0).reshape(len(x), -1)
+    x = signed(x).reshape(len(x), -1)
     model = GAN(mlp(64, 192, hidden=(512,) * 3, name="generator", seed=10 * seed),
                 mlp(192, 1, hidden=(512,) * 3, activation="leaky_relu", name="discriminator", seed=10 * seed + 5),
                 loss=loss, r1_weight=r1, seed=seed)
@@ -69,14 +74,13 @@ def main():
     parser.add_argument("--r1", type=float, default=1.0, help="weight of the zero-centred R1 penalty on real samples")
     args = parser.parse_args()
     real, _ = stacked_digits(N_EVAL, seed=123)
-    modes, kl = mode_counts(real.astype("float32") / 8.0 - 1.0)
+    modes, kl = mode_counts(signed(real))
     print(f"[jax] stacked digits, {N_EVAL} real samples (peer): {modes}/1000 modes, KL to uniform {kl:.3f}")
     for seed in (int(s) for s in args.seeds.split(",")):
         (modes, kl), seconds = train(seed, args.steps, args.lr, args.loss, args.r1)
         print(f"[jax] stacked digits, {args.loss} GAN + R1 {args.r1:g}, 3×512 MLPs, {args.steps} steps × {BATCH}, "
-              f"seed {seed}: "
-              f"{modes}/1000 modes (goal ≥ 990), KL to uniform {kl:.3f}; {seconds / args.steps * 1e3:.1f} ms/step",
-              flush=True)
+              f"seed {seed}: {modes}/1000 modes (goal ≥ 990), KL to uniform {kl:.3f}; "
+              f"{seconds / args.steps * 1e3:.1f} ms/step", flush=True)
 
 
 if __name__ == "__main__":
