@@ -80,19 +80,26 @@ def main(argv=None):
     parser.add_argument("--save", default=None, help="folder to save the trained models into")
     parser.add_argument("--out", default="benchmarks/upsample_guidance", help="folder for the grid and JSON")
     parser.add_argument("--sweep", default=None, help="UG settings w_t[@eta], comma-separated (needs --load)")
+    parser.add_argument("--resume", action="store_true", help="train the models of --load --train-steps more steps "
+                        "(optimizer state included) before sampling")
+    parser.add_argument("--models", default="14,28,28shifted", help="which models to build or load")
+    parser.add_argument("--train-only", action="store_true", help="stop after training (and --save)")
     args = parser.parse_args(argv)
     kgen.set_seed(0)
     os.makedirs(args.out, exist_ok=True)
     x28 = animals("train", args.limit)
     x14 = keras.ops.convert_to_numpy(average_pool(x28, 2))
     specs = {"14": (x14, None), "28": (x28, None), "28shifted": (x28, 2)}  # data, schedule shift
-    models, info = {}, {"backend": keras.backend.backend(), "train_steps": None if args.load else args.train_steps,
+    if args.resume and not args.load:
+        parser.error("--resume needs --load")
+    trains = args.resume or not args.load
+    models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps if trains else None,
                         "batch_size": args.batch_size, "steps": args.steps, "ddim_eta": args.ddim_eta,
                         "ug_w": args.w, "ug_gate": args.gate, "n": args.n,
                         "clip_denoised": 1.0}
     mults = tuple(int(m) for m in args.mults.split(","))
     for name, (data, shift) in specs.items():
-        if args.sweep and name != "14":
+        if (args.sweep and name != "14") or name not in args.models.split(","):
             continue  # the sweep samples only the low-resolution model
         if args.load:
             path = os.path.join(args.load, f"diffusion{name}_animals.keras")
@@ -100,10 +107,11 @@ def main(argv=None):
                 print(f"{path} not found: row (e) skipped")  # saved_models/ ships only the UG pair
                 continue
             models[name] = keras.saving.load_model(path)
-            continue
-        # The recipe of `kgen train diffusion`; the same step budget for every model.
-        models[name] = runs.diffusion_model(data, seed=0, schedule_shift=shift, channels=args.channels,
-                                            channel_mults=mults)
+            if not args.resume:
+                continue
+        else:  # the recipe of `kgen train diffusion`; the same step budget for every model
+            models[name] = runs.diffusion_model(data, seed=0, schedule_shift=shift, channels=args.channels,
+                                                channel_mults=mults)
         start = time.time()
         steps, _ = runs.fit_steps(models[name], data, args.train_steps, args.batch_size, verbose=0, shuffle=True)
         seconds = time.time() - start
@@ -111,6 +119,8 @@ def main(argv=None):
         print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)
         if args.save:
             models[name].save(os.path.join(args.save, f"diffusion{name}_animals.keras"))
+    if args.train_only:
+        return info
     if args.sweep:
         return sweep(models["14"], args)
     start = time.time()

@@ -9,6 +9,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `AdversarialModel`: a `keras.Model` with several networks, one optimizer each, trained by plain `fit`.
 - `compile_function(fn, state)`: compile a sampling loop (tf.function + XLA on TF, jax.jit on JAX, eager
   without autograd on torch), threading the variables it reads and writes on JAX.
+- `call_network(network, inputs, training)`: how models call their networks in a step (traced replay of
+  stateless networks on torch; `set_network_tracing(False)` turns it off).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 """
@@ -17,6 +19,6 @@ import keras
 
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
-    compile_function, gradients, input_gradient, jacobian, minimize, replica_mean)
+    call_network, compile_function, gradients, input_gradient, jacobian, minimize, replica_mean, set_network_tracing)
 
 BACKEND = keras.backend.backend()

@@ -134,10 +134,10 @@ class EnergyGAN(AdversarialGenerator):
         """The entropy surrogate to *minimise*: JSD classifier cross-entropy, or −ρ(z, E(G(z)))."""
         if self.entropy == "jsd":
             shuffled = keras.random.shuffle(z, axis=0, seed=self.seed_generator)
-            joint = self.statistics_network([fake, z], training=True)
-            marginal = self.statistics_network([fake, shuffled], training=True)
+            joint = kb.call_network(self.statistics_network, [fake, z], training=True)
+            marginal = kb.call_network(self.statistics_network, [fake, shuffled], training=True)
             return ops.mean(ops.softplus(-joint)) + ops.mean(ops.softplus(marginal))
-        return -standardized_correlation(z, self.encoder(fake, training=True))
+        return -standardized_correlation(z, kb.call_network(self.encoder, fake, training=True))
 
     def generator_loss(self, z):
         fake = self._generate(z, training=True)

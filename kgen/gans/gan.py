@@ -93,7 +93,7 @@ class AdversarialGenerator(kb.AdversarialModel):
         return keras.random.normal((n,) + self.latent_shape, seed=self.seed_generator)
 
     def _generate(self, z, y=None, training=False):
-        return self.generator(z if y is None else [z, y], training=training)
+        return kb.call_network(self.generator, z if y is None else [z, y], training=training)
 
     def generate(self, n_or_z, labels=None):
         """Samples G(z): `generate(n)` draws z ~ N(0, I); `generate(z)` uses the given latents.
@@ -125,7 +125,7 @@ class AdversarialGenerator(kb.AdversarialModel):
     # ---------------------------------------------------------------- training helpers
     def critic(self, x, y=None, training=True):
         """The discriminator's output as one number per example, shape (batch,) (mean over other axes)."""
-        out = self.discriminator(x if y is None else [x, y], training=training)
+        out = kb.call_network(self.discriminator, x if y is None else [x, y], training=training)
         return ops.mean(ops.reshape(out, (ops.shape(out)[0], -1)), axis=-1)
 
     def minimize_jointly(self, loss_fn, networks):

@@ -1,0 +1,179 @@
+"""kgen.backend.call_network: the plain call on JAX / TF; on torch a TorchScript replay of stateless networks that
+must give the eager call's outputs, parameter gradients and double-backprop gradients, and must leave stateful
+networks (BatchNorm, dropout) to the eager call."""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+import kgen
+from kgen import backend as kb
+from kgen.gans.gan import mlp
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def _batchnorm_net():
+    inputs = keras.Input((3,))
+    h = keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(1)(h))
+
+
+def _dropout_net():
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dropout(0.5, seed=1)(inputs)))
+
+
+class _ReadsANumber(keras.layers.Layer):
+    """Scales by max(x) read as a Python float: a trace would freeze the number (TracerWarning)."""
+
+    def call(self, x):
+        return x * float(ops.convert_to_numpy(ops.max(x)))
+
+
+def _traces(network):
+    if kb.BACKEND != "torch":
+        return {}
+    from kgen.backend import _torch
+
+    return _torch._TRACES.get(network, {})
+
+
+def test_call_network_equals_the_plain_call():
+    net = mlp([2, 3], 2, seed=0)
+    inputs = [np.random.default_rng(0).normal(size=(5, 2)).astype("float32"),
+              np.random.default_rng(1).normal(size=(5, 3)).astype("float32")]
+    for training in (True, False):
+        np.testing.assert_allclose(_np(kb.call_network(net, inputs, training=training)),
+                                   _np(net(inputs, training=training)), rtol=1e-6, atol=1e-6)
+
+
+def test_call_network_rejects_a_non_layer():
+    with pytest.raises(TypeError, match="network"):
+        kb.call_network(lambda x: x, np.zeros((1, 2), "float32"))
+
+
+@pytest.mark.torch
+def test_torch_replay_gives_the_eager_outputs_and_gradients_including_double_backprop():
+    import torch
+
+    net = mlp(3, 1, seed=0)
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(16, 3)).astype("float32"))
+    kernel = net.trainable_variables[0]
+
+    def penalty_grad(call):
+        # ∇_W ‖∇ₓ Σ D(x)‖², the R1 penalty's weight gradient (double backprop).
+        xr = x.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(call(xr).sum(), xr, create_graph=True)
+        return torch.autograd.grad((gx ** 2).sum(), kernel.value)[0]
+
+    for step in range(6):  # several calls: the TorchScript executor re-optimises after its profiling runs
+        replay = lambda t: kb.call_network(net, t, training=True)  # noqa: E731
+        eager = lambda t: net(t, training=True)  # noqa: E731
+        np.testing.assert_allclose(_np(replay(x)), _np(eager(x)), rtol=1e-6, atol=1e-6)
+        g_replay = torch.autograd.grad(replay(x).sum(), kernel.value)[0]
+        g_eager = torch.autograd.grad(eager(x).sum(), kernel.value)[0]
+        np.testing.assert_allclose(_np(g_replay), _np(g_eager), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(_np(penalty_grad(replay)), _np(penalty_grad(eager)), rtol=1e-5, atol=1e-6)
+        kernel.assign(kernel.value * 1.1)  # in-place, as the optimizers do: the replay must see it
+    assert [trace is not None for trace in _traces(net).values()] == [True]  # one shape, one training flag
+
+
+@pytest.mark.torch
+def test_torch_replay_of_a_list_input_network_and_one_trace_per_shape():
+    net = mlp([2, 3], 1, seed=0)
+    rng = np.random.default_rng(0)
+    for batch in (4, 4, 7):
+        inputs = [rng.normal(size=(batch, 2)).astype("float32"), rng.normal(size=(batch, 3)).astype("float32")]
+        np.testing.assert_allclose(_np(kb.call_network(net, inputs, training=True)), _np(net(inputs)),
+                                   rtol=1e-6, atol=1e-6)
+    assert len(_traces(net)) == 2 and all(trace is not None for trace in _traces(net).values())
+
+
+@pytest.mark.torch
+def test_torch_stateful_networks_run_eagerly_and_keep_their_statistics_out_of_autograd():
+    import torch
+
+    for net in (_batchnorm_net(), _dropout_net()):
+        x = torch.as_tensor(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"))
+        kernel = net.trainable_variables[0]
+        out = kb.call_network(net, x, training=True)
+        torch.autograd.grad(out.sum(), kernel.value)
+        assert _traces(net) == {}
+        for variable in net.non_trainable_variables:
+            assert variable.value.is_leaf and not variable.value.requires_grad, variable.path
+
+
+@pytest.mark.torch
+def test_torch_negative_control_a_raw_trace_of_batchnorm_pulls_its_statistics_into_autograd():
+    # Why the rule above exists: the trace drops Keras's no_grad around `assign`.
+    import torch
+
+    from kgen.backend._torch import _NetworkCall
+
+    net = _batchnorm_net()
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"))
+    traced = torch.jit.trace(_NetworkCall(net, True, False), (x,), check_trace=False)
+    traced(x)
+    moving_mean = next(v for v in net.non_trainable_variables if "moving_mean" in v.path)
+    assert moving_mean.value.requires_grad and not moving_mean.value.is_leaf
+
+
+@pytest.mark.torch
+def test_torch_a_network_that_reads_a_tensor_as_a_number_runs_eagerly():
+    inputs = keras.Input((2,))
+    net = keras.Model(inputs, _ReadsANumber()(keras.layers.Dense(2)(inputs)))
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(4, 2)).astype("float32"), 3.0 * rng.normal(size=(4, 2)).astype("float32")
+    kb.call_network(net, x1, training=True)
+    np.testing.assert_allclose(_np(kb.call_network(net, x2, training=True)), _np(net(x2)), rtol=1e-6)
+    assert list(_traces(net).values()) == [None]
+
+
+@pytest.mark.torch
+def test_torch_tracing_can_be_switched_off():
+    net = mlp(2, 1, seed=0)
+    previous = kb.set_network_tracing(False)
+    try:
+        kb.call_network(net, np.zeros((2, 2), "float32"), training=True)
+        assert _traces(net) == {}
+    finally:
+        kb.set_network_tracing(previous)
+    assert previous is True
+
+
+def _fit_weights(model_fn, tracing, steps=4):
+    previous = kb.set_network_tracing(tracing)
+    try:
+        kgen.set_seed(0)
+        model = model_fn()
+        x = kgen.datasets.toy2d("ring8", 64 * steps, seed=0)
+        model.fit(x, batch_size=64, epochs=1, verbose=0, shuffle=False)
+        return [_np(v) for v in model.trainable_variables]
+    finally:
+        kb.set_network_tracing(previous)
+
+
+def _gan():
+    model = kgen.gans.GAN(mlp(2, 2, seed=1), mlp(2, 1, seed=2), loss="gan", r1_weight=0.1)
+    model.compile(optimizers={"generator": keras.optimizers.Adam(1e-3), "discriminator": keras.optimizers.Adam(1e-3)})
+    return model
+
+
+def _energy_gan():
+    model = kgen.gans.EnergyGAN(mlp(2, 2, seed=1), mlp(2, 1, seed=2, activation="leaky_relu"), entropy="jsd")
+    model.compile(optimizers={name: keras.optimizers.Adam(1e-3)
+                              for name in ("generator", "discriminator", "statistics_network")})
+    return model
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("model_fn", [_gan, _energy_gan], ids=["gan_r1", "energy_gan_jsd"])
+def test_torch_fit_with_traced_networks_equals_fit_without(model_fn):
+    traced, eager = _fit_weights(model_fn, True), _fit_weights(model_fn, False)
+    for a, b in zip(traced, eager, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(traced, _fit_weights(model_fn, False, steps=1)))  # bites
