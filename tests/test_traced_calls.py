@@ -177,3 +177,33 @@ def test_torch_fit_with_traced_networks_equals_fit_without(model_fn):
     for a, b in zip(traced, eager, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a, b) for a, b in zip(traced, _fit_weights(model_fn, False, steps=1)))  # bites
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("make", [lambda: keras.optimizers.Adam(1e-2, 0.5, 0.9),
+                                  lambda: keras.optimizers.SGD(1e-2, momentum=0.9),
+                                  lambda: keras.optimizers.Adam(1e-2, clipnorm=0.1)], ids=["adam", "sgd", "clipped"])
+def test_torch_direct_optimizer_update_equals_apply(make):
+    from kgen.backend import _torch
+
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(4,)).astype("float32")]
+    runs = []
+    for direct in (True, False):
+        variables = [keras.Variable(w) for w in weights]
+        optimizer = make()
+        optimizer.build(variables)
+        for step in range(5):
+            grads = [ops.convert_to_tensor(rng.normal(size=w.shape).astype("float32")) for w in weights]
+            if direct:
+                _torch.apply_gradients(optimizer, grads, variables)
+            else:
+                optimizer.apply(grads, variables)
+        runs.append(([_np(v) for v in variables], int(_np(optimizer.iterations))))
+        rng = np.random.default_rng(0)
+        rng.normal(size=(3, 4)), rng.normal(size=(4,))  # the same gradient draws for the second run
+    (direct_weights, direct_steps), (apply_weights, apply_steps) = runs
+    assert direct_steps == apply_steps == 5
+    for a, b in zip(direct_weights, apply_weights):
+        np.testing.assert_array_equal(a, b)
+    assert _torch._plain_update(optimizer, variables) == (optimizer.clipnorm is None)
