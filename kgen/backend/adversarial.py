@@ -28,7 +28,9 @@ class _EpochMeans(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, logs):
-        values = [ops.cast(ops.mean(logs[name]), self.dtype) for name in self.names]
+        values = [ops.convert_to_tensor(logs[name]) for name in self.names]
+        values = [v if len(v.shape) == 0 and keras.backend.standardize_dtype(v.dtype) == self.dtype
+                  else ops.cast(ops.mean(v), self.dtype) for v in values]
         self.totals.assign_add(ops.stack(values))
         self.count.assign_add(ops.ones((), self.dtype))
 

@@ -126,6 +126,8 @@ class AdversarialGenerator(kb.AdversarialModel):
     def critic(self, x, y=None, training=True):
         """The discriminator's output as one number per example, shape (batch,) (mean over other axes)."""
         out = kb.call_network(self.discriminator, x if y is None else [x, y], training=training)
+        if len(out.shape) == 2 and out.shape[-1] == 1:
+            return ops.squeeze(out, axis=-1)  # one op instead of two (eager backends pay per op)
         return ops.mean(ops.reshape(out, (ops.shape(out)[0], -1)), axis=-1)
 
     def minimize_jointly(self, loss_fn, networks):
