@@ -11,35 +11,9 @@ optimizer of the network that owns it, and steps each sub-optimizer on its own v
 """
 
 import keras
-from keras import ops
 
 from kgen.backend._impl import impl
 from kgen.backend.functions import minimize as _minimize
-
-
-class _EpochMeans(keras.metrics.Metric):
-    """The running means of several scalar logs in one metric: two variable updates per step, not two per log
-    (on torch, where every update is an eager op, three `Mean` trackers cost ~1 ms a step)."""
-
-    def __init__(self, names, name="logs", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.names = tuple(names)
-        self.totals = self.add_variable(shape=(len(self.names),), initializer="zeros", name="totals")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-
-    def update_state(self, logs):
-        values = [ops.convert_to_tensor(logs[name]) for name in self.names]
-        values = [v if len(v.shape) == 0 and keras.backend.standardize_dtype(v.dtype) == self.dtype
-                  else ops.cast(ops.mean(v), self.dtype) for v in values]
-        self.totals.assign_add(ops.stack(values))
-        self.count.assign_add(ops.ones((), self.dtype))
-
-    def result(self):
-        means = self.totals / ops.maximum(self.count, 1.0)
-        return {name: means[i] for i, name in enumerate(self.names)}
-
-    def get_config(self):
-        return {**super().get_config(), "names": list(self.names)}
 
 
 class AdversarialModel(impl.AdversarialTrainer):
@@ -47,8 +21,8 @@ class AdversarialModel(impl.AdversarialTrainer):
 
     Subclasses:
       - build their networks in `__init__` (from `keras.Input`, so every variable exists before `fit`),
-      - set `log_names`, the keys `train_networks` returns (each averaged over the epoch, like a
-        `keras.metrics.Mean`),
+      - set `log_names`, the keys `train_networks` returns (each gets a `keras.metrics.Mean` averaged over
+        the epoch),
       - implement `train_networks(data) -> dict`, calling `self.minimize(loss_fn, name)`.
 
     `compile(optimizers={"discriminator": ..., "generator": ...})` maps network attribute names to
@@ -70,7 +44,7 @@ class AdversarialModel(impl.AdversarialTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._trackers = [_EpochMeans(self.log_names)]
+        self._trackers = [keras.metrics.Mean(name=name) for name in self.log_names]
         self.network_optimizers = {}
 
     @property
@@ -137,6 +111,6 @@ class AdversarialModel(impl.AdversarialTrainer):
         missing = set(self.log_names) - set(logs)
         if missing:
             raise ValueError(f"train_networks returned no value for {sorted(missing)} (declared in log_names)")
-        tracker = self._trackers[0]
-        tracker.update_state(logs)
-        return tracker.result()
+        for tracker in self._trackers:
+            tracker.update_state(logs[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self._trackers}
