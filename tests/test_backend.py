@@ -234,6 +234,76 @@ def test_compiled_function_sees_updated_weights():
     np.testing.assert_allclose(_np(run(x)), [[5.0]])
 
 
+# ---------------------------------------------------------------- XLA CPU options (JAX)
+
+def _conv_loop():
+    conv = keras.layers.Conv2D(8, 3, padding="same")
+    conv.build((None, 12, 12, 8))
+    rng = np.random.default_rng(0)
+    conv.kernel.assign(rng.normal(0, 0.2, conv.kernel.shape).astype("float32"))
+    x = ops.convert_to_tensor(rng.normal(size=(4, 12, 12, 8)).astype("float32"))
+    return conv, x, (lambda x: ops.fori_loop(0, 5, lambda i, h: ops.tanh(conv(h)), x))
+
+
+@pytest.mark.jax
+def test_xla_cpu_options_are_used_and_do_not_change_results(monkeypatch):
+    from kgen.backend import _jax
+
+    monkeypatch.delenv("KGEN_XLA_CPU_OPTIONS", raising=False)
+    assert _jax.compiler_options() == _jax.CPU_COMPILER_OPTIONS  # this jaxlib accepts them, on CPU
+    conv, x, loop = _conv_loop()
+    tuned = _np(kb.compile_function(loop, state=[conv])(x))
+    monkeypatch.setenv("KGEN_XLA_CPU_OPTIONS", "default")
+    assert _jax.compiler_options() is None
+    default = _np(kb.compile_function(loop, state=[conv])(x))
+    np.testing.assert_allclose(tuned, default, rtol=1e-5, atol=1e-5)
+    assert np.abs(default - _np(x)).max() > 0.1  # the loop does something
+    # The options reach the compiler: an invalid value (bypassing the acceptance check) fails the compile.
+    monkeypatch.setattr(_jax, "compiler_options", lambda: {"xla_cpu_experimental_ynn_fusion_type": "NOPE"})
+    with pytest.raises(Exception, match="NOPE"):
+        kb.compile_function(loop, state=[conv])(x)
+
+
+@pytest.mark.jax
+def test_unknown_xla_cpu_options_fall_back_to_defaults(monkeypatch):
+    from kgen.backend import _jax
+
+    monkeypatch.delenv("KGEN_XLA_CPU_OPTIONS", raising=False)
+    monkeypatch.setattr(_jax, "CPU_COMPILER_OPTIONS", {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_TYPE"})
+    assert _jax.compiler_options() is None  # what a newer jaxlib without the flag gets
+    conv, x, loop = _conv_loop()
+    assert _np(kb.compile_function(loop, state=[conv])(x)).shape == (4, 12, 12, 8)
+
+
+@pytest.mark.jax
+def test_fit_compiles_with_the_xla_cpu_options_and_restores_keras_jit(monkeypatch):
+    import jax
+    from keras.src.backend.jax import trainer as keras_trainer
+    from kgen.backend import _jax
+
+    class Regressor(kb.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    x, y = np.ones((8, 2), "float32"), np.zeros((8, 1), "float32")
+    model = Regressor()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert keras_trainer.jit is jax.jit
+    # Negative control: the options must reach fit's compilation (an invalid value fails it), and Keras's
+    # `jit` is restored even then.
+    monkeypatch.setattr(_jax, "compiler_options", lambda: {"xla_cpu_experimental_ynn_fusion_type": "NOPE"})
+    model = Regressor()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(Exception, match="NOPE"):
+        model.fit(x, y, epochs=1, verbose=0)
+    assert keras_trainer.jit is jax.jit
+
+
 # ---------------------------------------------------------------- seeding
 
 def test_set_seed_reproduces_initialisation_and_draws():

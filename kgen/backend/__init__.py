@@ -13,12 +13,17 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   stateless networks on torch; `set_network_tracing(False)` turns it off).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
+- `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
+  `compile_function`'s XLA CPU options on JAX (plain `keras.Model` on TF and torch).
 """
 
 import keras
 
+from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, gradients, input_gradient, jacobian, minimize, replica_mean, set_network_tracing)
 
 BACKEND = keras.backend.backend()
+
+Model = _impl.Trainer

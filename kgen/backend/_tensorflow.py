@@ -35,7 +35,10 @@ def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
 
 
-class AdversarialTrainer(keras.Model):
+Trainer = keras.Model  # XLA compiler options are a JAX matter (see _jax.py)
+
+
+class AdversarialTrainer(Trainer):
     def train_step(self, data):
         return self._adversarial_train_step(data)
 

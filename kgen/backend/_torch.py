@@ -74,7 +74,10 @@ def _configured(optimizer):
                 or optimizer.weight_decay is not None or optimizer.loss_scale_factor is not None)
 
 
-class AdversarialTrainer(keras.Model):
+Trainer = keras.Model  # XLA compiler options are a JAX matter (see _jax.py)
+
+
+class AdversarialTrainer(Trainer):
     def train_step(self, data):
         return self._adversarial_train_step(data)
 

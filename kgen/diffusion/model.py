@@ -94,7 +94,7 @@ def _multiscale_factors(multiscale, data_shape):
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class DiffusionModel(keras.Model):
+class DiffusionModel(kb.Model):
     """A diffusion model: a network predicting ε, x₀ or v from `[z, λ]` (+ labels), a schedule, an EMA.
 
     Args:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import backend as kb
 from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
@@ -36,7 +37,7 @@ def _is_initialized(layer):
     return bool(ops.convert_to_numpy(layer.initialized))
 
 
-class Flow(keras.Model):
+class Flow(kb.Model):
     """Base of kgen's flow models; subclasses build `self.flow_layers` in `__init__`.
 
     Args:

@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from kgen._checks import check_int
+from kgen import backend as kb
 from kgen.backend import replica_mean
 from kgen.text.encoder import BertEncoder
 from kgen.text.masks import PermutationMask
@@ -37,7 +38,7 @@ from kgen.text.unilm import check_token_ids
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class PermutationLM(keras.Model):
+class PermutationLM(kb.Model):
     """XLNet-style two-stream permutation LM (see the module docstring); `fit` needs no `y` and no `loss`.
 
     Args:

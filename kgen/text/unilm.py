@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen import backend as kb
 from kgen.backend import replica_mean
 from kgen._checks import check_int
 from kgen.text.encoder import BertEncoder
@@ -35,7 +36,7 @@ def check_token_ids(token_ids, vocab_size, name="token_ids"):
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class UniLM(keras.Model):
+class UniLM(kb.Model):
     """UniLM / BERT-as-seq2seq model (see the module docstring); `fit` needs no `y` and no `loss`.
 
     Args:
