@@ -7,10 +7,9 @@ to the enclosing scope, or assigned when there is none. Nested scopes do not rea
 hence `_CapturingScope` copies the parent's mapping.
 """
 
+import contextlib
 import functools
 import os
-
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +89,35 @@ def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
 
 
+# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK. On the 2-core AVX2 machines kgen
+# is developed and tested on, its convolutions ran 1.5-1.9x slower than XLA's own (the shipped 28x28 animal
+# U-Net, batch 16: 35 -> 20 ms per call; a three-conv net 11 -> 7 ms; outputs equal to 4e-7), while its matmuls
+# are faster (UniLM decoding without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So compiled loops keep
+# YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both settings.
+# KGEN_XLA_CPU_OPTIONS=default compiles with XLA's defaults instead.
+CPU_COMPILER_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+}
+
+
+@functools.cache
+def _accepted(options):
+    """Whether this jaxlib compiles with `options` (a tuple of pairs): the flag is experimental."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(jnp.zeros(())).compile()
+    except Exception:  # noqa: BLE001 -- an unknown option or value (newer jaxlib): fall back to XLA's defaults
+        return False
+    return True
+
+
+def compiler_options():
+    """The XLA options `compile_function` uses: `CPU_COMPILER_OPTIONS` on a CPU backend, else None."""
+    if jax.default_backend() != "cpu" or os.environ.get("KGEN_XLA_CPU_OPTIONS", "") == "default":
+        return None
+    options = tuple(sorted(CPU_COMPILER_OPTIONS.items()))
+    return dict(options) if _accepted(options) else None
+
+
 @contextlib.contextmanager
 def _keras_jit_with_options():
     """While Keras builds fit/evaluate/predict functions, its `jit` is `jax.jit` with `compiler_options()`.
@@ -109,7 +137,7 @@ def _keras_jit_with_options():
 
 
 class Trainer(keras.Model):
-    """`keras.Model` whose compiled fit/evaluate/predict steps use kgen's XLA CPU options (see above)."""
+    """`keras.Model` whose compiled fit/evaluate/predict steps use `compiler_options()`."""
 
     def make_train_function(self, force=False):
         with _keras_jit_with_options():
@@ -141,35 +169,6 @@ class AdversarialTrainer(Trainer):
             [scope.get_current_value(v) for v in variables] for variables in groups
         )
         return logs, new_state
-
-
-# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK. On the 2-core AVX2 machines kgen
-# is developed and tested on, its convolutions ran 1.5-1.9x slower than XLA's own (the shipped 28x28 animal
-# U-Net, batch 16: 35 -> 20 ms per call; a three-conv net 11 -> 7 ms; outputs equal to 4e-7), while its matmuls
-# are faster (UniLM decoding without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So compiled loops keep
-# YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both settings.
-# KGEN_XLA_CPU_OPTIONS=default compiles with XLA's defaults instead.
-CPU_COMPILER_OPTIONS = {
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
-}
-
-
-@functools.cache
-def _accepted(options):
-    """Whether this jaxlib compiles with `options` (a tuple of pairs): the flag is experimental."""
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=dict(options)).lower(jnp.zeros(())).compile()
-    except Exception:  # noqa: BLE001 -- an unknown option or value (newer jaxlib): fall back to XLA's defaults
-        return False
-    return True
-
-
-def compiler_options():
-    """The XLA options `compile_function` uses: `CPU_COMPILER_OPTIONS` on a CPU backend, else None."""
-    if jax.default_backend() != "cpu" or os.environ.get("KGEN_XLA_CPU_OPTIONS", "") == "default":
-        return None
-    options = tuple(sorted(CPU_COMPILER_OPTIONS.items()))
-    return dict(options) if _accepted(options) else None
 
 
 def compile_function(fn, variables, jit_compile="auto"):
