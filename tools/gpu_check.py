@@ -1,0 +1,772 @@
+"""kgen on a GPU in one prepared run: smoke tests and timings per family, then the shipped animal models trained.
+
+    bash tools/gpu_wheels.sh                                   # here, with network: build/gpuwheels (5.3 MiB)
+    OUT=dir python3 tools/gpu_check.py --wheels build/gpuwheels --budget 520 --train gans,diffusion,glow
+    python3 tools/gpu_check.py --dry-run --out build/gpu_dry   # the same code path on the CPU, tiny sizes
+
+The run has three phases, each with its own share of `--budget` seconds, and ends by itself in time:
+
+1. Install: keras and the few pure-Python wheels of `--wheels` go into `build/gpu_site` (`pip --no-index
+   --no-deps --target`), only where keras is missing.
+2. Smoke and timings (`--smoke-budget`), one child process per backend of `--backends`, side by side. Per
+   family (GAN, diffusion U-Net, UniLM, Glow): build, a short `fit`, sample, save, reload, compare the reloaded
+   model's outputs; then training speed at a few batch sizes in float32 and under `mixed_bfloat16` (flows: float32
+   only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
+   wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time).
+3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
+   `gans`: DCGAN → +SN → +attention → +SELF-MOD (benchmarks/bench_gans_animals.py's variants) × `--seeds`;
+   `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
+   `glow`: Glow 2 × 8 × 64 on the dequantized animals. Each job saves its weights at fixed step milestones (the
+   same steps for every job of a family, so the comparisons are made at equal budgets) and its final model.
+
+Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
+result), `logs.tar.gz` (logs and PNG grids) and one tar of weights per family. `--dry-run` runs every phase
+on the CPU at tiny sizes and short budgets (tests/test_gpu_check.py runs it in CI).
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
+GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
+DIFFUSION_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
+DRY_MILESTONES = (2, 4, 8, 16, 32)
+
+
+# ====================================================================== orchestration (no Keras imported here)
+def _now():
+    return time.monotonic()
+
+
+def _install(wheels, site, log):
+    """keras + the carried wheels into `site`, only where keras cannot be imported already."""
+    probe = subprocess.run([sys.executable, "-c", "import keras"], capture_output=True)
+    if probe.returncode == 0:
+        log.append("keras importable: nothing installed")
+        return None
+    if not wheels:
+        raise SystemExit("gpu_check: keras is not installed and --wheels was not given (bash tools/gpu_wheels.sh)")
+    files = sorted(glob.glob(os.path.join(wheels, "*.whl")))
+    have_te = subprocess.run([sys.executable, "-c", "import typing_extensions"], capture_output=True).returncode == 0
+    files = [f for f in files if not (have_te and os.path.basename(f).startswith("typing_extensions"))]
+    os.makedirs(site, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+           "--upgrade", "--target", site] + files
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    log.append(" ".join(cmd) + f"\nrc={done.returncode}\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        raise SystemExit(f"gpu_check: installing the wheels failed:\n{done.stderr}")
+    return site
+
+
+def _machine():
+    info = {"python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+        info["gpu"] = out.stdout.strip() or out.stderr.strip()
+    except (OSError, subprocess.TimeoutExpired) as error:
+        info["gpu"] = f"none ({type(error).__name__})"
+    try:
+        info["cpu_count"] = os.cpu_count()
+        info["commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                                        text=True).stdout.strip() or None
+    except OSError:
+        info["commit"] = None
+    return info
+
+
+def _spawn(args, env, log_path):
+    log = open(log_path, "w")
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__)] + args, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True), log
+
+
+def _wait_all(children, deadline):
+    """Wait for every child until `deadline` (monotonic); terminate, then kill, whatever is left."""
+    for proc, log in children:
+        try:
+            proc.wait(timeout=max(0.0, deadline - _now()))
+        except subprocess.TimeoutExpired:
+            pass
+    for proc, _ in children:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc, log in children:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    return [proc.returncode for proc, _ in children]
+
+
+def train_jobs(names, seeds, dry_run=False):
+    """The training children of phase 3 (a dry run trains one job per family)."""
+    unknown = set(names) - {"gans", "diffusion", "glow"}
+    if unknown:
+        raise SystemExit(f"gpu_check: --train takes gans, diffusion, glow (or none), got {sorted(unknown)}")
+    if dry_run:
+        return [job for name, job in (("gans", "gan:+selfmod:0"), ("diffusion", "diffusion:14"),
+                                      ("glow", "glow:animals")) if name in names]
+    jobs = []
+    if "gans" in names:
+        jobs += [f"gan:{v}:{s}" for v in VARIANTS for s in seeds]
+    if "diffusion" in names:
+        jobs += ["diffusion:14", "diffusion:28", "diffusion:28shifted"]
+    if "glow" in names:
+        jobs += ["glow:animals"]
+    return jobs
+
+
+def orchestrate(args):
+    start = _now()
+    out = os.path.abspath(args.out or os.environ.get("OUT") or os.path.join(ROOT, "build", "gpu_check"))
+    work = os.path.join(ROOT, "build", "gpu_work")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    os.makedirs(out, exist_ok=True)
+    names = [n for n in args.train.split(",") if n and n != "none"]
+    jobs = train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run)  # bad names fail before any work
+    notes = []
+    site = _install(args.wheels, os.path.join(ROOT, "build", "gpu_site"), notes)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", XLA_PYTHON_CLIENT_PREALLOCATE="false",
+               PYTHONDONTWRITEBYTECODE="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (site, ROOT, env.get("PYTHONPATH")) if p)
+    if args.dry_run:
+        env["JAX_PLATFORMS"] = "cpu"
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    results = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "machine": _machine(),
+               "dry_run": args.dry_run, "budget_s": args.budget, "install": notes, "smoke": {}, "train": {}}
+    mode = ["--dry-run"] if args.dry_run else []
+
+    # phase 2: smoke tests and timings, one child per backend
+    backends = [b for b in args.backends.split(",") if b]
+    smoke_deadline = start + min(args.smoke_budget, args.budget - 30)
+    children = []
+    for backend in backends:
+        child_env = dict(env, KERAS_BACKEND=backend)
+        children.append(_spawn(["--child", "smoke", "--work", work, "--deadline-s",
+                                str(int(smoke_deadline - _now()))] + mode,
+                               child_env, os.path.join(work, f"smoke_{backend}.log")))
+    results["smoke_rc"] = dict(zip(backends, _wait_all(children, smoke_deadline + 15)))
+    results["smoke_s"] = round(_now() - start, 1)
+
+    # phase 3: training, one JAX child per job
+    train_deadline = start + args.budget - args.pack_s
+    children = []
+    for job in jobs:
+        child_env = dict(env, KERAS_BACKEND="jax")
+        children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline-s",
+                                str(int(train_deadline - _now()))] + mode,
+                               child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
+    results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
+    results["train_s"] = round(_now() - start, 1)
+
+    # pack: results.json, logs.tar.gz, one weights tar per family (at most 8 files)
+    for path in sorted(glob.glob(os.path.join(work, "*.json"))):
+        with open(path) as f:
+            part = json.load(f)
+        key = os.path.basename(path)[:-5]
+        (results["smoke"] if key.startswith("smoke_") else results["train"])[key] = part
+    results["total_s"] = round(_now() - start, 1)
+    with tarfile.open(os.path.join(out, "logs.tar.gz"), "w:gz") as tar:
+        for path in sorted(glob.glob(os.path.join(work, "*.log")) + glob.glob(os.path.join(work, "*.png"))):
+            tar.add(path, arcname=os.path.basename(path))
+    results["left_behind"] = _pack_weights(work, out)
+    results["out_files"] = sorted(os.listdir(out))
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    print(summary(results), flush=True)
+    return 0 if all(r.get("all_ok") for r in results["smoke"].values()) and results["smoke"] else 1
+
+
+def _milestone_steps(path):
+    digits = "".join(c for c in os.path.basename(path).split(".")[0].rsplit("_", 1)[-1] if c.isdigit())
+    return int(digits) if digits else 10**9
+
+
+def _pack_weights(work, out, tars=6, per_tar=15 * 2**20):
+    """Weights into at most `tars` tars of at most `per_tar` bytes: final and best models first, then the
+    milestones from the latest down. Returns the names of the files that did not fit."""
+    files = glob.glob(os.path.join(work, "*.keras")) + glob.glob(os.path.join(work, "*.weights.h5"))
+    files.sort(key=lambda p: (-_milestone_steps(p), os.path.basename(p)))
+    bins, left = [[] for _ in range(tars)], []
+    sizes = [0] * tars
+    for path in files:
+        size = os.path.getsize(path)
+        slot = next((i for i in range(tars) if sizes[i] + size <= per_tar), None)
+        if slot is None:
+            left.append(os.path.basename(path))
+            continue
+        bins[slot].append(path)
+        sizes[slot] += size
+    for i, chunk in enumerate(b for b in bins if b):
+        with tarfile.open(os.path.join(out, f"weights{i}.tar"), "w") as tar:
+            for path in chunk:
+                tar.add(path, arcname=os.path.basename(path))
+    return left
+
+
+def summary(results):
+    lines = [f"gpu_check: {results['machine'].get('gpu')} python {results['machine']['python']}, "
+             f"total {results['total_s']} s (smoke {results['smoke_s']} s)"]
+    for key, part in sorted(results["smoke"].items()):
+        lines.append(f"{key}: {part.get('versions')} all_ok={part.get('all_ok')}")
+        for name, res in part.get("cases", {}).items():
+            shown = {k: v for k, v in res.items() if k not in ("trace",)}
+            lines.append(f"  {name}: {json.dumps(shown, default=str)[:400]}")
+    for key, part in sorted(results["train"].items()):
+        lines.append(f"{key}: steps {part.get('steps')} in {part.get('train_s')} s, milestones "
+                     f"{[m['steps'] for m in part.get('milestones', [])]}, last {part.get('last')}")
+    return "\n".join(lines)
+
+
+# ====================================================================== children (Keras imported)
+class Child:
+    """Shared by the smoke and training children: backend facts, device sync, JSON written after every case."""
+
+    def __init__(self, path, deadline_s, dry_run):
+        import keras
+        import numpy as np
+
+        self.keras, self.np = keras, np
+        self.path, self.dry = path, dry_run
+        self.deadline = _now() + deadline_s
+        self.backend = keras.backend.backend()
+        self.record = {"backend": self.backend, "versions": self.versions(), "cases": {}}
+        self.save()
+
+    def versions(self):
+        import keras
+        import numpy as np
+
+        v = {"keras": keras.__version__, "numpy": np.__version__}
+        if keras.backend.backend() == "jax":
+            import jax
+
+            v.update(jax=jax.__version__, devices=[str(d) for d in jax.devices()])
+        elif keras.backend.backend() == "torch":
+            import torch
+
+            v.update(torch=torch.__version__, device=(torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                                                      else "cpu"))
+        return v
+
+    def sync(self, x=None):
+        if self.backend == "jax":
+            import jax
+
+            if x is not None:
+                jax.block_until_ready(x)
+            else:
+                jax.effects_barrier()
+        elif self.backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        return x
+
+    def save(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.record, f, indent=1, default=str)
+        os.replace(tmp, self.path)
+
+    def left(self):
+        return self.deadline - _now()
+
+
+def _numpy(x):
+    import keras
+    import numpy as np
+
+    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(x, "float32")))
+
+
+def _timed_fit(model, x, batch, steps, **kwargs):
+    """Seconds per optimizer step of `model.fit` over `steps` batches (after a warm-up fit of 2 batches)."""
+    import time as t
+
+    n = batch * steps
+    data = x[:n] if not isinstance(x, dict) else {k: v[:n] for k, v in x.items()}
+    warm = data[: 2 * batch] if not isinstance(data, dict) else {k: v[: 2 * batch] for k, v in data.items()}
+    model.fit(warm, batch_size=batch, epochs=1, verbose=0, shuffle=False, **kwargs)
+    begin = t.perf_counter()
+    history = model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False, **kwargs)
+    return (t.perf_counter() - begin) / steps, history
+
+
+def _speeds(res, policy, batch, per_step, history, loss):
+    key = f"train_{policy}_b{batch}"
+    return {key + "_ms_per_step": round(1e3 * per_step, 2), key + "_examples_per_s": round(batch / per_step, 1),
+            key + "_finite": math.isfinite(float(history.history[loss][-1]))}
+
+
+def _policy(name):
+    import keras
+
+    keras.config.set_dtype_policy(name)
+
+
+def _repeat(x, n):
+    import numpy as np
+
+    reps = -(-n // len(x))
+    return np.concatenate([x] * reps)[:n]
+
+
+def smoke(args):
+    import keras
+    import numpy as np
+
+    import kgen
+    from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
+
+    child = Child(os.path.join(args.work, f"smoke_{keras.backend.backend()}.json"), args.deadline_s, args.dry_run)
+    dry, B = args.dry_run, child.backend
+    train = load_animals("train")[0]
+    signed = train.astype("float32") / 127.5 - 1.0
+    tmp = os.path.join(args.work, f"smoke_{B}_models")
+    os.makedirs(tmp, exist_ok=True)
+
+    def case(name, fn):
+        if child.left() < 5:
+            child.record["cases"][name] = {"ok": False, "error": "skipped: out of time"}
+            child.save()
+            return
+        import traceback
+
+        begin = _now()
+        kgen.set_seed(0)
+        try:
+            res = dict(fn(), ok=True)
+        except Exception as error:  # noqa: BLE001 - a failing case is a result, the next case still runs
+            res = {"ok": False, "error": f"{type(error).__name__}: {error}"[:800], "trace": traceback.format_exc()[-3000:]}
+        finally:
+            _policy("float32")
+        res["wall_s"] = round(_now() - begin, 1)
+        child.record["cases"][name] = res
+        child.save()
+        print(f"[{B}] {name}: {json.dumps({k: v for k, v in res.items() if k != 'trace'}, default=str)}", flush=True)
+
+    def reload(model, name):
+        path = os.path.join(tmp, name + ".keras")
+        model.save(path)
+        return keras.saving.load_model(path, safe_mode=True)
+
+    def precision():
+        a = np.random.default_rng(0).normal(size=(512, 512)).astype("float32")
+        exact = a.astype(np.float64) @ a.astype(np.float64)
+        got = _numpy(keras.ops.matmul(keras.ops.convert_to_tensor(a), keras.ops.convert_to_tensor(a)))
+        res = {"matmul_f32_rel_err": float(np.max(np.abs(got - exact)) / np.max(np.abs(exact)))}
+        if B == "torch":
+            import torch
+
+            res.update(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+        return res
+
+    def gan():
+        from kgen.gans import GAN, networks
+
+        width = 8 if dry else 32
+        batches = (16,) if dry else (64, 256)  # smoke model at the first, timings at the last
+        steps = 2 if dry else 20
+
+        def build():
+            g = networks.generator((28, 28, 1), 64, norm="selfmod", attention=True, spectral_norm=True, width=width)
+            d = networks.discriminator((28, 28, 1), spectral_norm=True, attention=True, width=width)
+            model = GAN(g, d, loss="hinge", seed=0)
+            model.compile(optimizers={n: keras.optimizers.Adam(2e-4, 0.5, 0.999)
+                                      for n in ("generator", "discriminator")})
+            return model
+
+        res = {}
+        model = build()
+        per_step, history = _timed_fit(model, signed, batches[0], steps)
+        z = np.random.default_rng(1).normal(size=(8, 64)).astype("float32")
+        loaded = reload(model, "gan")
+        res["reload_max_diff"] = float(np.max(np.abs(_numpy(loaded.generate(z)) - _numpy(model.generate(z)))))
+        res["losses_finite"] = bool(np.isfinite(history.history["d_loss"][-1]) and np.isfinite(history.history["g_loss"][-1]))
+        res.update(_speeds(res, "float32", batches[0], per_step, history, "d_loss"))
+        for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
+            _policy(policy)
+            model = build()
+            per_step, history = _timed_fit(model, _repeat(signed, batches[-1] * steps), batches[-1], steps)
+            res.update(_speeds(res, policy, batches[-1], per_step, history, "d_loss"))
+            _policy("float32")
+        res["generate_finite"] = bool(np.all(np.isfinite(_numpy(model.generate(64)))))
+        return res
+
+    def diffusion():
+        from kgen import runs
+
+        channels = 8 if dry else 16
+        batches = (8,) if dry else (32, 128)
+        steps = 2 if dry else 20
+        res = {}
+        model = runs.diffusion_model(signed[:64], seed=0, channels=channels)
+        per_step, history = _timed_fit(model, signed, batches[0], steps)
+        res.update(_speeds(res, "float32", batches[0], per_step, history, "loss"))
+        loaded = reload(model, "diffusion")
+        x = keras.ops.convert_to_tensor(signed[:4])
+        logsnr = keras.ops.zeros((4,))
+        res["reload_max_diff"] = float(np.max(np.abs(_numpy(loaded.eps_fn(x, logsnr)) - _numpy(model.eps_fn(x, logsnr)))))
+        n_steps = 5 if dry else 50
+        model.sample(16, steps=n_steps, seed=0)
+        begin = _now()
+        samples = child.sync(model.sample(16, steps=n_steps, seed=0))
+        res[f"ddim{n_steps}_b16_s"] = round(_now() - begin, 4)
+        res["samples_in_range"] = bool(np.all(np.abs(_numpy(samples)) <= 1.0 + 1e-5))
+        for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
+            _policy(policy)
+            model = runs.diffusion_model(signed[:64], seed=0, channels=channels)
+            per_step, history = _timed_fit(model, _repeat(signed, batches[-1] * steps), batches[-1], steps)
+            res.update(_speeds(res, policy, batches[-1], per_step, history, "loss"))
+            _policy("float32")
+        return res
+
+    def text():
+        from kgen.text import UniLM
+
+        hidden, layers = (32, 2) if dry else (128, 4)
+        model = UniLM(1000, hidden_dim=hidden, num_layers=layers, num_heads=4, intermediate_dim=4 * hidden,
+                      max_length=96, initializer_range=0.1)
+        rng = np.random.default_rng(0)
+        src = np.zeros((32, 64), np.int32)
+        for row, n in zip(src, rng.integers(32, 65, size=32)):
+            row[:n] = rng.integers(3, 1000, size=n)
+        ids = rng.integers(3, 1000, size=(2048, 64)).astype("int32")
+        seg = np.zeros_like(ids)
+        seg[:, 32:] = 1
+        data = {"token_ids": ids, "segment_ids": seg}
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        per_step, history = _timed_fit(model, data, 32, 2 if dry else 20)
+        res = {"train_float32_b32_ms_per_step": round(1e3 * per_step, 2),
+               "loss_finite": bool(np.isfinite(history.history["loss"][-1]))}
+        tokens = {}
+        new = 4 if dry else 32
+        for cache in (True, False):
+            model.generate(src, new, use_cache=cache)
+            begin = _now()
+            tokens[cache] = np.asarray(keras.ops.convert_to_numpy(model.generate(src, new, use_cache=cache)))
+            res["decode_cached_s" if cache else "decode_full_s"] = round(_now() - begin, 4)
+        res["cached_equals_full"] = bool(np.array_equal(tokens[True], tokens[False]))
+        loaded = reload(model, "unilm")
+        res["reload_same_tokens"] = bool(np.array_equal(
+            np.asarray(keras.ops.convert_to_numpy(loaded.generate(src, new))), tokens[True]))
+        if dry:
+            return res
+        _policy("mixed_bfloat16")
+        bf = UniLM(1000, hidden_dim=hidden, num_layers=layers, num_heads=4, intermediate_dim=4 * hidden,
+                   max_length=96, initializer_range=0.1)
+        bf.compile(optimizer=keras.optimizers.Adam(1e-3))
+        per_step, history = _timed_fit(bf, data, 32, 2 if dry else 20)
+        res["train_mixed_bfloat16_b32_ms_per_step"] = round(1e3 * per_step, 2)
+        res["bf16_loss_finite"] = bool(np.isfinite(history.history["loss"][-1]))
+        return res
+
+    def flows():
+        from kgen.flows import Glow
+
+        depth, filters, batch, steps = (2, 8, 16, 2) if dry else (8, 64, 64, 20)
+        x = dequantize(train[: batch * steps], ANIMAL_LEVELS, seed=0)
+        model = Glow((28, 28, 1), levels=2, depth=depth, filters=filters, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        per_step, history = _timed_fit(model, x, batch, steps)
+        res = {"train_float32_b64_ms_per_step": round(1e3 * per_step, 2),
+               "train_float32_examples_per_s": round(batch / per_step, 1),
+               "loss_finite": bool(np.isfinite(history.history["loss"][-1]))}
+        xb = x[:16]
+        loaded = reload(model, "glow")
+        res["reload_log_prob_max_diff"] = float(np.max(np.abs(_numpy(loaded.log_prob(xb)) - _numpy(model.log_prob(xb)))))
+        model.sample(16, temperature=0.7)
+        begin = _now()
+        s = child.sync(model.sample(16, temperature=0.7))
+        res["sample16_s"] = round(_now() - begin, 4)
+        res["sample_finite"] = bool(np.all(np.isfinite(_numpy(s))))
+        res["roundtrip_max_err"] = float(np.max(np.abs(_numpy(model.decode(model.encode(xb))) - xb)))
+        if B == "jax":
+            import jax
+
+            with jax.default_matmul_precision("highest"):
+                res["roundtrip_max_err_highest"] = float(np.max(np.abs(_numpy(model.decode(model.encode(xb))) - xb)))
+        res["bits_per_dim"] = round(model.bits_per_dim(xb, ANIMAL_LEVELS), 3)
+        return res
+
+    def unet_flops():
+        """A U-Net where the GPU can be busy: channels 128 at 64×64, batch 256; XLA's FLOP count / time."""
+        import jax
+
+        from kgen.diffusion import UNet
+
+        size, channels, batch, reps = (16, 8, 4, 2) if dry else (64, 128, 256, 10)
+        res = {}
+        for policy in ("float32",) if dry else ("float32", "mixed_bfloat16"):
+            _policy(policy)
+            net = UNet((size, size, 3), channels=channels, channel_mults=(1, 2, 2), attention_resolutions=())
+            net([keras.ops.zeros((1, size, size, 3)), keras.ops.zeros((1,))])
+            optimizer = keras.optimizers.Adam(1e-4)
+            optimizer.build(net.trainable_variables)
+            x = jax.random.normal(jax.random.PRNGKey(0), (batch, size, size, 3))
+            lam = jax.random.normal(jax.random.PRNGKey(1), (batch,))
+            eps = jax.random.normal(jax.random.PRNGKey(2), (batch, size, size, 3))
+
+            def loss_fn(trainable, non_trainable):
+                out, non_trainable = net.stateless_call(trainable, non_trainable, [x, lam], training=True)
+                return jax.numpy.mean(jax.numpy.square(out.astype("float32") - eps)), non_trainable
+
+            def step(trainable, non_trainable, opt_vars):
+                (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, non_trainable)
+                trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+                return trainable, non_trainable, opt_vars, loss
+
+            state = ([v.value for v in net.trainable_variables], [v.value for v in net.non_trainable_variables],
+                     [v.value for v in optimizer.variables])
+            compiled = jax.jit(step, donate_argnums=(0, 1, 2)).lower(*state).compile()
+            cost = compiled.cost_analysis()
+            cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+            flops = float(cost.get("flops", float("nan")))
+            *state, loss = compiled(*state)
+            jax.block_until_ready(loss)
+            begin = _now()
+            for _ in range(reps):
+                *state, loss = compiled(*state)
+            jax.block_until_ready(loss)
+            seconds = (_now() - begin) / reps
+            res[policy] = {"flops_per_step": flops, "ms_per_step": round(1e3 * seconds, 2),
+                           "tflops": round(flops / seconds / 1e12, 2), "loss": float(loss),
+                           "params": int(sum(np.prod(v.shape) for v in net.trainable_variables))}
+            _policy("float32")
+        res["shape"] = f"batch {batch}, {size}x{size}x3, channels {channels}, mults (1, 2, 2)"
+        return res
+
+    case("precision", precision)
+    case("diffusion_unet", diffusion)
+    case("gan_selfmod_sn_attention", gan)
+    if B == "jax":
+        case("unet_training_flops", unet_flops)
+    case("flows_glow", flows)
+    case("text_unilm", text)
+    child.record["all_ok"] = all(r.get("ok") for r in child.record["cases"].values())
+    child.save()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+class _Deadline:
+    """A keras callback factory: stop `fit` at the end of the epoch where the deadline has passed."""
+
+    @staticmethod
+    def make(deadline):
+        import keras
+
+        class Deadline(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if _now() > deadline:
+                    self.model.stop_training = True
+
+        return Deadline()
+
+
+def train(args):
+    import keras
+    import numpy as np
+
+    import kgen
+
+    family, _, spec = args.job.partition(":")
+    stem = "train_" + args.job.replace(":", "_").replace("+", "")
+    child = Child(os.path.join(args.work, stem + ".json"), args.deadline_s, args.dry_run)
+    dry, record = args.dry_run, child.record
+    record.update(job=args.job, milestones=[], epochs=[], steps=0)
+    milestones = DRY_MILESTONES if dry else (GAN_MILESTONES if family == "gan" else DIFFUSION_MILESTONES)
+    from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
+
+    train_images = load_animals("train")[0]
+    test_images = load_animals("test")[0]
+    if dry:
+        train_images, test_images = train_images[:256], test_images[:64]
+    out_stem = os.path.join(args.work, family + "_" + spec.replace(":", "_").replace("+", ""))
+
+    if family == "gan":
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+        from bench_gans_animals import variant_networks
+
+        from kgen.gans import GAN
+
+        variant, seed = spec.split(":")
+        kgen.set_seed(int(seed))
+        g, d = variant_networks(variant, 64, 8 if dry else 32)
+        model = GAN(g, d, loss="hinge", seed=int(seed))
+        model.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
+                                  "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+        batch = 64
+        x = train_images.astype("float32") / 127.5 - 1.0
+        record.update(variant=variant, seed=int(seed), batch_size=batch, width=8 if dry else 32, loss="hinge",
+                      optimizer="Adam(2e-4, 0.5, 0.999) both")
+
+        def data(epoch):
+            return x
+
+        def save_milestone(steps):
+            model.generator.save_weights(f"{out_stem}_g{steps}.weights.h5")
+
+        def final():  # the whole GAN (optimizer states too) for the shipped SELF-MOD model
+            if variant == "+selfmod" and seed == "0":
+                model.save(out_stem + "_final.keras")
+            model.generator.save_weights(f"{out_stem}_g{record['steps']}.weights.h5")
+
+        grid = lambda: model.generate(64)  # noqa: E731
+    elif family == "diffusion":
+        from kgen import runs
+        from kgen.diffusion.guidance import average_pool
+
+        x = train_images.astype("float32") / 127.5 - 1.0
+        if spec == "14":
+            x = keras.ops.convert_to_numpy(average_pool(x, 2))
+        kgen.set_seed(0)
+        model = runs.diffusion_model(x, seed=0, schedule_shift=2 if spec == "28shifted" else None,
+                                     channels=8 if dry else 16)
+        batch = 16 if dry else 128
+        record.update(model=spec, batch_size=batch, channels=8 if dry else 16, ema_decay=0.995, optimizer="Adam(5e-4)")
+
+        def data(epoch):
+            return x
+
+        def save_milestone(steps):
+            model.save_weights(f"{out_stem}_s{steps}.weights.h5")
+
+        def final():  # the EMA and network weights (the optimizer state stays behind: files come back small)
+            model.save_weights(f"{out_stem}_s{record['steps']}.weights.h5")
+
+        grid = lambda: model.sample(64, steps=50, seed=0)  # noqa: E731
+    elif family == "glow":
+        from kgen.flows import Glow
+
+        kgen.set_seed(0)
+        depth, filters = (2, 8) if dry else (8, 64)
+        model = Glow((28, 28, 1), levels=2, depth=depth, filters=filters, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        batch = 16 if dry else 64
+        x_test = dequantize(test_images, ANIMAL_LEVELS, seed=10_000)
+        record.update(batch_size=batch, depth=depth, filters=filters, levels=2, optimizer="Adam(1e-3)",
+                      best_test_bits_per_dim=None)
+        milestones = ()
+
+        def data(epoch):
+            return dequantize(train_images, ANIMAL_LEVELS, seed=epoch)
+
+        def save_milestone(steps):
+            pass
+
+        def final():
+            pass
+
+        grid = lambda: keras.ops.clip(model.sample(64, temperature=0.7), 0.0, 1.0)  # noqa: E731
+    else:
+        raise SystemExit(f"unknown job {args.job}")
+
+    steps_per_epoch = len(train_images) // batch
+    record["steps_per_epoch"] = steps_per_epoch
+    margin = 20 if dry else 40  # room to save the weights and draw the grid
+    stop = _Deadline.make(child.deadline - margin)
+    begin = _now()
+    targets = list(milestones) + [10**9]
+    epoch = 0
+    for target in targets:
+        stopped = False
+        while record["steps"] < target:
+            epochs = 1 if family == "glow" else max(1, (target - record["steps"]) // steps_per_epoch)
+            history = model.fit(data(epoch), batch_size=batch, epochs=epochs, verbose=0, shuffle=True,
+                                callbacks=[stop])
+            ran = len(history.epoch)
+            epoch += ran
+            record["steps"] += ran * steps_per_epoch
+            losses = {k: float(v[-1]) for k, v in history.history.items()}
+            record["last"] = losses
+            record["epochs"].append({"epoch": epoch, "steps": record["steps"], "s": round(_now() - begin, 1), **losses})
+            if not all(np.isfinite(v) for v in losses.values()):
+                record["nan"] = True
+                stopped = True
+                break
+            if family == "glow":
+                bpd = model.bits_per_dim(x_test, ANIMAL_LEVELS)
+                record["epochs"][-1]["test_bits_per_dim"] = round(bpd, 4)
+                if record["best_test_bits_per_dim"] is None or bpd < record["best_test_bits_per_dim"]:
+                    record["best_test_bits_per_dim"] = round(bpd, 4)
+                    record["best_epoch"] = epoch
+                    model.save_weights(out_stem + "_best.weights.h5")
+            record["train_s"] = round(_now() - begin, 1)
+            child.save()
+            if model.stop_training or _now() > child.deadline - margin:
+                stopped = True
+                break
+        saved = [m["steps"] for m in record["milestones"]]
+        if record["steps"] >= target and target < 10**9 and record["steps"] not in saved:
+            save_milestone(record["steps"])
+            record["milestones"].append({"steps": record["steps"], "s": round(_now() - begin, 1)})
+            child.save()
+        if stopped:
+            break
+    record["train_s"] = round(_now() - begin, 1)
+    final()
+    child.save()
+    try:
+        if child.left() < margin / 2:
+            raise TimeoutError(f"{child.left():.0f} s left")
+        from kgen.images import save_grid
+
+        images = _numpy(grid())
+        low = 0.0 if family == "glow" else -1.0
+        save_grid(os.path.join(args.work, stem + ".png"), np.clip((images - low) / (1.0 - low), 0, 1), scale=2)
+    except Exception as error:  # noqa: BLE001 - the grid is a picture, not a result
+        record["grid_error"] = f"{type(error).__name__}: {error}"[:400]
+    record["all_ok"] = not record.get("nan", False)
+    child.save()
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=None, help="output folder (default $OUT, else build/gpu_check)")
+    parser.add_argument("--wheels", default=None, help="folder of carried wheels (tools/gpu_wheels.sh)")
+    parser.add_argument("--dry-run", action="store_true", help="the same code path on the CPU at tiny sizes")
+    parser.add_argument("--budget", type=int, default=None, help="seconds for the whole run (default 520; dry 150)")
+    parser.add_argument("--smoke-budget", type=int, default=None, help="seconds for phase 2 (default 150; dry 75)")
+    parser.add_argument("--pack-s", type=int, default=None, help="seconds kept for packing (default 25; dry 10)")
+    parser.add_argument("--backends", default="jax,torch")
+    parser.add_argument("--train", default="gans,diffusion,glow", help="gans,diffusion,glow or none")
+    parser.add_argument("--seeds", default="0,1", help="GAN seeds")
+    parser.add_argument("--child", choices=["smoke", "train"], help=argparse.SUPPRESS)
+    parser.add_argument("--job", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--deadline-s", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return smoke(args) if args.child == "smoke" else train(args)
+    defaults = (150, 75, 10) if args.dry_run else (520, 150, 25)
+    args.budget = args.budget or defaults[0]
+    args.smoke_budget = args.smoke_budget or defaults[1]
+    args.pack_s = args.pack_s or defaults[2]
+    for name in ("budget", "smoke_budget", "pack_s"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0")
+    if args.smoke_budget >= args.budget:
+        parser.error("--smoke-budget must be below --budget")
+    return orchestrate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
