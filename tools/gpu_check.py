@@ -156,8 +156,7 @@ def orchestrate(args):
     children = []
     for backend in backends:
         child_env = dict(env, KERAS_BACKEND=backend)
-        children.append(_spawn(["--child", "smoke", "--work", work, "--deadline-s",
-                                str(int(smoke_deadline - _now()))] + mode,
+        children.append(_spawn(["--child", "smoke", "--work", work, "--deadline", repr(smoke_deadline)] + mode,
                                child_env, os.path.join(work, f"smoke_{backend}.log")))
     results["smoke_rc"] = dict(zip(backends, _wait_all(children, smoke_deadline + 15)))
     results["smoke_s"] = round(_now() - start, 1)
@@ -167,8 +166,8 @@ def orchestrate(args):
     children = []
     for job in jobs:
         child_env = dict(env, KERAS_BACKEND="jax")
-        children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline-s",
-                                str(int(train_deadline - _now()))] + mode,
+        children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline", repr(train_deadline)]
+                               + mode,
                                child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
     results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
     results["train_s"] = round(_now() - start, 1)
@@ -233,16 +232,20 @@ def summary(results):
 
 
 # ====================================================================== children (Keras imported)
+def _deadline(args):
+    return args.deadline if args.deadline is not None else _now() + (args.deadline_s or 600)
+
+
 class Child:
     """Shared by the smoke and training children: backend facts, device sync, JSON written after every case."""
 
-    def __init__(self, path, deadline_s, dry_run):
+    def __init__(self, path, deadline, dry_run):
         import keras
         import numpy as np
 
         self.keras, self.np = keras, np
         self.path, self.dry = path, dry_run
-        self.deadline = _now() + deadline_s
+        self.deadline = deadline  # time.monotonic() is one clock for every process of the machine
         self.backend = keras.backend.backend()
         self.record = {"backend": self.backend, "versions": self.versions(), "cases": {}}
         self.save()
@@ -334,7 +337,7 @@ def smoke(args):
     import kgen
     from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
 
-    child = Child(os.path.join(args.work, f"smoke_{keras.backend.backend()}.json"), args.deadline_s, args.dry_run)
+    child = Child(os.path.join(args.work, f"smoke_{keras.backend.backend()}.json"), _deadline(args), args.dry_run)
     dry, B = args.dry_run, child.backend
     train = load_animals("train")[0]
     signed = train.astype("float32") / 127.5 - 1.0
@@ -588,7 +591,7 @@ def train(args):
 
     family, _, spec = args.job.partition(":")
     stem = "train_" + args.job.replace(":", "_").replace("+", "")
-    child = Child(os.path.join(args.work, stem + ".json"), args.deadline_s, args.dry_run)
+    child = Child(os.path.join(args.work, stem + ".json"), _deadline(args), args.dry_run)
     dry, record = args.dry_run, child.record
     record.update(job=args.job, milestones=[], epochs=[], steps=0)
     milestones = DRY_MILESTONES if dry else (GAN_MILESTONES if family == "gan" else DIFFUSION_MILESTONES)
@@ -752,7 +755,8 @@ def main(argv=None):
     parser.add_argument("--child", choices=["smoke", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
-    parser.add_argument("--deadline-s", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)   # time.monotonic() to stop at
+    parser.add_argument("--deadline-s", type=float, help=argparse.SUPPRESS)  # or seconds from now
     args = parser.parse_args(argv)
     if args.child:
         return smoke(args) if args.child == "smoke" else train(args)
