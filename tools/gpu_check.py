@@ -38,7 +38,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
-DIFFUSION_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
+DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
 DRY_MILESTONES = (2, 4, 8, 16, 32)
 
 
@@ -137,7 +137,8 @@ def orchestrate(args):
     os.makedirs(work)
     os.makedirs(out, exist_ok=True)
     names = [n for n in args.train.split(",") if n and n != "none"]
-    jobs = train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run)  # bad names fail before any work
+    jobs = (args.jobs.split(",") if args.jobs else
+            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run))  # bad names fail before any work
     notes = []
     site = _install(args.wheels, os.path.join(ROOT, "build", "gpu_site"), notes)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", XLA_PYTHON_CLIENT_PREALLOCATE="false",
@@ -156,20 +157,28 @@ def orchestrate(args):
     children = []
     for backend in backends:
         child_env = dict(env, KERAS_BACKEND=backend)
-        children.append(_spawn(["--child", "smoke", "--work", work, "--deadline", repr(smoke_deadline)] + mode,
+        cases = ["--cases", args.cases] if args.cases else []
+        children.append(_spawn(["--child", "smoke", "--work", work, "--deadline", repr(smoke_deadline)] + mode + cases,
                                child_env, os.path.join(work, f"smoke_{backend}.log")))
-    results["smoke_rc"] = dict(zip(backends, _wait_all(children, smoke_deadline + 15)))
+    smoke_children = children
+    if not args.parallel:
+        results["smoke_rc"] = dict(zip(backends, _wait_all(children, smoke_deadline + 15)))
     results["smoke_s"] = round(_now() - start, 1)
 
     # phase 3: training, one JAX child per job
     train_deadline = start + args.budget - args.pack_s
     children = []
+    resume = ["--resume", os.path.abspath(args.resume)] if args.resume else []
     for job in jobs:
         child_env = dict(env, KERAS_BACKEND="jax")
+        if args.train_xla_flags:
+            child_env["XLA_FLAGS"] = (child_env.get("XLA_FLAGS", "") + " " + args.train_xla_flags).strip()
         children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline", repr(train_deadline)]
-                               + mode,
+                               + mode + resume,
                                child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
     results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
+    if args.parallel:
+        results["smoke_rc"] = dict(zip(backends, _wait_all(smoke_children, _now())))
     results["train_s"] = round(_now() - start, 1)
 
     # pack: results.json, logs.tar.gz, one weights tar per family (at most 8 files)
@@ -344,7 +353,11 @@ def smoke(args):
     tmp = os.path.join(args.work, f"smoke_{B}_models")
     os.makedirs(tmp, exist_ok=True)
 
+    wanted = set(args.cases.split(",")) if args.cases else None
+
     def case(name, fn):
+        if wanted is not None and name not in wanted:
+            return
         if child.left() < 5:
             child.record["cases"][name] = {"ok": False, "error": "skipped: out of time"}
             child.save()
@@ -556,10 +569,10 @@ def smoke(args):
         return res
 
     case("precision", precision)
-    case("diffusion_unet", diffusion)
-    case("gan_selfmod_sn_attention", gan)
     if B == "jax":
         case("unet_training_flops", unet_flops)
+    case("diffusion_unet", diffusion)
+    case("gan_selfmod_sn_attention", gan)
     case("flows_glow", flows)
     case("text_unilm", text)
     child.record["all_ok"] = all(r.get("ok") for r in child.record["cases"].values())
@@ -671,6 +684,12 @@ def train(args):
         def data(epoch):
             return dequantize(train_images, ANIMAL_LEVELS, seed=epoch)
 
+        if args.resume:  # weights only: Adam starts afresh
+            model.fit(data(0)[:batch], batch_size=batch, epochs=1, verbose=0)  # builds (actnorm init), then replaced
+            model.load_weights(os.path.join(args.resume, "glow_animals_best.weights.h5"))
+            record["resumed_from"] = "glow_animals_best.weights.h5"
+            record["resumed_test_bits_per_dim"] = round(model.bits_per_dim(x_test, ANIMAL_LEVELS), 4)
+
         def save_milestone(steps):
             pass
 
@@ -752,6 +771,15 @@ def main(argv=None):
     parser.add_argument("--backends", default="jax,torch")
     parser.add_argument("--train", default="gans,diffusion,glow", help="gans,diffusion,glow or none")
     parser.add_argument("--seeds", default="0,1", help="GAN seeds")
+    parser.add_argument("--jobs", default=None, help="explicit training jobs (e.g. diffusion:14,glow:animals), "
+                        "instead of those of --train")
+    parser.add_argument("--cases", default=None, help="smoke cases to run (default all)")
+    parser.add_argument("--parallel", action="store_true", help="smoke tests side by side with the training "
+                        "(their timings are then shared-GPU numbers)")
+    parser.add_argument("--train-xla-flags", default=None, help="XLA_FLAGS of the training children (e.g. "
+                        "--xla_gpu_autotune_level=0: compile fast when many processes share the GPU)")
+    parser.add_argument("--resume", default=None, help="folder with weights to start from "
+                        "(glow_animals_best.weights.h5, diffusion_<name>_s<steps>.weights.h5)")
     parser.add_argument("--child", choices=["smoke", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
