@@ -47,3 +47,43 @@ def as_float_matrix(name, value, min_rows=1):
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` contains NaN or infinite values")
     return array
+
+
+def fit_array(x):
+    """The NumPy data array in `fit`'s `x` (also the first of a `(x, y)` tuple), or None when there is none.
+
+    Only NumPy arrays are checked before training: tensors, tf.data datasets and generators would need a
+    host round trip, per batch for the last two; for them a NaN shows up as a NaN loss, which
+    `keras.callbacks.TerminateOnNaN` or `kgen.callbacks.StopOnNaN` stops on.
+    """
+    if isinstance(x, tuple) and x:
+        x = x[0]
+    return x if isinstance(x, np.ndarray) else None
+
+
+def check_data(name, array, shape, expects, convert, shape_of=None):
+    """Raise unless the NumPy `array` holds float data of shape (batch,) + `shape`, all of it finite.
+
+    Args:
+        name: the argument's name in the messages ("x").
+        array: a NumPy array (one full pass over it for the finiteness check).
+        shape: the shape of one example; None entries accept any size.
+        expects: what the model trains on, for the messages ("float data in [0, 1]").
+        convert: the kgen function that turns integer images into that ("kgen.datasets.dequantize(x, levels)").
+        shape_of: where `shape` comes from, for the messages ("the discriminator's input").
+    """
+    shape = tuple(shape)
+    if array.dtype.kind in "biu":
+        low, high = (array.min(), array.max()) if array.size else (0, 0)
+        raise TypeError(f"`{name}` holds {array.dtype} values in [{low}, {high}], but the model trains on {expects}: "
+                        f"convert integer images with {convert}")
+    if array.dtype.kind != "f":
+        raise TypeError(f"`{name}` must be a float array ({expects}), got dtype {array.dtype}")
+    if array.ndim != len(shape) + 1 or any(s is not None and s != a for s, a in zip(shape, array.shape[1:])):
+        source = f" ({shape_of} shape)" if shape_of else ""
+        raise ValueError(f"`{name}` must have shape (batch,) + {shape}{source}, got {array.shape}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"`{name}` contains NaN or infinite values ({finite.size - np.count_nonzero(finite)} of "
+                         f"{finite.size}); the first is {name}[{', '.join(map(str, index))}] = {array[index]}")

@@ -104,13 +104,8 @@ def _flow_recipe():
     )
 
 
-def _signed(images, levels):
-    """uint8-style images -> float32 in [−1, 1] (diffusion and GAN data)."""
-    return (images.astype("float32") / (levels - 1)) * 2.0 - 1.0
-
-
 def _animals_signed(limit):
-    return _signed(datasets.load_animals("train")[0][:limit], datasets.ANIMAL_LEVELS)
+    return datasets.to_signed(datasets.load_animals("train")[0][:limit], datasets.ANIMAL_LEVELS)
 
 
 def _animals14_signed(limit):
@@ -120,7 +115,7 @@ def _animals14_signed(limit):
 
 
 def _digits_signed(limit):
-    return _signed(datasets.load_digits("train")[0][:limit], datasets.DIGIT_LEVELS)
+    return datasets.to_signed(datasets.load_digits("train")[0][:limit], datasets.DIGIT_LEVELS)
 
 
 def diffusion_model(x, seed=0, schedule_shift=None, channels=16, channel_mults=(1, 2)):

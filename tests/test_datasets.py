@@ -255,6 +255,23 @@ def test_quantize_clips_and_picks_dtype():
     assert datasets.quantize(np.array([0.5]), 1024).dtype == np.int64
 
 
+@pytest.mark.parametrize("levels", [2, 17, 256])
+def test_to_signed_maps_the_end_levels_to_minus_one_and_one_in_float32(levels):
+    x = np.random.default_rng(2).integers(0, levels, size=(50, 8, 8, 1)).astype(np.uint8)
+    x[0, 0, 0, 0], x[0, 0, 1, 0] = 0, levels - 1
+    y = datasets.to_signed(x, levels)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert y.min() == -1.0 and y.max() == 1.0
+    np.testing.assert_allclose(y, 2.0 * x / (levels - 1) - 1.0, rtol=0, atol=1e-6)
+
+
+def test_to_signed_does_not_wrap_where_uint8_arithmetic_does():
+    x = np.array([0, 255], np.uint8)
+    assert (x * 2 - 1).tolist() == [255, 253]  # the README's old `images * 2 - 1` on uint8 images
+    assert datasets.to_signed(x, 256).tolist() == [-1.0, 1.0]
+    assert datasets.to_signed(np.array([0.0, 16.0]), 17).tolist() == [-1.0, 1.0]  # integer-valued floats
+
+
 # ------------------------------------------------------------------------------------------------------- toy2d
 
 
@@ -410,6 +427,11 @@ _X = np.array([0, 1, 2])
         (lambda: datasets.dequantize(np.array(["a"]), 17), ValueError, "`x`"),
         (lambda: datasets.dequantize(_X, 17, seed=-2), ValueError, "seed"),
         (lambda: datasets.quantize(np.array([0.5]), 1), ValueError, "levels"),
+        (lambda: datasets.to_signed(_X, 1), ValueError, "levels"),
+        (lambda: datasets.to_signed(_X, 256.0), TypeError, "levels"),
+        (lambda: datasets.to_signed(np.array([0, 256]), 256), ValueError, r"\[0, 255\]"),
+        (lambda: datasets.to_signed(np.array([-1, 0]), 256), ValueError, "`x`"),
+        (lambda: datasets.to_signed(np.array([0.5, 1.0]), 256), ValueError, "`x` must hold integers"),
         (lambda: datasets.quantize(np.array([np.nan]), 17), ValueError, "`y`"),
     ],
 )

@@ -14,7 +14,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
-  `compile_function`'s XLA CPU options on JAX (plain `keras.Model` on TF and torch).
+  `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
+  `keras.Model` on TF and torch, which never take the values out of the variables).
 """
 
 import keras

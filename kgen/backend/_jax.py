@@ -136,20 +136,56 @@ def _keras_jit_with_options():
         _keras_trainer.jit = jax.jit
 
 
+def _restoring_state_on_error(model, function, groups):
+    """`function(state, iterator)` (a Keras step function) that, when it raises, puts `state` back in place.
+
+    Keras's JAX fit/evaluate/predict take every variable's value out of the variable (`_purge_model_variables`)
+    before the first step of an epoch, pass the values to the step as `state`, and put back those of the last
+    step that returned (`jax_state_sync`, from `_jax_state`). When the first step raises (an input of the
+    wrong shape fails while it is traced), Keras 3.15 leaves the variables without a value, or, after an
+    earlier fit, with that fit's last values: every later use fails with "'NoneType' object is not callable",
+    in a new model built on the same networks too. `state` holds the values the variables had.
+    """
+    if getattr(function, "restores_state_on_error", False):
+        return function
+
+    def call(state, iterator):
+        try:
+            return function(state, iterator)
+        except BaseException:
+            for variables, values in zip(groups(), state):
+                for variable, value in zip(variables, values):
+                    if not value.is_deleted():  # a buffer donated to a step that failed while running is gone
+                        variable.assign(value)
+            model._jax_state_synced = True  # Keras's own sync would put back an older step's state
+            raise
+
+    call.restores_state_on_error = True
+    return call
+
+
 class Trainer(keras.Model):
-    """`keras.Model` whose compiled fit/evaluate/predict steps use `compiler_options()`."""
+    """`keras.Model` whose compiled fit/evaluate/predict steps use `compiler_options()` and, when one raises,
+    leave every variable as it was before that step (`_restoring_state_on_error`)."""
 
     def make_train_function(self, force=False):
         with _keras_jit_with_options():
-            return super().make_train_function(force)
+            super().make_train_function(force)
+        self.train_function = _restoring_state_on_error(self, self.train_function, lambda: (
+            self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+            self.metrics_variables))
 
     def make_test_function(self, force=False):
         with _keras_jit_with_options():
-            return super().make_test_function(force)
+            super().make_test_function(force)
+        self.test_function = _restoring_state_on_error(self, self.test_function, lambda: (
+            self.trainable_variables, self.non_trainable_variables, self.metrics_variables))
 
     def make_predict_function(self, force=False):
         with _keras_jit_with_options():
-            return super().make_predict_function(force)
+            super().make_predict_function(force)
+        self.predict_function = _restoring_state_on_error(self, self.predict_function, lambda: (
+            self.trainable_variables, self.non_trainable_variables))
 
 
 class AdversarialTrainer(Trainer):

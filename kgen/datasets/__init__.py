@@ -5,7 +5,8 @@ Offline (no network; imports only numpy, scikit-learn and the standard library):
 * `load_digits`, `stacked_digits`: scikit-learn's 8x8 digits (pixels 0..16) and their 1000-mode StackedMNIST form;
 * `load_animals`: Animal-MNIST silhouettes from the ``animal-mnist`` wheel (``pip install kgen[data]``);
 * `toy2d`, `toy2d_modes`: 2-D rings, grids, moons and swiss rolls;
-* `dequantize`, `quantize`: between integer pixels and continuous data on [0, 1);
+* `dequantize`, `quantize`: between integer pixels and continuous data on [0, 1) (flows);
+* `to_signed`: integer pixels to float32 data in [-1, 1] (GANs, diffusion);
 * `load_pickle_restricted`: the numpy-only unpickler used for Animal-MNIST.
 
 Online: `load_keras_dataset` (MNIST, Fashion-MNIST, CIFAR-10 via ``keras.datasets``; downloads, imports keras).
@@ -14,7 +15,7 @@ Images are uint8 ``(n, H, W, C)``, labels int64 ``(n,)``; `split` is "train", "t
 """
 
 from .animals import ANIMAL_CLASS_NAMES, ANIMAL_LEVELS, load_animals
-from .quantization import dequantize, quantize
+from .quantization import dequantize, quantize, to_signed
 from .images import DIGIT_LEVELS, load_digits, stacked_digits
 from .keras_datasets import KERAS_DATASET_NAMES, load_keras_dataset
 from .safe_pickle import ALLOWED_GLOBALS, RestrictedUnpicklingError, load_pickle_restricted
@@ -41,6 +42,7 @@ __all__ = [
     "stacked_digits",
     "toy2d",
     "toy2d_modes",
+    "to_signed",
     "palindromes",
     "toy_seq2seq",
 ]

@@ -1,4 +1,5 @@
-"""Uniform dequantization: between integer images and continuous data on [0, 1).
+"""Between integer images and continuous data: uniform dequantization onto [0, 1) (flows), and the affine map
+onto [-1, 1] (`to_signed`, GAN and diffusion data).
 
 Convention. An image x with D integer entries in {0, ..., L-1} (L = `levels`) becomes
 ``y = (x + u) / L`` with ``u ~ U[0, 1)^D``, and ``x = floor(y * L)`` maps back (`quantize`).
@@ -89,3 +90,24 @@ def quantize(y, levels):
     # float64 so that y * levels is exact for float32 input and floor agrees with `dequantize`'s cells.
     x = np.clip(np.floor(y.astype(np.float64) * levels), 0, levels - 1)
     return x.astype(np.uint8 if levels <= 256 else np.int64)
+
+
+def to_signed(x, levels):
+    """Integer images to float32 data in [-1, 1], the range of GAN and diffusion data: ``2 x / (levels - 1) - 1``.
+
+    Unlike ``x * 2 - 1`` on uint8 images, which wraps around, this checks the input and computes in float32.
+
+    Args:
+        x: array of any shape, integer dtype (or integer-valued floats), values in [0, levels - 1].
+        levels: number of intensity levels L, an int >= 2 (17 for digits, 256 for 8-bit images).
+
+    Returns:
+        float32 array of x's shape: 0 maps to -1 and levels - 1 to 1, exactly.
+
+    Example:
+        >>> print(to_signed(np.array([0, 51, 255], np.uint8), levels=256))
+        [-1.  -0.6  1. ]
+    """
+    levels = check_int("levels", levels, 2)
+    x = _integer_image(x, levels)
+    return x.astype(np.float32) / np.float32(levels - 1) * np.float32(2.0) - np.float32(1.0)

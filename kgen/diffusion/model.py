@@ -35,7 +35,7 @@ from keras import ops
 
 from kgen.backend import replica_mean
 from kgen import backend as kb
-from kgen._checks import check_choice, check_int, check_positive_float
+from kgen._checks import check_choice, check_data, check_int, check_positive_float, fit_array
 from kgen.diffusion.ema import ExponentialMovingAverage
 from kgen.diffusion.guidance import average_pool
 from kgen.diffusion.predictions import PREDICTIONS, alpha_sigma, eps_from_prediction
@@ -264,13 +264,19 @@ class DiffusionModel(kb.Model):
         return replica_mean(ops.mean(loss))  # data-parallel training sums the replicas' gradients
 
     def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit` on images in [−1, 1] (and labels when conditional); folds the last step into the EMA."""
-        if isinstance(x, np.ndarray):  # arrays are checked here, before Keras builds anything
-            if x.shape[1:] != self.data_shape:
-                raise ValueError(f"`x` must have shape (batch,) + {self.data_shape}, got {x.shape}")
-            if self.num_classes is not None and y is None:
+        """`keras.Model.fit` on images in [−1, 1] (and labels when conditional); folds the last step into the EMA.
+
+        NumPy `x` is checked before Keras builds anything: float dtype, the model's data shape, finite.
+        Tensors, tf.data and generators are not read on the host (stop on a NaN loss with
+        `kgen.callbacks.StopOnNaN`).
+        """
+        array = fit_array(x)
+        if array is not None:
+            check_data("x", array, self.data_shape, "float data in [-1, 1]", "kgen.datasets.to_signed(x, levels)")
+            labels = x[1] if isinstance(x, tuple) and len(x) > 1 else y
+            if self.num_classes is not None and labels is None:
                 raise ValueError("a conditional DiffusionModel trains on (images, labels): call fit(x, labels)")
-            if self.num_classes is None and y is not None:
+            if self.num_classes is None and labels is not None:
                 raise ValueError("an unconditional DiffusionModel trains on images only: call fit(x)")
         history = super().fit(x, y, **kwargs)
         self.finish_ema()

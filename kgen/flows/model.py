@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend as kb
+from kgen._checks import check_data, fit_array
 from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
@@ -177,21 +178,23 @@ class Flow(kb.Model):
             getattr(layer, "data_init", False) and not _is_initialized(layer) for layer in self.flow_layers)
 
     def fit(self, x=None, y=None, batch_size=None, **kwargs):
-        """`keras.Model.fit` on unlabelled data in [0, 1]; runs `initialize` on the first batch if needed."""
-        if isinstance(x, np.ndarray):
-            self._check_data(x)
+        """`keras.Model.fit` on unlabelled data in [0, 1]; runs `initialize` on the first batch if needed.
+
+        NumPy data is checked first (kgen._checks.fit_array): float, the model's shape, finite, in [0, 1].
+        """
+        array = fit_array(x)
+        if array is not None:
+            self._check_data(array)
             if self.needs_initialization():
-                self.initialize(x[: max(batch_size or 256, 256)])
+                self.initialize(array[: max(batch_size or 256, 256)])
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def _check_data(self, x, name="x"):
         array = _as_numpy_if_concrete(x)
         if array is None:
             return
-        if array.shape[1:] != self.data_shape:
-            raise ValueError(f"`{name}` must have shape (batch,) + {self.data_shape}, got {array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"`{name}` contains NaN or infinite values")
+        expects = "float data" if self.data_range is None else "float data in [{:g}, {:g}]".format(*self.data_range)
+        check_data(name, array, self.data_shape, expects, "kgen.datasets.dequantize(x, levels)")
         if self.data_range is not None and array.size and (
                 array.min() < self.data_range[0] or array.max() > self.data_range[1]):
             raise ValueError(f"`{name}` must lie in [0, 1] (use kgen.datasets.dequantize), "

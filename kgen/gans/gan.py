@@ -12,8 +12,10 @@ With `single_loss=True` (Su 6387) both networks step at once from one backward p
 whose bracket is identically 0 but whose gradient is ∇_G L_G for θ_G and 0 for θ_D. Each network keeps its
 own optimizer (Su's λ, the "lr ratio", only holds for SGD; use two learning rates instead).
 
-NaN: training does not stop by itself. `fit` logs `loss` = d_loss + g_loss (running mean over the epoch), so
-`keras.callbacks.TerminateOnNaN()` stops training at the first batch whose loss is NaN or infinite.
+NaN: `fit` rejects NumPy data with NaN or infinite values before any step. Other inputs (tensors, tf.data,
+generators) are not read on the host, and training does not stop by itself: `fit` logs `loss` = d_loss + g_loss
+(running mean over the epoch), so `keras.callbacks.TerminateOnNaN()` or `kgen.callbacks.StopOnNaN()` stops
+training at the first batch whose loss is NaN or infinite.
 """
 
 import math
@@ -22,7 +24,7 @@ import keras
 from keras import ops
 
 from kgen import backend as kb
-from kgen._checks import check_choice, check_int
+from kgen._checks import check_choice, check_data, check_int, fit_array
 from kgen.gans.losses import GENERATOR_FORMS, LOSS_NAMES, get_loss, per_example_norm
 
 
@@ -81,6 +83,7 @@ class AdversarialGenerator(kb.AdversarialModel):
         self.discriminator = discriminator
         self.latent_shape = latent_shape
         self.latent_dim = math.prod(latent_shape)
+        self.data_shape = d_shapes[0]
         self.conditional = len(g_shapes) == 2
         self.seed = check_int("seed", seed, 0)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
@@ -123,6 +126,16 @@ class AdversarialGenerator(kb.AdversarialModel):
         return self._generate(z, y, training=training)
 
     # ---------------------------------------------------------------- training helpers
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit` on float data (images in [-1, 1]): `fit(x)`, or `fit(x, y)` / `fit((x, y))` when
+        conditional. NumPy `x` is checked before any step: float dtype, the discriminator's input shape, finite.
+        """
+        array = fit_array(x)
+        if array is not None:
+            check_data("x", array, self.data_shape, "float data (images scaled to [-1, 1])",
+                       "kgen.datasets.to_signed(x, levels)", shape_of="the discriminator's input")
+        return super().fit(x, y, **kwargs)
+
     def critic(self, x, y=None, training=True):
         """The discriminator's output as one number per example, shape (batch,) (mean over other axes)."""
         out = kb.call_network(self.discriminator, x if y is None else [x, y], training=training)

@@ -127,6 +127,10 @@ def test_bad_input_is_rejected_with_the_argument_named():
         model.log_prob(np.array([[0.1, np.nan, 0.2, 0.3]], "float32"))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         model.log_prob(np.array([[0.1, 1.5, 0.2, 0.3]], "float32"))
+    with pytest.raises(TypeError, match=r"kgen\.datasets\.dequantize\(x, levels\)"):
+        model.fit(np.zeros((8, 4), "uint8"), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"x\[2, 3\]"):
+        model.fit(np.where(np.arange(32).reshape(8, 4) == 11, np.inf, 0.5).astype("float32"), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="preset"):
         NICE((4,), preset="mine")
     with pytest.raises(ValueError, match="n"):
