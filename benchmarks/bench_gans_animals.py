@@ -19,6 +19,12 @@ read differences below ~20 % as noise unless `--seeds` shows them consistently.
 
 `--save DIR` writes each variant's first-seed GAN as `DIR/<variant>_animals.keras` (`+selfmod` →
 `selfmod_animals.keras`, the shipped SELF-MOD model) and the table as `DIR/gans_animals.json`.
+
+`--load DIR` trains nothing: it scores the generator weights that `tools/gpu_check.py --train gans` saved at its
+step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without the "+") and prints one table
+per milestone that every variant reached, and the learning curve of each (`--json PATH` writes them).
+
+    KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py --load build/gpu1/weights --json gans_gpu.json
 """
 
 import argparse
@@ -71,6 +77,42 @@ def train_and_score(name, seed, x, test_stats, features, args):
                 d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan)
 
 
+def score_milestones(args):
+    """FD of every `gan_<variant>_<seed>_g<steps>.weights.h5` in `args.load` (same latents for every file)."""
+    import glob
+    import re
+
+    backend = keras.backend.backend()
+    test, _ = load_animals("test")
+    features = kgen.metrics.feature_model("animals")
+    test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
+    z = np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+    curves = {}
+    for name in args.variants.split(","):
+        generator = variant_networks(name, args.latent_dim, args.width)[0]
+        for path in sorted(glob.glob(os.path.join(args.load, f"gan_{name.lstrip('+')}_*_g*.weights.h5"))):
+            seed, steps = re.search(r"_(\d+)_g(\d+)\.weights\.h5$", path).groups()
+            generator.load_weights(path)
+            fake = generator.predict(z, batch_size=500, verbose=0)
+            fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
+            curves.setdefault(name, {}).setdefault(int(steps), {})[int(seed)] = float(fd)
+            print(f"[{backend}] {name:<11} seed {seed} step {int(steps):>6}: FD {fd:7.2f}", flush=True)
+    common = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
+    tables = {}
+    for steps in common:
+        rows = {name: {"fd_median": float(np.median(list(c[steps].values()))), "fd_per_seed": c[steps]}
+                for name, c in curves.items()}
+        reference = rows[next(iter(rows))]["fd_median"]
+        print(f"[{backend}] at {steps} steps: " + ", ".join(
+            f"{name} {row['fd_median']:.2f} (×{row['fd_median'] / reference:.2f})" for name, row in rows.items()))
+        tables[steps] = rows
+    result = {"backend": backend, "n_eval": args.n_eval, "width": args.width, "curves": curves, "tables": tables}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
@@ -81,13 +123,17 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; the median FD is reported")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--save", default=None, help="folder for <variant>_animals.keras and gans_animals.json")
+    parser.add_argument("--load", default=None, help="score the milestone generator weights in this folder")
+    parser.add_argument("--json", default=None, help="with --load: write the tables here")
     args = parser.parse_args(argv)
+    if args.load:
+        return score_milestones(args)
     backend = keras.backend.backend()
     train, _ = load_animals("train")
     test, _ = load_animals("test")
-    x = train.astype("float32")[..., None] / 127.5 - 1.0
+    x = kgen.datasets.to_signed(train, 256)
     features = kgen.metrics.feature_model("animals")
-    test_stats = gaussian_statistics(features_of(features, test.astype("float32")[..., None] / 255.0))
+    test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
     floor = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, x[:2000] * 0.5 + 0.5)))
     steps = args.epochs * (len(x) // args.batch_size)
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
