@@ -36,6 +36,8 @@ def _read_sections(path):
         for line in open(path, encoding="utf-8").read().splitlines():
             if line.startswith("## "):
                 current = line[3:].split()[0]
+                if current not in BENCHMARKS:  # a section written by hand (e.g. the GPU run): kept whole
+                    current = line[3:]
                 sections[current] = []
             elif current is not None:
                 sections[current].append(line)
@@ -74,6 +76,9 @@ def _write(sections):
     for script in BENCHMARKS:
         if script in sections:
             lines += [f"## {script}", *sections[script]]
+    for heading, body in sections.items():  # hand-written sections after the benchmarks' own
+        if heading not in BENCHMARKS:
+            lines += [f"## {heading}", *body]
     with open(RESULTS + ".tmp", "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines).rstrip("\n") + "\n")
     os.replace(RESULTS + ".tmp", RESULTS)
