@@ -19,6 +19,12 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    `glow`: Glow 2 × 8 × 64 on the dequantized animals. Each job saves its weights at fixed step milestones (the
    same steps for every job of a family, so the comparisons are made at equal budgets) and its final model.
 
+Seen on the H200 (2026-12-04, results in benchmarks/RESULTS.md): with 12 training children starting together,
+the GANs compiled in 16–120 s, but the diffusion U-Nets spent their whole ~290 s compiling (XLA's convolution
+autotuner times candidate kernels on a GPU that 11 other processes keep busy) and Glow 196 s. Hence
+`--train-xla-flags=--xla_gpu_autotune_level=0` (cuDNN's heuristics instead of measurements), `--jobs` (fewer
+children) and `--parallel` (smoke tests beside a short training run) for the next call.
+
 Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
 result), `logs.tar.gz` (logs and PNG grids) and one tar of weights per family. `--dry-run` runs every phase
 on the CPU at tiny sizes and short budgets (tests/test_gpu_check.py runs it in CI).
