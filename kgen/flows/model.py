@@ -49,8 +49,13 @@ class Flow(kb.Model):
         seed: seed of the model's SeedGenerator (sampling).
     """
 
-    def __init__(self, input_shape, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, input_shape, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0,
+                 network_dtype=None, **kwargs):
+        # Mixed precision: the coupling networks compute in the policy (`dtype`, else the global one); the flow
+        # itself (state, log-dets, priors, ActNorm, 1×1 convs) in its variable dtype, float32.
+        policy = keras.dtype_policies.get(network_dtype or kwargs.pop("dtype", None) or keras.config.dtype_policy())
+        super().__init__(dtype=policy.variable_dtype, **kwargs)
+        self.network_dtype = policy.name
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) not in (1, 3) or min(input_shape) <= 0:
             raise ValueError(f"`input_shape` must be (D,) or (H, W, C) with positive sizes, got {input_shape}")
@@ -71,6 +76,8 @@ class Flow(kb.Model):
         self.flow_layers = list(layers)
         shape, latent_shapes = self.data_shape, []
         for layer in self.flow_layers:
+            if hasattr(layer, "network_dtype_given") and not layer.network_dtype_given:
+                layer.network_dtype = self.network_dtype  # the flow's policy, whatever was global at construction
             layer.build((None,) + shape)
             if isinstance(layer, Split):
                 shape, z_shape = layer.output_shapes_for(shape)
@@ -243,5 +250,6 @@ class Flow(kb.Model):
     def get_config(self):
         # `data_init` is not here: each model derives it from its own arguments (preset, scale_init).
         return {"input_shape": list(self.data_shape), "prior": self.prior_name,
-                "sample_temperature": self.sample_temperature, "seed": self.seed, "name": self.name}
+                "sample_temperature": self.sample_temperature, "seed": self.seed, "name": self.name,
+                "network_dtype": self.network_dtype}
 

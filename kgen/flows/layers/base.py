@@ -26,6 +26,9 @@ class FlowLayer(keras.layers.Layer):
 
     data_init = False
 
+    def __init__(self, **kwargs):
+        super().__init__(**with_state_dtype(kwargs))
+
     def call(self, x, training=None):
         raise NotImplementedError
 
@@ -35,6 +38,18 @@ class FlowLayer(keras.layers.Layer):
     def output_shape_for(self, input_shape):
         """The latent shape (without batch) for an input shape (without batch); most layers keep it."""
         return tuple(input_shape)
+
+
+def with_state_dtype(kwargs):
+    """Layer kwargs with `dtype` defaulting to the policy's *variable* dtype (float32 under "mixed_bfloat16").
+
+    The flow state, log-determinants, priors and ActNorm / 1×1-conv parameters stay in full precision under a
+    mixed policy: a bf16 log-det is wrong by whole nats. Only the coupling networks compute in the mixed policy
+    (`_Coupling(network_dtype=...)`).
+    """
+    if kwargs.get("dtype") is None:
+        kwargs = dict(kwargs, dtype=keras.config.dtype_policy().variable_dtype)
+    return kwargs
 
 
 def sum_except_batch(x):

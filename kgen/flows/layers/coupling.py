@@ -52,8 +52,17 @@ class _Coupling(FlowLayer):
     _outputs_per_element = 1
 
     def __init__(self, partition="halves", network=None, hidden=(1000,) * 5, filters=512, parity=0,
-                 output_scale=False, output_activation=None, **kwargs):
+                 output_scale=False, output_activation=None, network_dtype=None, **kwargs):
+        dtype_given = kwargs.get("dtype") is not None
+        network_given = network_dtype is not None
         super().__init__(**kwargs)
+        # The network alone computes in the (possibly mixed) policy; its output is cast back to the state dtype.
+        # Default: the layer's own policy when it was given (a float64 layer has a float64 network), else the
+        # global one (mixed_bfloat16 → bf16 network, float32 state).
+        if network_dtype is None:
+            network_dtype = self.dtype_policy if dtype_given else keras.config.dtype_policy()
+        self.network_dtype = keras.dtype_policies.get(network_dtype).name
+        self.network_dtype_given = dtype_given or network_given  # else a Flow sets it to its own (Flow._finish)
         self.partition = check_choice("partition", partition, PARTITIONS)
         if network is not None:
             check_choice("network", network, NETWORKS)
@@ -100,10 +109,10 @@ class _Coupling(FlowLayer):
         zero_init = self.output_activation != "relu"
         if kind == "mlp":
             self.net = mlp_network(out, self.hidden, output_activation=self.output_activation, zero_init=zero_init,
-                                   output_scale=self.output_scale, dtype=self.dtype_policy)
+                                   output_scale=self.output_scale, dtype=self.network_dtype)
         else:
             self.net = conv_network(out, self.filters, output_activation=self.output_activation, zero_init=zero_init,
-                                    output_scale=self.output_scale, dtype=self.dtype_policy)
+                                    output_scale=self.output_scale, dtype=self.network_dtype)
         self.net.build((None,) + net_input)
 
     # ------------------------------------------------------------------ partition
@@ -126,13 +135,13 @@ class _Coupling(FlowLayer):
     def call(self, x, training=None):
         if self.partition == "checkerboard":
             b = ops.convert_to_tensor(self.mask, dtype=x.dtype)
-            h = self.net(b * x, training=training)
+            h = ops.cast(self.net(b * x, training=training), x.dtype)
             y, log_s = self._couple(x, h)
             z = b * x + (1.0 - b) * y
             logdet = zeros_logdet(x) if log_s is None else sum_except_batch((1.0 - b) * log_s)
             return z, logdet
         x1, x2 = self._split(x)
-        z2, log_s = self._couple(x2, self.net(x1, training=training))
+        z2, log_s = self._couple(x2, ops.cast(self.net(x1, training=training), x.dtype))
         logdet = zeros_logdet(x) if log_s is None else sum_except_batch(log_s)
         return self._merge(x1, z2), logdet
 
@@ -141,10 +150,10 @@ class _Coupling(FlowLayer):
             self.build(tuple(z.shape))
         if self.partition == "checkerboard":
             b = ops.convert_to_tensor(self.mask, dtype=z.dtype)
-            x = self._uncouple(z, self.net(b * z))
+            x = self._uncouple(z, ops.cast(self.net(b * z), z.dtype))
             return b * z + (1.0 - b) * x
         z1, z2 = self._split(z)
-        return self._merge(z1, self._uncouple(z2, self.net(z1)))
+        return self._merge(z1, self._uncouple(z2, ops.cast(self.net(z1), z.dtype)))
 
     def _couple(self, x2, h):
         raise NotImplementedError
@@ -155,7 +164,7 @@ class _Coupling(FlowLayer):
     def get_config(self):
         return {**super().get_config(), "partition": self.partition, "network": self.network,
                 "hidden": list(self.hidden), "filters": self.filters, "parity": self.parity,
-                "output_scale": self.output_scale}
+                "output_scale": self.output_scale, "network_dtype": self.network_dtype}
 
 
 @keras.saving.register_keras_serializable(package="kgen")

@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from kgen._checks import check_choice
-from kgen.flows.layers.base import FlowLayer, sum_except_batch, zeros_logdet
+from kgen.flows.layers.base import FlowLayer, sum_except_batch, with_state_dtype, zeros_logdet
 
 PRIORS = ("conditional", "standard")
 
@@ -53,7 +53,7 @@ class Split(keras.layers.Layer):
     data_init = False
 
     def __init__(self, prior="conditional", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**with_state_dtype(kwargs))
         self.prior = check_choice("prior", prior, PRIORS)
 
     def output_shapes_for(self, input_shape):
