@@ -1,5 +1,6 @@
 """Schedules (log-SNR form) and timestep grids: identities, inverses, serialisation, grid properties."""
 
+import decimal
 import json
 
 import numpy as np
@@ -130,6 +131,35 @@ def test_schedule_works_inside_a_compiled_function():
     run = kb.compile_function(lambda t: s.t_from_logsnr(s.logsnr(t)) + 0.0 * s.alpha(t))
     t = np.linspace(0.01, 0.99, 8).astype("float32")
     np.testing.assert_allclose(_np(run(ops.convert_to_tensor(t))), t, atol=1e-5)
+
+
+TAIL_LOGSNRS = (-30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0)
+
+
+def _sigmoid_decimal(x):
+    """sigmoid(x) = eˣ/(1 + eˣ) in 50-digit decimal arithmetic."""
+    with decimal.localcontext() as context:
+        context.prec = 50
+        e = decimal.Decimal(x).exp()
+        return e / (1 + e)
+
+
+def _max_relative_error(sigmoid):
+    values = sigmoid(np.array(TAIL_LOGSNRS))
+    return max(abs((decimal.Decimal(float(v)) - _sigmoid_decimal(x)) / _sigmoid_decimal(x))
+               for v, x in zip(values, TAIL_LOGSNRS))
+
+
+def test_float64_sigmoid_is_relatively_exact_in_both_tails():
+    assert _max_relative_error(schedules._sigmoid_numpy) < 1e-15
+
+
+def test_tanh_form_sigmoid_loses_the_lower_tail_negative_control():
+    def tanh_form(x):
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+    assert _max_relative_error(tanh_form) > 1e-12
+    assert abs(float(tanh_form(-15.0)) / float(_sigmoid_decimal(-15.0)) - 1.0) > 1e-12
 
 
 def test_num_steps_is_t_for_discrete_and_none_for_continuous():
