@@ -11,6 +11,10 @@ dynamic), and whether the function draws random numbers. The families give:
 | diffusion (DiffusionModel) | `serve` = `denoise(x_t, logsnr)` (ε̂), `sample(x_T)` (a whole DDIM η=0 loop, `steps` option), `sample_random(temperature)`, and with `upsample_scale=s` `sample_upsampled(x_T)` at s× resolution with Upsample Guidance |
 | UniLM | `serve` = `generate(token_ids, segment_ids)` (greedy, cached; `max_length` option) |
 
+Every `sample_random(temperature)` takes float32 temperatures of shape `(batch, 1)`, one per sample: the first
+dimension is how many samples are drawn (`tf.fill((16, 1), 0.7)` gives 16 at temperature 0.7). A scalar or a
+`(batch,)` vector does not match the signature and the loaded SavedModel raises a `TypeError`.
+
 `export_saved_model` writes all of them with `keras.export.ExportArchive` from the TensorFlow and JAX
 backends (JAX through jax2tf; endpoints that draw noise are exported with `is_static=False` so the seed
 state is a variable of the artifact). A SavedModel cannot be written from the torch backend in Keras
