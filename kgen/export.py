@@ -140,7 +140,8 @@ def export_onnx(model, path, endpoint="serve", overwrite=False, verbose=False, *
     """Write one deterministic endpoint of `model` (default `serve`) as an ONNX file at `path`, any backend.
 
     Load it with `onnxruntime.InferenceSession(path)`; the batch dimension stays dynamic where the
-    backend's exporter allows (it does for TF, JAX and torch with Keras 3.15).
+    backend's exporter allows (it does for TF, JAX and torch with Keras 3.15). Needs the `export` extra
+    (`pip install -c constraints.txt -e ".[export]"`: onnx, onnxruntime, tf2onnx, jax2onnx, onnxscript).
     """
     endpoints = {e.name: e for e in _endpoints(model, endpoint_options)}
     if endpoint not in endpoints:
