@@ -58,7 +58,8 @@ class StopOnNaN(keras.callbacks.Callback):
     Like `keras.callbacks.TerminateOnNaN`, but the model is not left with the weights that produced the
     NaN: at the end of every epoch the weights are kept if the epoch's mean loss is the best so far, and
     when a batch loss is not finite training stops, a message names the epoch and batch, and the kept
-    weights are restored when training ends (`stopped_on_nan` is then True).
+    weights are restored when training ends (`stopped_on_nan` is then True). If no epoch has finished, the
+    kept weights are those training started from, and the message says so.
 
     Example:
         >>> model.fit(x, epochs=50, callbacks=[kgen.callbacks.StopOnNaN()])
@@ -82,8 +83,12 @@ class StopOnNaN(keras.callbacks.Callback):
         if value is not None and not np.isfinite(float(value)):
             self.stopped_on_nan = True
             self.model.stop_training = True
+            if np.isfinite(self.best):
+                restoring = f"the weights of the best finished epoch ({self.monitor} {self.best:.6g})"
+            else:
+                restoring = "the weights training started from (no epoch has finished)"
             print(f"kgen: {self.monitor} is {float(value)} at epoch {self._epoch + 1}, batch {batch + 1}: training "
-                  f"stopped; restoring the weights of the best finished epoch (loss {self.best:.6g})", flush=True)
+                  f"stopped; restoring {restoring}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)

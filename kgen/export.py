@@ -11,6 +11,10 @@ dynamic), and whether the function draws random numbers. The families give:
 | diffusion (DiffusionModel) | `serve` = `denoise(x_t, logsnr)` (ε̂), `sample(x_T)` (a whole DDIM η=0 loop, `steps` option), `sample_random(temperature)`, and with `upsample_scale=s` `sample_upsampled(x_T)` at s× resolution with Upsample Guidance |
 | UniLM | `serve` = `generate(token_ids, segment_ids)` (greedy, cached; `max_length` option) |
 
+Every `sample_random(temperature)` takes float32 temperatures of shape `(batch, 1)`, one per sample: the first
+dimension is how many samples are drawn (`tf.fill((16, 1), 0.7)` gives 16 at temperature 0.7). A scalar or a
+`(batch,)` vector does not match the signature and the loaded SavedModel raises a `TypeError`.
+
 `export_saved_model` writes all of them with `keras.export.ExportArchive` from the TensorFlow and JAX
 backends (JAX through jax2tf; endpoints that draw noise are exported with `is_static=False` so the seed
 state is a variable of the artifact). A SavedModel cannot be written from the torch backend in Keras
@@ -136,7 +140,8 @@ def export_onnx(model, path, endpoint="serve", overwrite=False, verbose=False, *
     """Write one deterministic endpoint of `model` (default `serve`) as an ONNX file at `path`, any backend.
 
     Load it with `onnxruntime.InferenceSession(path)`; the batch dimension stays dynamic where the
-    backend's exporter allows (it does for TF, JAX and torch with Keras 3.15).
+    backend's exporter allows (it does for TF, JAX and torch with Keras 3.15). Needs the `export` extra
+    (`pip install -c constraints.txt -e ".[export]"`: onnx, onnxruntime, tf2onnx, jax2onnx, onnxscript).
     """
     endpoints = {e.name: e for e in _endpoints(model, endpoint_options)}
     if endpoint not in endpoints:

@@ -135,8 +135,15 @@ path = sys.argv[1]
 z, x = np.load(path + ".z.npy"), np.load(path + ".x.npy")
 served = tf.saved_model.load(path)
 t = tf.ones((4, 1))
+refused = []
+for bad in (tf.constant(0.7), tf.fill((16,), 0.7)):
+    try:
+        served.sample_random(bad)
+    except TypeError:
+        refused.append(bad.shape.rank)
 print(json.dumps({"sample": served.sample(z).numpy().tolist(), "critic": served.critic(x).numpy().tolist(),
                   "random_differ": float(np.abs(served.sample_random(t).numpy() - served.sample_random(t).numpy()).max()),
+                  "random_shape": list(served.sample_random(tf.fill((16, 1), 0.7)).shape), "refused_ranks": refused,
                   "kgen_imported": "kgen" in sys.modules}))
 """
 
@@ -159,6 +166,8 @@ def test_gan_saved_model_serves_generator_and_critic(tmp_path):
     np.testing.assert_allclose(served["critic"], keras.ops.convert_to_numpy(model.critic(x, training=False)),
                                atol=1e-5)
     assert served["random_differ"] > 1e-3
+    assert served["random_shape"] == [16, 2]  # temperatures (batch, 1): the batch is the number of samples
+    assert served["refused_ranks"] == [0, 1]  # a scalar or a (batch,) vector does not match the signature
 
 
 # Runs in a child process without kgen: calls the endpoints listed in PATH.calls.json on saved .npy inputs.

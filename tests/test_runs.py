@@ -87,6 +87,23 @@ def test_nan_loss_stops_training_and_keeps_the_best_weights(capsys):
     assert not np.all(np.isfinite(keras.ops.convert_to_numpy(bare.weights[0])))
 
 
+def test_nan_loss_before_any_epoch_finished_restores_the_starting_weights_and_says_so(capsys):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [2.0], [3.0]], "float32")
+    x[20, 0] = np.nan  # batch 3 of the first epoch; batches 1 and 2 move the weights
+    start = [keras.ops.convert_to_numpy(w).copy() for w in model.weights]
+    stop = StopOnNaN()
+    model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, callbacks=[stop])
+    message = capsys.readouterr().out
+    assert stop.stopped_on_nan
+    assert "at epoch 1, batch 3" in message and "no epoch has finished" in message
+    assert "best finished epoch" not in message and "inf" not in message
+    for weight, kept in zip(model.weights, start):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), kept)
+
+
 @pytest.mark.jax
 def test_train_sample_export_round_trip(tmp_path):
     out = str(tmp_path / "run")

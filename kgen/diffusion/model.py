@@ -363,7 +363,9 @@ class DiffusionModel(kb.Model):
 
         - `serve` / `denoise(x_t, logsnr)`: ε̂ (whatever the network predicts, converted to ε), `logsnr` (batch,);
         - `sample(x_T)`: x₀ from the caller's x_T (deterministic; x_T ~ N(0, I) gives a sample);
-        - `sample_random(temperature)`: x_T ~ N(0, t²I) drawn from the artifact's seed state, `(batch, 1)`;
+        - `sample_random(temperature)`: x_T ~ N(0, t²I) drawn from the artifact's seed state; `temperature` is
+          float32 of shape `(batch, 1)`, one t per sample, and its length is the number of samples (e.g.
+          `tf.fill((16, 1), 1.0)`; a scalar or a `(batch,)` vector is refused by the SavedModel's signature);
         - with `upsample_scale=s`: `sample_upsampled(x_T)` at s× the resolution with `UpsampleGuidance`
           (guidance weight `upsample_w`, the paper's w_t).
         Unconditional models only; the weights are the EMA weights unless `use_ema=False`; x̂₀ is clipped to

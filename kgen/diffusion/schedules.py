@@ -140,7 +140,9 @@ class Schedule:
 
 
 def _sigmoid_numpy(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """sigmoid(x) to a few ulps relative in both tails (0.5·(1 + tanh(x/2)) loses ~1e-10 relative at x = −15)."""
+    e = np.exp(-np.abs(x))  # in (0, 1]: no overflow, and no 1 − (nearly 1) cancellation
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 class LinearSchedule(Schedule):

@@ -212,8 +212,9 @@ class Flow(kb.Model):
         """Endpoints for `kgen.export`: `serve`/`log_prob(x)`, `sample(z)` and `sample_random(temperature)`.
 
         `sample` takes every standardised latent, flattened and concatenated in `encode` order, shape
-        `(batch, D)`; `sample_random` takes per-example temperatures of shape `(batch, 1)` and draws the
-        latents from the model's seed state (different draws on each call).
+        `(batch, D)`; `sample_random` takes per-example temperatures, float32 of shape `(batch, 1)` (its length is
+        the number of samples; a scalar or a `(batch,)` vector is refused by the SavedModel's signature), and
+        draws the latents from the model's seed state (different draws on each call).
         """
         from kgen.export import Endpoint
 

@@ -159,7 +159,12 @@ class AdversarialGenerator(kb.AdversarialModel):
     # ---------------------------------------------------------------- serving (kgen.export)
     def export_endpoints(self):
         """`serve`/`sample(z)` = G(z) with the caller's z, `sample_random(temperature)` with z drawn from the
-        artifact's seed state (`(batch, 1)` temperatures scale z), `critic(x)` = D(x) per example."""
+        artifact's seed state, `critic(x)` = D(x) per example.
+
+        `temperature` is float32 of shape `(batch, 1)`: one factor per sample scaling its z, and its length is the
+        number of samples (e.g. `tf.fill((16, 1), 1.0)`; a scalar or a `(batch,)` vector is refused by the
+        SavedModel's signature).
+        """
         from kgen.export import Endpoint
 
         if self.conditional:

@@ -1,5 +1,6 @@
 """Schedules (log-SNR form) and timestep grids: identities, inverses, serialisation, grid properties."""
 
+import decimal
 import json
 
 import numpy as np
@@ -132,6 +133,35 @@ def test_schedule_works_inside_a_compiled_function():
     np.testing.assert_allclose(_np(run(ops.convert_to_tensor(t))), t, atol=1e-5)
 
 
+TAIL_LOGSNRS = (-30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0)
+
+
+def _sigmoid_decimal(x):
+    """sigmoid(x) = eˣ/(1 + eˣ) in 50-digit decimal arithmetic."""
+    with decimal.localcontext() as context:
+        context.prec = 50
+        e = decimal.Decimal(x).exp()
+        return e / (1 + e)
+
+
+def _max_relative_error(sigmoid):
+    values = sigmoid(np.array(TAIL_LOGSNRS))
+    return max(abs((decimal.Decimal(float(v)) - _sigmoid_decimal(x)) / _sigmoid_decimal(x))
+               for v, x in zip(values, TAIL_LOGSNRS))
+
+
+def test_float64_sigmoid_is_relatively_exact_in_both_tails():
+    assert _max_relative_error(schedules._sigmoid_numpy) < 1e-15
+
+
+def test_tanh_form_sigmoid_loses_the_lower_tail_negative_control():
+    def tanh_form(x):
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+    assert _max_relative_error(tanh_form) > 1e-12
+    assert abs(float(tanh_form(-15.0)) / float(_sigmoid_decimal(-15.0)) - 1.0) > 1e-12
+
+
 def test_num_steps_is_t_for_discrete_and_none_for_continuous():
     assert LinearSchedule(num_steps=50).num_steps == 50
     assert shifted(LinearSchedule(num_steps=50), 2).num_steps == 50
@@ -155,8 +185,8 @@ def test_float_arange_trailing_grid_miscounts_negative_control():
     wrong = [n for n in range(1, big_t + 1) if len(np.round(np.arange(big_t, 0, -big_t / n)) - 1) != n]
     assert len(wrong) > 0
     for n in wrong:
-        reference = np.round(np.arange(big_t, 0, -big_t / n))[:n] - 1  # its first n steps (float rounding aside)
-        assert np.abs(timesteps(big_t, n, "trailing") - reference).max() <= 1
+        reference = np.round(np.arange(big_t, 0, -big_t / n))[:n] - 1  # its first n steps
+        np.testing.assert_array_equal(timesteps(big_t, n, "trailing"), reference)
 
 
 def test_times_map_indices_to_continuous_time_and_end_clean():
