@@ -192,7 +192,7 @@ def orchestrate(args):
         for path in sorted(glob.glob(os.path.join(work, "*.log")) + glob.glob(os.path.join(work, "*.png"))):
             tar.add(path, arcname=os.path.basename(path))
     results["left_behind"] = _pack_weights(work, out)
-    results["out_files"] = sorted(os.listdir(out))
+    results["out_files"] = sorted(set(os.listdir(out)) | {"results.json"})
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     print(summary(results), flush=True)
