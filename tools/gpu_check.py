@@ -26,8 +26,9 @@ autotuner times candidate kernels on a GPU that 11 other processes keep busy) an
 children) and `--parallel` (smoke tests beside a short training run) for the next call.
 
 Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
-result), `logs.tar.gz` (logs and PNG grids) and one tar of weights per family. `--dry-run` runs every phase
-on the CPU at tiny sizes and short budgets (tests/test_gpu_check.py runs it in CI).
+result), `logs.tar.gz` (logs and PNG grids) and up to 6 tars of weights, `weights<i>.tar` of at most 15 MiB
+each, final and best models first. `--dry-run` runs every phase on the CPU at tiny sizes, compiling without XLA's
+optimizations, with short budgets (tests/test_gpu_check.py runs it in CI).
 """
 
 import argparse
@@ -153,6 +154,9 @@ def orchestrate(args):
     if args.dry_run:
         env["JAX_PLATFORMS"] = "cpu"
         env["CUDA_VISIBLE_DEVICES"] = ""
+        # tiny models on a CPU: XLA's optimizations cost more compile time (eager ops included) than they save
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+                            " --xla_llvm_disable_expensive_passes=true").strip()
     results = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "machine": _machine(),
                "dry_run": args.dry_run, "budget_s": args.budget, "install": notes, "smoke": {}, "train": {}}
     mode = ["--dry-run"] if args.dry_run else []
@@ -198,7 +202,7 @@ def orchestrate(args):
         for path in sorted(glob.glob(os.path.join(work, "*.log")) + glob.glob(os.path.join(work, "*.png"))):
             tar.add(path, arcname=os.path.basename(path))
     results["left_behind"] = _pack_weights(work, out)
-    results["out_files"] = sorted(os.listdir(out))
+    results["out_files"] = sorted(set(os.listdir(out)) | {"results.json"})
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     print(summary(results), flush=True)
@@ -434,11 +438,11 @@ def smoke(args):
     def diffusion():
         from kgen import runs
 
-        channels = 8 if dry else 16
+        channels, mults = (8, (1,)) if dry else (16, (1, 2))  # dry: one level, half the graph to compile
         batches = (8,) if dry else (32, 128)
         steps = 2 if dry else 20
         res = {}
-        model = runs.diffusion_model(signed[:64], seed=0, channels=channels)
+        model = runs.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
         per_step, history = _timed_fit(model, signed, batches[0], steps)
         res.update(_speeds(res, "float32", batches[0], per_step, history, "loss"))
         loaded = reload(model, "diffusion")
@@ -453,7 +457,7 @@ def smoke(args):
         res["samples_in_range"] = bool(np.all(np.abs(_numpy(samples)) <= 1.0 + 1e-5))
         for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
             _policy(policy)
-            model = runs.diffusion_model(signed[:64], seed=0, channels=channels)
+            model = runs.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
             per_step, history = _timed_fit(model, _repeat(signed, batches[-1] * steps), batches[-1], steps)
             res.update(_speeds(res, policy, batches[-1], per_step, history, "loss"))
             _policy("float32")
@@ -534,10 +538,11 @@ def smoke(args):
         from kgen.diffusion import UNet
 
         size, channels, batch, reps = (16, 8, 4, 2) if dry else (64, 128, 256, 10)
+        mults = (1,) if dry else (1, 2, 2)  # dry: one level (the eager build and the compile dominate on a CPU)
         res = {}
         for policy in ("float32",) if dry else ("float32", "mixed_bfloat16"):
             _policy(policy)
-            net = UNet((size, size, 3), channels=channels, channel_mults=(1, 2, 2), attention_resolutions=())
+            net = UNet((size, size, 3), channels=channels, channel_mults=mults, attention_resolutions=())
             net([keras.ops.zeros((1, size, size, 3)), keras.ops.zeros((1,))])
             optimizer = keras.optimizers.Adam(1e-4)
             optimizer.build(net.trainable_variables)
@@ -571,7 +576,7 @@ def smoke(args):
                            "tflops": round(flops / seconds / 1e12, 2), "loss": float(loss),
                            "params": int(sum(np.prod(v.shape) for v in net.trainable_variables))}
             _policy("float32")
-        res["shape"] = f"batch {batch}, {size}x{size}x3, channels {channels}, mults (1, 2, 2)"
+        res["shape"] = f"batch {batch}, {size}x{size}x3, channels {channels}, mults {mults}"
         return res
 
     case("precision", precision)
@@ -659,10 +664,12 @@ def train(args):
         if spec == "14":
             x = keras.ops.convert_to_numpy(average_pool(x, 2))
         kgen.set_seed(0)
+        channels, mults = (8, (1,)) if dry else (16, (1, 2))
         model = runs.diffusion_model(x, seed=0, schedule_shift=2 if spec == "28shifted" else None,
-                                     channels=8 if dry else 16)
+                                     channels=channels, channel_mults=mults)
         batch = 16 if dry else 128
-        record.update(model=spec, batch_size=batch, channels=8 if dry else 16, ema_decay=0.995, optimizer="Adam(5e-4)")
+        record.update(model=spec, batch_size=batch, channels=channels, channel_mults=mults, ema_decay=0.995,
+                      optimizer="Adam(5e-4)")
 
         def data(epoch):
             return x
@@ -673,7 +680,7 @@ def train(args):
         def final():  # the EMA and network weights (the optimizer state stays behind: files come back small)
             model.save_weights(f"{out_stem}_s{record['steps']}.weights.h5")
 
-        grid = lambda: model.sample(64, steps=50, seed=0)  # noqa: E731
+        grid = lambda: model.sample(64, steps=5 if dry else 50, seed=0)  # noqa: E731
     elif family == "glow":
         from kgen.flows import Glow
 

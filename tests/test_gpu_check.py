@@ -1,0 +1,120 @@
+"""tools/gpu_check.py: the one prepared GPU run, checked here on the CPU.
+
+`--dry-run` runs the run's own code path (orchestrator, smoke children, training children, packing) at tiny
+sizes; the other tests cover its pure-Python pieces without a subprocess.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "gpu_check.py")
+# The dry run's smoke phase runs three of its cases (the GAN, Glow and UniLM ones would need about a minute more
+# on 2 cores) and ends when they do, at most 15 s past SMOKE_BUDGET; the three training children share the rest
+# of BUDGET, and the run ends at most ~20 s past it.
+CASES = "precision,unet_training_flops,diffusion_unet"
+BUDGET, SMOKE_BUDGET = 140, 70
+DRY_JOBS = {"gan:+selfmod:0": "gan_selfmod_0_", "diffusion:14": "diffusion_14_", "glow:animals": "glow_animals_"}
+
+
+def _gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_jobs_refuse_an_unknown_family_by_name():
+    gpu_check = _gpu_check()
+    with pytest.raises(SystemExit, match="vae"):
+        gpu_check.train_jobs(["gans", "vae"], [0])
+    assert gpu_check.train_jobs(["glow", "gans"], [0], dry_run=True) == ["gan:+selfmod:0", "glow:animals"]
+    assert len(gpu_check.train_jobs(["gans", "diffusion", "glow"], [0, 1])) == 4 * 2 + 3 + 1
+
+
+def test_smoke_budget_must_be_below_the_budget(capsys):
+    gpu_check = _gpu_check()
+    with pytest.raises(SystemExit) as error:
+        gpu_check.main(["--dry-run", "--budget", "100", "--smoke-budget", "100"])
+    assert error.value.code == 2
+    assert "--smoke-budget must be below --budget" in capsys.readouterr().err
+
+
+def _fake(work, name, size):
+    with open(os.path.join(work, name), "wb") as handle:
+        handle.write(b"\0" * size)
+
+
+def test_pack_weights_puts_finals_and_bests_first_within_the_tar_limits(tmp_path):
+    gpu_check = _gpu_check()
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    for name in ("diffusion_14_s2.weights.h5", "diffusion_14_s8.weights.h5", "diffusion_14_s4.weights.h5",
+                 "gan_selfmod_0_g4.weights.h5", "gan_selfmod_0_final.keras", "glow_animals_best.weights.h5"):
+        _fake(work, name, 300)
+    _fake(work, "diffusion_28_s16.weights.h5", 800)  # larger than a tar: never packed
+    _fake(work, "notes.txt", 10)  # not weights
+    left = gpu_check._pack_weights(str(work), str(out), tars=2, per_tar=700)
+
+    tars = sorted(os.listdir(out))
+    assert tars == ["weights0.tar", "weights1.tar"]
+    packed = {}
+    for name in tars:
+        with tarfile.open(out / name) as tar:
+            members = tar.getmembers()
+        assert sum(m.size for m in members) <= 700
+        packed.update({m.name: name for m in members})
+    assert packed["gan_selfmod_0_final.keras"] == packed["glow_animals_best.weights.h5"] == "weights0.tar"
+    # then the milestones from the latest down, while they fit; the oversized file is never packed
+    assert set(packed) == {"gan_selfmod_0_final.keras", "glow_animals_best.weights.h5",
+                           "diffusion_14_s8.weights.h5", "diffusion_14_s4.weights.h5"}
+    assert left == ["diffusion_28_s16.weights.h5", "gan_selfmod_0_g4.weights.h5", "diffusion_14_s2.weights.h5"]
+
+
+@pytest.mark.jax  # ~2.5 minutes; once is enough
+def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
+    backend = keras.backend.backend()
+    out = tmp_path / "out"
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    begin = time.monotonic()
+    done = subprocess.run([sys.executable, SCRIPT, "--dry-run", "--backends", backend, "--out", str(out),
+                           "--budget", str(BUDGET), "--smoke-budget", str(SMOKE_BUDGET), "--cases", CASES],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=BUDGET + 120, check=False)
+    seconds = time.monotonic() - begin
+    report = f"rc={done.returncode} after {seconds:.0f} s\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+
+    assert (out / "results.json").exists(), report
+    assert done.returncode == 0, report  # every smoke case passed
+    with open(out / "results.json") as handle:
+        results = json.load(handle)
+    assert results["dry_run"] is True
+    assert len(os.listdir(out)) <= 8
+    assert sorted(results["out_files"]) == sorted(os.listdir(out))
+
+    cases = results["smoke"][f"smoke_{backend}"]["cases"]
+    assert cases, report
+    failed = {name: case["error"] for name, case in cases.items()
+              if case["ok"] is False and case["error"] != "skipped: out of time"}
+    assert failed == {}, report
+    for name in CASES.split(","):
+        assert cases.get(name, {}).get("ok") is True, f"{name} did not run and pass\n{report}"
+
+    names = []
+    for path in sorted(out.glob("weights*.tar")):
+        with tarfile.open(path) as tar:
+            names += tar.getnames()
+    for job, prefix in DRY_JOBS.items():
+        record = results["train"]["train_" + job.replace(":", "_").replace("+", "")]
+        assert record.get("epochs"), f"{job} finished no epoch\n{report}"
+        assert not record.get("nan"), job
+        assert any(n.startswith(prefix) for n in names), f"no weights of {job} in {names}"
+    assert seconds < BUDGET + 30, report
