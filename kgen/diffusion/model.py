@@ -127,7 +127,10 @@ class DiffusionModel(kb.Model):
     def __init__(self, network, schedule, prediction="eps", loss_weighting=None, min_snr_gamma=5.0,
                  multiscale=False, ema_decay=0.999, label_dropout=0.1, num_classes=None, data_shape=None,
                  seed=0, **kwargs):
-        super().__init__(**kwargs)
+        # Mixed precision lives in the network's own policy; the model (noising, targets, loss, EMA, samplers)
+        # computes in the variable dtype, float32, and casts the network's output to it.
+        policy = keras.dtype_policies.get(kwargs.pop("dtype", None) or keras.config.dtype_policy())
+        super().__init__(dtype=policy.variable_dtype, **kwargs)
         if not isinstance(network, keras.Model) or not network.built:
             raise TypeError(f"`network` must be a built keras.Model, got {type(network).__name__}")
         if not isinstance(schedule, schedules_module.Schedule):
@@ -185,8 +188,8 @@ class DiffusionModel(kb.Model):
             trainable = [average.value for average in self.ema.averages]
             non_trainable = [v.value for v in self.network.non_trainable_variables]
             output, _ = self.network.stateless_call(trainable, non_trainable, inputs, training=training)
-            return output
-        return self.network(inputs, training=training)
+            return ops.cast(output, x.dtype)
+        return ops.cast(self.network(inputs, training=training), x.dtype)
 
     def eps_fn(self, x, logsnr, labels=None, use_ema=True):
         """ε̂(x, λ) whatever the network predicts (conversion in `predictions.eps_from_prediction`).
@@ -216,7 +219,7 @@ class DiffusionModel(kb.Model):
         alpha, sigma = alpha_sigma(logsnr, x)
         z = alpha * x + sigma * noise
         inputs = self._network_inputs(z, logsnr, labels)
-        residual = self.network(inputs, training=training) - self.target(x, noise, alpha, sigma)
+        residual = ops.cast(self.network(inputs, training=training), x.dtype) - self.target(x, noise, alpha, sigma)
         terms = []
         for s in self.multiscale_factors:
             pooled = residual if s == 1 else average_pool(residual, s)

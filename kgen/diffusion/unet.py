@@ -79,9 +79,11 @@ class GroupNorm(keras.layers.Layer):
     def call(self, x):
         rank = len(x.shape)
         axes = tuple(range(1, rank - 1))
-        centred = x - self._group_average(ops.mean(x, axis=axes), rank)
+        h = ops.cast(x, "float32")  # statistics in float32 under a mixed policy (a no-op otherwise)
+        centred = h - self._group_average(ops.mean(h, axis=axes), rank)
         variance = self._group_average(ops.mean(ops.square(centred), axis=axes), rank)
-        return centred * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        normed = centred * ops.rsqrt(variance + self.epsilon)
+        return ops.cast(normed, x.dtype) * ops.cast(self.gamma, x.dtype) + ops.cast(self.beta, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -105,8 +107,8 @@ class LogSNREmbedding(keras.layers.Layer):
         self.max_frequency = check_positive_float("max_frequency", max_frequency)
         half = self.dim // 2
         self.frequencies = np.geomspace(1.0 / self.max_frequency, self.max_frequency, half).astype("float32")
-        self.dense1 = keras.layers.Dense(self.dim, activation="silu")
-        self.dense2 = keras.layers.Dense(self.dim)
+        self.dense1 = keras.layers.Dense(self.dim, activation="silu", dtype=self.dtype_policy)
+        self.dense2 = keras.layers.Dense(self.dim, dtype=self.dtype_policy)
 
     def features(self, logsnr):
         """The sinusoidal features, shape (batch, 2 * (dim // 2))."""
@@ -136,13 +138,14 @@ class ResBlock(keras.layers.Layer):
     def build(self, input_shape):
         h_shape, emb_shape = input_shape
         in_channels = int(h_shape[-1])
-        self.norm1 = GroupNorm(_groups(in_channels, self.norm_groups))
-        self.conv1 = keras.layers.Conv2D(self.channels, 3, padding="same")
-        self.emb_proj = keras.layers.Dense(self.channels)
-        self.norm2 = GroupNorm(_groups(self.channels, self.norm_groups))
-        self.dropout = keras.layers.Dropout(self.dropout_rate)
-        self.conv2 = keras.layers.Conv2D(self.channels, 3, padding="same")
-        self.skip = keras.layers.Conv2D(self.channels, 1) if in_channels != self.channels else None
+        d = dict(dtype=self.dtype_policy)
+        self.norm1 = GroupNorm(_groups(in_channels, self.norm_groups), **d)
+        self.conv1 = keras.layers.Conv2D(self.channels, 3, padding="same", **d)
+        self.emb_proj = keras.layers.Dense(self.channels, **d)
+        self.norm2 = GroupNorm(_groups(self.channels, self.norm_groups), **d)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, **d)
+        self.conv2 = keras.layers.Conv2D(self.channels, 3, padding="same", **d)
+        self.skip = keras.layers.Conv2D(self.channels, 1, **d) if in_channels != self.channels else None
         out_shape = tuple(h_shape[:-1]) + (self.channels,)
         self.norm1.build(h_shape)
         self.conv1.build(h_shape)
@@ -178,8 +181,9 @@ class SelfAttention2D(keras.layers.Layer):
         channels = int(input_shape[-1])
         if channels % self.num_heads:
             raise ValueError(f"`num_heads` ({self.num_heads}) must divide the channels ({channels})")
-        self.norm = GroupNorm(_groups(channels, self.norm_groups))
-        self.attention = keras.layers.MultiHeadAttention(self.num_heads, channels // self.num_heads)
+        self.norm = GroupNorm(_groups(channels, self.norm_groups), dtype=self.dtype_policy)
+        self.attention = keras.layers.MultiHeadAttention(self.num_heads, channels // self.num_heads,
+                                                         dtype=self.dtype_policy)
         self.norm.build(input_shape)
         tokens = (input_shape[0], None, channels)
         self.attention.build(tokens, tokens)
@@ -226,7 +230,10 @@ class UNet(keras.Model):
     def __init__(self, image_shape, channels=32, channel_mults=(1, 2, 2), num_res_blocks=1,
                  attention_resolutions=(7,), num_heads=1, dropout=0.0, num_classes=None, norm_groups=8,
                  embedding_dim=None, max_frequency=16.0, out_channels=None, **kwargs):
-        super().__init__(**kwargs)
+        # Mixed precision: every sublayer gets this network's policy (also on reload, whatever the global one
+        # is then), and the inputs are not cast here: λ must reach its sinusoids in float32 (a bf16 λ is off by
+        # up to 0.03, i.e. a phase error of 0.5 rad at the highest frequency); the first convolution casts x.
+        super().__init__(**{**kwargs, "autocast": False})
         image_shape = tuple(image_shape)
         if len(image_shape) != 3:
             raise ValueError(f"`image_shape` must be (H, W, C), got {image_shape}")
@@ -252,12 +259,13 @@ class UNet(keras.Model):
     # ------------------------------------------------------------------ structure
     def _make_layers(self):
         height, width, _ = self.image_shape
-        res = dict(norm_groups=self.norm_groups, dropout=self.dropout)
-        attn = dict(num_heads=self.num_heads, norm_groups=self.norm_groups)
-        self.embedding = LogSNREmbedding(self.embedding_dim, self.max_frequency)
+        res = dict(norm_groups=self.norm_groups, dropout=self.dropout, dtype=self.dtype_policy)
+        attn = dict(num_heads=self.num_heads, norm_groups=self.norm_groups, dtype=self.dtype_policy)
+        self.embedding = LogSNREmbedding(self.embedding_dim, self.max_frequency, dtype=self.dtype_policy,
+                                         autocast=False)  # λ reaches its sinusoids in float32
         self.label_embedding = (None if self.num_classes is None else
-                                keras.layers.Embedding(self.num_classes + 1, self.embedding_dim))
-        self.conv_in = keras.layers.Conv2D(self.channels, 3, padding="same")
+                                keras.layers.Embedding(self.num_classes + 1, self.embedding_dim, dtype=self.dtype_policy))
+        self.conv_in = keras.layers.Conv2D(self.channels, 3, padding="same", dtype=self.dtype_policy)
         self.level_attention, self.level_downsamples = [], []
         self.down_blocks, self.down_attention, self.downsamplers = [], [], []
         for level, mult in enumerate(self.channel_mults):
@@ -269,7 +277,8 @@ class UNet(keras.Model):
                 self.down_attention.append(SelfAttention2D(**attn) if use_attention else None)
             halve = level < len(self.channel_mults) - 1 and height % 2 == 0 and width % 2 == 0
             self.level_downsamples.append(halve)
-            self.downsamplers.append(keras.layers.Conv2D(width_l, 3, strides=2, padding="same") if halve else None)
+            self.downsamplers.append(keras.layers.Conv2D(width_l, 3, strides=2, padding="same",
+                                                                       dtype=self.dtype_policy) if halve else None)
             if halve:
                 height, width = height // 2, width // 2
         mid = self.channels * self.channel_mults[-1]
@@ -284,9 +293,11 @@ class UNet(keras.Model):
                 self.up_attention.append(SelfAttention2D(**attn) if self.level_attention[level] else None)
             # Undo the halving that led from level-1 into this level.
             halved = level > 0 and self.level_downsamples[level - 1]
-            self.upsamplers.append(keras.layers.Conv2D(width_l, 3, padding="same") if halved else None)
-        self.norm_out = GroupNorm(_groups(self.channels, self.norm_groups))
-        self.conv_out = keras.layers.Conv2D(self.out_channels, 3, padding="same", kernel_initializer="zeros")
+            self.upsamplers.append(keras.layers.Conv2D(width_l, 3, padding="same", dtype=self.dtype_policy)
+                                   if halved else None)
+        self.norm_out = GroupNorm(_groups(self.channels, self.norm_groups), dtype=self.dtype_policy)
+        self.conv_out = keras.layers.Conv2D(self.out_channels, 3, padding="same", kernel_initializer="zeros",
+                                            dtype=self.dtype_policy)
         self.downsampling_factor = 2 ** sum(self.level_downsamples)
 
     def _build_by_calling(self):
@@ -353,5 +364,5 @@ class UNet(keras.Model):
                 "attention_resolutions": list(self.attention_resolutions), "num_heads": self.num_heads,
                 "dropout": self.dropout, "num_classes": self.num_classes, "norm_groups": self.norm_groups,
                 "embedding_dim": self.embedding_dim, "max_frequency": self.max_frequency,
-                "out_channels": self.out_channels, "name": self.name}
+                "out_channels": self.out_channels, "name": self.name, "dtype": self.dtype_policy.name}
 
