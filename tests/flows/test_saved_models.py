@@ -24,3 +24,14 @@ def test_shipped_flow_reproduces_its_test_bits_per_dim(name):
     # And the shipped model inverts itself on real data.
     back = keras.ops.convert_to_numpy(model.decode(model.encode(x[:16])))
     np.testing.assert_allclose(back, x[:16], atol=1e-4)
+
+
+def test_shipped_glow_animals_reproduces_its_test_bits_per_dim():
+    """saved_models/glow_animals.keras (trained on an H200, benchmarks/RESULTS.md "GPU"): 3.887 bits/dim on the
+    test split with dequantize(test, 256, seed=10_000), as measured on the CPU when it was shipped."""
+    from kgen.datasets import ANIMAL_LEVELS, load_animals
+
+    model = keras.saving.load_model(os.path.join(saved_models_dir(), "glow_animals.keras"), safe_mode=True)
+    x = dequantize(load_animals("test")[0], ANIMAL_LEVELS, seed=10_000)
+    assert not model.needs_initialization()
+    assert abs(model.bits_per_dim(x, ANIMAL_LEVELS) - 3.887) < 2e-3
