@@ -61,13 +61,22 @@ class StopOnNaN(keras.callbacks.Callback):
     weights are restored when training ends (`stopped_on_nan` is then True). If no epoch has finished, the
     kept weights are those training started from, and the message says so.
 
+    Reading a loss is a device-to-host copy that waits for the step: on a GPU/TPU the loss is read every
+    `check_every` batches (default 50 there, 1 on a CPU). Keras logs the epoch's running mean, which stays NaN
+    once a batch was NaN, so a NaN is still caught, at most `check_every − 1` batches late.
+
     Example:
         >>> model.fit(x, epochs=50, callbacks=[kgen.callbacks.StopOnNaN()])
     """
 
-    def __init__(self, monitor="loss"):
+    def __init__(self, monitor="loss", check_every=None):
         super().__init__()
         self.monitor = monitor
+        if check_every is not None and (isinstance(check_every, bool) or not isinstance(check_every, int)
+                                        or check_every < 1):
+            raise ValueError(f"`check_every` must be a positive int or None, got {check_every!r}")
+        self.check_every = check_every
+        self._every = None  # resolved at the first batch (the backend's device is known by then)
         self.best, self.best_weights, self.stopped_on_nan = np.inf, None, False
         self._epoch = 0
 
@@ -79,20 +88,33 @@ class StopOnNaN(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._every is None:
+            from kgen.backend import on_accelerator
+
+            self._every = self.check_every or (50 if on_accelerator() else 1)
+        if (batch + 1) % self._every:
+            return
         value = (logs or {}).get(self.monitor)
         if value is not None and not np.isfinite(float(value)):
-            self.stopped_on_nan = True
-            self.model.stop_training = True
-            if np.isfinite(self.best):
-                restoring = f"the weights of the best finished epoch ({self.monitor} {self.best:.6g})"
-            else:
-                restoring = "the weights training started from (no epoch has finished)"
-            print(f"kgen: {self.monitor} is {float(value)} at epoch {self._epoch + 1}, batch {batch + 1}: training "
-                  f"stopped; restoring {restoring}", flush=True)
+            self._stop(value, f"batch {batch + 1}" if self._every == 1 else f"by batch {batch + 1}")
+
+    def _stop(self, value, where):
+        self.stopped_on_nan = True
+        self.model.stop_training = True
+        if np.isfinite(self.best):
+            restoring = f"the weights of the best finished epoch ({self.monitor} {self.best:.6g})"
+        else:
+            restoring = "the weights training started from (no epoch has finished)"
+        print(f"kgen: {self.monitor} is {float(value)} at epoch {self._epoch + 1}, {where}: training "
+              f"stopped; restoring {restoring}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if not self.stopped_on_nan and value is not None and np.isfinite(float(value)) and float(value) < self.best:
+        if self.stopped_on_nan or value is None:
+            return
+        if not np.isfinite(float(value)):  # a NaN in the batches after the last check
+            self._stop(value, "end of the epoch")
+        elif float(value) < self.best:
             self.best = float(value)
             self.best_weights = [np.array(ops.convert_to_numpy(w)) for w in self.model.weights]
 
@@ -102,4 +124,4 @@ class StopOnNaN(keras.callbacks.Callback):
                 weight.assign(value)
 
     def get_config(self):
-        return {"monitor": self.monitor}
+        return {"monitor": self.monitor, "check_every": self.check_every}

@@ -132,3 +132,20 @@ def test_a_generator_without_nan_trains_every_batch(kind):
                         callbacks=[keras.callbacks.TerminateOnNaN(), recorder])
     assert events == ["train_begin"] + list(range(BATCHES))
     assert not model.stop_training and np.isfinite(history.history["loss"][-1])
+
+
+def test_stop_on_nan_reading_the_loss_every_k_batches_still_stops():
+    """check_every=3 (what a GPU run uses, with 50): the running-mean loss stays NaN, so the NaN of batch index 3
+    is caught at the check after it (index 5), and a NaN after the last check of an epoch at its end."""
+    events, recorder = _recorder()
+    stop = StopOnNaN(check_every=3)
+    model = _model(KINDS[0])
+    model.fit(_batches(nan_batch=3), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[stop, recorder])
+    assert events == ["train_begin", 0, 1, 2, 3, 4, 5] and stop.stopped_on_nan
+    late = StopOnNaN(check_every=BATCHES + 1)  # never checks a batch: only the epoch's end sees the NaN
+    model = _model(KINDS[0])
+    model.fit(_batches(nan_batch=3), steps_per_epoch=BATCHES, epochs=2, shuffle=False, verbose=0, callbacks=[late])
+    assert late.stopped_on_nan and model.stop_training
+    with pytest.raises(ValueError, match="check_every"):
+        StopOnNaN(check_every=0)
+    assert StopOnNaN(check_every=7).get_config() == {"monitor": "loss", "check_every": 7}

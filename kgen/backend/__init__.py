@@ -11,6 +11,7 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   without autograd on torch), threading the variables it reads and writes on JAX.
 - `call_network(network, inputs, training)`: how models call their networks in a step (traced replay of
   stateless networks on torch; `set_network_tracing(False)` turns it off).
+- `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
@@ -23,7 +24,8 @@ import keras
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
-    call_network, compile_function, gradients, input_gradient, jacobian, minimize, replica_mean, set_network_tracing)
+    call_network, compile_function, gradients, input_gradient, jacobian, minimize, on_accelerator, replica_mean,
+    set_network_tracing)
 
 BACKEND = keras.backend.backend()
 

@@ -25,13 +25,14 @@ from kgen.flows.priors import get_prior
 from kgen.metrics import bits_per_dim as _bits_per_dim
 
 
-def _as_numpy_if_concrete(x):
+def _as_numpy_if_host(x):
+    """NumPy data (arrays, nested lists) for a host-side check; None for tensors, whose values are not copied
+    off the device on every call (a GPU would wait for them): only their static shape is checked."""
     if isinstance(x, np.ndarray):
         return x
-    try:
-        return ops.convert_to_numpy(x)
-    except Exception:  # symbolic or traced: nothing to check eagerly
-        return None
+    if isinstance(x, (list, tuple, float, int)):
+        return np.asarray(x)
+    return None
 
 
 def _is_initialized(layer):
@@ -197,8 +198,12 @@ class Flow(kb.Model):
         return super().fit(x, y, batch_size=batch_size, **kwargs)
 
     def _check_data(self, x, name="x"):
-        array = _as_numpy_if_concrete(x)
+        array = _as_numpy_if_host(x)
         if array is None:
+            shape = tuple(getattr(x, "shape", ()))
+            if len(shape) != len(self.data_shape) + 1 or any(
+                    d is not None and d != e for d, e in zip(shape[1:], self.data_shape)):
+                raise ValueError(f"`{name}` must have shape (batch,) + {self.data_shape}, got {shape}")
             return
         expects = "float data" if self.data_range is None else "float data in [{:g}, {:g}]".format(*self.data_range)
         check_data(name, array, self.data_shape, expects, "kgen.datasets.dequantize(x, levels)")

@@ -161,3 +161,22 @@ def test_every_dimension_is_transformed_by_some_coupling(name):
     # Over a batch, so that a ReLU unit that happens to be off for one example does not hide a dependency.
     dependencies = (np.abs(jac).max(axis=0) > 1e-6).sum(axis=1)
     assert dependencies.min() > 1, dependencies
+
+
+def test_tensor_inputs_are_shape_checked_without_a_host_copy(monkeypatch):
+    """log_prob / encode check NumPy inputs on the host (range, NaN) but never copy a tensor off the device."""
+    model = RealNVP((4,), num_couplings=2, hidden=(8,))
+    x = keras.ops.convert_to_tensor(np.full((2, 4), 0.5, "float32"))
+    model.log_prob(x)  # builds; then any device-to-host copy in the check would go through convert_to_numpy
+    import kgen.flows.model as flow_model
+
+    calls = []
+    real = flow_model.ops.convert_to_numpy
+    monkeypatch.setattr(flow_model.ops, "convert_to_numpy", lambda v: calls.append(1) or real(v))
+    model.log_prob(x)
+    model.encode(x)
+    assert calls == []
+    with pytest.raises(ValueError, match="shape"):
+        model.log_prob(keras.ops.zeros((2, 5)))
+    with pytest.raises(ValueError, match="NaN"):  # NumPy input: still checked
+        model.log_prob(np.array([[0.1, np.nan, 0.2, 0.3]], "float32"))
