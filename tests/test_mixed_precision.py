@@ -1,6 +1,6 @@
 """Every family trains a step under "mixed_bfloat16" with float32 variables, and keeps the policy through `.keras`.
 
-Flows have their own, stricter file (tests/flows/test_mixed_precision.py: float32 log-dets, bits/dim).
+Flows have their own, stricter file (tests/flows/test_flow_mixed_precision.py: float32 log-dets, bits/dim).
 """
 
 import numpy as np
