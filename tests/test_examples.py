@@ -29,6 +29,8 @@ def _run(name, argv):
     ("ddim_animals", ["--resolution", "14", "--train-steps", "2", "--limit", "64", "--n", "2"],
      ["samplers.png", "diffusion_animals.keras"]),
     ("permutation_lm_toy", ["--n", "256"], ["permutation_lm_palindromes.keras"]),
+    ("dcgan_to_selfmod", ["--stages", "dcgan", "--epochs", "1", "--width", "8", "--limit", "128"],
+     ["dcgan_samples.png", "dcgan_generator.keras"]),
     ("upsample_guidance", ["--n", "2", "--steps", "3"], ["upsample_guidance.png"]),  # the shipped 14/28 models
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
