@@ -139,6 +139,8 @@ class AdversarialGenerator(kb.AdversarialModel):
     def critic(self, x, y=None, training=True):
         """The discriminator's output as one number per example, shape (batch,) (mean over other axes)."""
         out = kb.call_network(self.discriminator, x if y is None else [x, y], training=training)
+        if keras.backend.standardize_dtype(out.dtype) in ("bfloat16", "float16"):  # losses in float32 (mixed policy)
+            out = ops.cast(out, "float32")
         if len(out.shape) == 2 and out.shape[-1] == 1:
             return ops.squeeze(out, axis=-1)  # one op instead of two (eager backends pay per op)
         return ops.mean(ops.reshape(out, (ops.shape(out)[0], -1)), axis=-1)

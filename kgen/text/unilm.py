@@ -143,7 +143,8 @@ class UniLM(kb.Model):
         token_ids = x["token_ids"]
         next_tokens = ops.concatenate([token_ids[:, 1:], ops.zeros_like(token_ids[:, :1])], axis=1)
         weights = self.target_weights(x)
-        cross_entropy = keras.losses.sparse_categorical_crossentropy(next_tokens, y_pred, from_logits=True)
+        logits = ops.cast(y_pred, "float32")  # the softmax and the loss in float32 under a mixed policy
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(next_tokens, logits, from_logits=True)
         loss = ops.sum(cross_entropy * weights) / ops.maximum(ops.sum(weights), 1.0)
         for extra in self.losses:
             loss = loss + ops.sum(extra)
