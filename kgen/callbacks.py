@@ -53,7 +53,8 @@ class SampleGrid(keras.callbacks.Callback):
 
 @keras.saving.register_keras_serializable(package="kgen")
 class StopOnNaN(keras.callbacks.Callback):
-    """Stop training at the first NaN or infinite loss and put back the weights of the best finished epoch.
+    """Stop training at the first NaN or infinite loss and put back the weights (and optimizer state) of the best
+    finished epoch.
 
     Like `keras.callbacks.TerminateOnNaN`, but the model is not left with the weights that produced the
     NaN: at the end of every epoch the weights are kept if the epoch's mean loss is the best so far, and
@@ -81,8 +82,10 @@ class StopOnNaN(keras.callbacks.Callback):
         self._epoch = 0
 
     def on_train_begin(self, logs=None):
-        if self.best_weights is None:  # a NaN in the first epoch puts back the starting weights
-            self.best_weights = [np.array(ops.convert_to_numpy(w)) for w in self.model.weights]
+        # Every fit starts afresh (as Keras's EarlyStopping does): a NaN in its first epoch puts back the weights
+        # this fit started from, never those kept by an earlier fit with the same callback.
+        self.best, self.stopped_on_nan = np.inf, False
+        self.best_weights = self._snapshot()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -116,12 +119,31 @@ class StopOnNaN(keras.callbacks.Callback):
             self._stop(value, "end of the epoch")
         elif float(value) < self.best:
             self.best = float(value)
-            self.best_weights = [np.array(ops.convert_to_numpy(w)) for w in self.model.weights]
+            self.best_weights = self._snapshot()
+
+    def _optimizer_variables(self):
+        optimizers = [getattr(self.model, "optimizer", None)]
+        optimizers += list(getattr(self.model, "network_optimizers", {}).values())  # kgen's adversarial models
+        found, seen = [], set()
+        for optimizer in optimizers:
+            for variable in getattr(optimizer, "variables", None) or []:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    found.append(variable)
+        return found
+
+    def _snapshot(self):
+        """(variable, value) pairs of the weights and the optimizers' state (moments a NaN step has poisoned)."""
+        return [(v, np.array(ops.convert_to_numpy(v))) for v in list(self.model.weights) + self._optimizer_variables()]
 
     def on_train_end(self, logs=None):
         if self.stopped_on_nan and self.best_weights is not None:
-            for weight, value in zip(self.model.weights, self.best_weights):
-                weight.assign(value)
+            kept = {id(variable) for variable, _ in self.best_weights}
+            for variable, value in self.best_weights:
+                variable.assign(value)
+            for variable in self._optimizer_variables():  # created after the snapshot: back to a fresh state
+                if id(variable) not in kept:
+                    variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
 
     def get_config(self):
         return {"monitor": self.monitor, "check_every": self.check_every}

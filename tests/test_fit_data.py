@@ -149,3 +149,18 @@ def test_stop_on_nan_reading_the_loss_every_k_batches_still_stops():
     with pytest.raises(ValueError, match="check_every"):
         StopOnNaN(check_every=0)
     assert StopOnNaN(check_every=7).get_config() == {"monitor": "loss", "check_every": 7}
+
+
+def test_stop_on_nan_reused_for_a_second_fit_starts_afresh():
+    """A second fit with the same callback: no stale NaN flag, and a NaN puts back that fit's starting weights."""
+    stop = StopOnNaN()
+    model = _model(KINDS[0])
+    model.fit(_batches(nan_batch=3), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[stop])
+    assert stop.stopped_on_nan
+    model.fit(_batches(), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[stop])
+    assert not stop.stopped_on_nan and not model.stop_training
+    trained = _weights(model)
+    model.fit(_batches(nan_batch=1), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[stop])
+    assert stop.stopped_on_nan
+    for old, new in zip(trained, _weights(model)):  # this fit's start, not the first fit's
+        np.testing.assert_array_equal(old, new)
