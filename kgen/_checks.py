@@ -61,6 +61,15 @@ def fit_array(x):
     return x if isinstance(x, np.ndarray) else None
 
 
+def check_example_shape(name, full_shape, shape, shape_of=None):
+    """Raise unless `full_shape` (an array's or tensor's) is (batch,) + `shape`; None entries accept any size."""
+    full_shape, shape = tuple(full_shape), tuple(shape)
+    if len(full_shape) != len(shape) + 1 or any(s is not None and a is not None and s != a
+                                                for s, a in zip(shape, full_shape[1:])):
+        source = f" ({shape_of} shape)" if shape_of else ""
+        raise ValueError(f"`{name}` must have shape (batch,) + {shape}{source}, got {full_shape}")
+
+
 def check_data(name, array, shape, expects, convert, shape_of=None):
     """Raise unless the NumPy `array` holds float data of shape (batch,) + `shape`, all of it finite.
 
@@ -79,9 +88,7 @@ def check_data(name, array, shape, expects, convert, shape_of=None):
                         f"convert integer images with {convert}")
     if array.dtype.kind != "f":
         raise TypeError(f"`{name}` must be a float array ({expects}), got dtype {array.dtype}")
-    if array.ndim != len(shape) + 1 or any(s is not None and s != a for s, a in zip(shape, array.shape[1:])):
-        source = f" ({shape_of} shape)" if shape_of else ""
-        raise ValueError(f"`{name}` must have shape (batch,) + {shape}{source}, got {array.shape}")
+    check_example_shape(name, array.shape, shape, shape_of)
     finite = np.isfinite(array)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])

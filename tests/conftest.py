@@ -51,3 +51,14 @@ def float64():
     finally:
         keras.config.set_floatx(previous)
         keras.config.set_dtype_policy(policy)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Run a test under the "mixed_bfloat16" policy (bf16 compute, float32 variables), then restore the policy."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -13,16 +13,6 @@ from kgen.gans import GAN, networks
 from kgen.text import UniLM
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def _images(n=16, size=8):
     return np.random.default_rng(0).uniform(-1, 1, size=(n, size, size, 1)).astype("float32")
 

@@ -285,14 +285,12 @@ class Child:
                                                       else "cpu"))
         return v
 
-    def sync(self, x=None):
+    def sync(self, x):
+        """`x` once the device has computed it (timings stop here)."""
         if self.backend == "jax":
             import jax
 
-            if x is not None:
-                jax.block_until_ready(x)
-            else:
-                jax.effects_barrier()
+            jax.block_until_ready(x)
         elif self.backend == "torch":
             import torch
 
@@ -319,15 +317,13 @@ def _numpy(x):
 
 def _timed_fit(model, x, batch, steps, **kwargs):
     """Seconds per optimizer step of `model.fit` over `steps` batches (after a warm-up fit of 2 batches)."""
-    import time as t
-
     n = batch * steps
     data = x[:n] if not isinstance(x, dict) else {k: v[:n] for k, v in x.items()}
     warm = data[: 2 * batch] if not isinstance(data, dict) else {k: v[: 2 * batch] for k, v in data.items()}
     model.fit(warm, batch_size=batch, epochs=1, verbose=0, shuffle=False, **kwargs)
-    begin = t.perf_counter()
+    begin = time.perf_counter()
     history = model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False, **kwargs)
-    return (t.perf_counter() - begin) / steps, history
+    return (time.perf_counter() - begin) / steps, history
 
 
 def _speeds(res, policy, batch, per_step, history, loss):

@@ -256,6 +256,10 @@ def compile_function(fn, variables, jit_compile="auto"):
     return call
 
 
+def on_accelerator():
+    return jax.default_backend() != "cpu"
+
+
 def num_devices():
     return len(keras.distribution.list_devices())
 

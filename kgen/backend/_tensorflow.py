@@ -52,6 +52,10 @@ def compile_function(fn, variables, jit_compile="auto"):
     return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
 
 
+def on_accelerator():
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 def _default_devices():
     gpus = tf.config.list_logical_devices("GPU")
     return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]

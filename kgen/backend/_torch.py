@@ -92,6 +92,10 @@ def compile_function(fn, variables, jit_compile="auto"):
     return call
 
 
+def on_accelerator():
+    return torch.cuda.is_available()
+
+
 def num_devices():
     return torch.cuda.device_count() or 1
 

@@ -137,20 +137,7 @@ def _collect_variables(state):
 def on_accelerator():
     """True when the active backend computes on a GPU/TPU: host round-trips per step then cost a device sync
     (callbacks such as kgen.callbacks.StopOnNaN read losses less often)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.is_available()
-    return False
+    return impl.on_accelerator()
 
 
 def compile_function(fn, state=None, jit_compile="auto"):

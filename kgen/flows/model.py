@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from kgen import backend as kb
-from kgen._checks import check_data, fit_array
+from kgen._checks import check_data, check_example_shape, fit_array
 from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
@@ -200,10 +200,7 @@ class Flow(kb.Model):
     def _check_data(self, x, name="x"):
         array = _as_numpy_if_host(x)
         if array is None:
-            shape = tuple(getattr(x, "shape", ()))
-            if len(shape) != len(self.data_shape) + 1 or any(
-                    d is not None and d != e for d, e in zip(shape[1:], self.data_shape)):
-                raise ValueError(f"`{name}` must have shape (batch,) + {self.data_shape}, got {shape}")
+            check_example_shape(name, getattr(x, "shape", ()), self.data_shape)
             return
         expects = "float data" if self.data_range is None else "float data in [{:g}, {:g}]".format(*self.data_range)
         check_data(name, array, self.data_shape, expects, "kgen.datasets.dequantize(x, levels)")

@@ -23,16 +23,6 @@ MODELS = {
 }
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def _digits(n=128):
     return dequantize(load_digits("train")[0][:n], DIGIT_LEVELS, seed=0)
 
