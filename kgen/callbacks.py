@@ -6,21 +6,26 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen._checks import check_int
+from kgen.base import check_value_range
 from kgen.images import save_grid
 
 
 @keras.saving.register_keras_serializable(package="kgen")
 class SampleGrid(keras.callbacks.Callback):
-    """Save a PNG grid of `model.sample(n)` at the end of every `every` epochs.
+    """Save a PNG grid of `model.sample(n, seed=seed)` at the end of every `every` epochs.
 
-    Files are `<directory>/<prefix>_epoch<NNN>.png`. The model must have `sample(n)` returning images
-    `(n, H, W, C)` with values in `value_range`.
+    Files are `<directory>/<prefix>_epoch<NNN>.png`. The model must follow kgen's protocol (kgen.base):
+    `sample(n, seed=...)` returning images `(n, H, W, C)`, and the grid maps the model's `value_range` to
+    black..white unless `value_range` is given here (a model whose range is None is scaled by the grid's own
+    min and max). `seed` (default 0) draws the same latents every epoch, so the grids show training progress
+    rather than new draws; None draws afresh from the model's generator.
 
     Example:
         >>> model.fit(x, epochs=10, callbacks=[kgen.callbacks.SampleGrid("runs/glow", n=64)])
     """
 
-    def __init__(self, directory, n=64, every=1, prefix="samples", value_range=(0.0, 1.0)):
+    def __init__(self, directory, n=64, every=1, prefix="samples", value_range=None, seed=0):
         super().__init__()
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"`n` must be a positive int, got {n!r}")
@@ -30,7 +35,8 @@ class SampleGrid(keras.callbacks.Callback):
         self.n = n
         self.every = every
         self.prefix = prefix
-        self.value_range = tuple(value_range)
+        self.value_range = check_value_range(value_range)
+        self.seed = None if seed is None else check_int("seed", seed, 0)
         self.paths = []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -38,13 +44,16 @@ class SampleGrid(keras.callbacks.Callback):
             return
         if not hasattr(self.model, "sample"):
             raise TypeError(f"SampleGrid needs a model with sample(n); {type(self.model).__name__} has none")
-        images = ops.convert_to_numpy(self.model.sample(self.n))
+        images = ops.convert_to_numpy(self.model.sample(self.n, seed=self.seed))
+        value_range = self.value_range or getattr(self.model, "value_range", None)
+        if value_range is None:  # unbounded samples: the grid's own range
+            value_range = (float(images.min()), float(images.max()) + 1e-6)
         path = os.path.join(self.directory, f"{self.prefix}_epoch{epoch + 1:03d}.png")
-        self.paths.append(save_grid(path, images, value_range=self.value_range))
+        self.paths.append(save_grid(path, images, value_range=value_range))
 
     def get_config(self):
         return {"directory": self.directory, "n": self.n, "every": self.every, "prefix": self.prefix,
-                "value_range": list(self.value_range)}
+                "value_range": None if self.value_range is None else list(self.value_range), "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):

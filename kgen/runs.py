@@ -37,9 +37,8 @@ class Recipe:
     models: dict          # model name -> build(x, seed) returning a compiled keras.Model
     default_model: str
     data: dict            # data name -> load(limit) returning the training array (or dict of arrays)
-    sample: Callable      # (model, n, data) -> images in `value_range` ("images"), or lines of text ("text")
+    sample: Callable      # (model, n, data) -> images in `model.value_range` ("images"), or lines of text ("text")
     batch_size: int = 64
-    value_range: tuple = (0.0, 1.0)
     kind: str = "images"
     export_options: Callable = None   # (model, data) -> keyword options of the model's export endpoints
 
@@ -54,9 +53,9 @@ class Recipe:
                 f.write("\n".join(samples) + "\n")
             os.replace(path + ".tmp", path)
             return path
-        low, high = self.value_range
-        images = np.clip(keras.ops.convert_to_numpy(samples), low, high)
-        return save_grid(stem + ".png", images, value_range=self.value_range)
+        images = keras.ops.convert_to_numpy(samples)
+        low, high = model.value_range or (float(images.min()), float(images.max()) + 1e-6)
+        return save_grid(stem + ".png", np.clip(images, low, high), value_range=(low, high))
 
 
 class _EpochSamples(keras.callbacks.Callback):
@@ -152,8 +151,8 @@ def _diffusion_recipe():
         models={"unet": _diffusion(), "unet_shifted": _diffusion(schedule_shift=2)},
         default_model="unet",
         data={"animals": _animals_signed, "animals14": _animals14_signed, "digits": _digits_signed},
-        sample=lambda model, n, data: model.sample(n, steps=50, clip_denoised=1.0),
-        batch_size=32, value_range=(-1.0, 1.0),
+        sample=lambda model, n, data: model.sample(n, steps=50),
+        batch_size=32,
     )
 
 
@@ -181,8 +180,8 @@ def _gan_recipe():
         models={"dcgan": _gan("dcgan"), "selfmod": _gan("selfmod")},
         default_model="selfmod",
         data={"animals": _animals_signed},
-        sample=lambda model, n, data: model.generate(n),
-        batch_size=64, value_range=(-1.0, 1.0),
+        sample=lambda model, n, data: model.sample(n),
+        batch_size=64,
     )
 
 

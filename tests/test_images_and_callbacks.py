@@ -58,15 +58,21 @@ def test_scatter_image_marks_points_and_centres():
 
 
 class TinySampler(keras.Model):
-    def __init__(self, **kwargs):
+    """kgen's protocol in miniature: `sample(n, *, seed)` in `value_range`; `constant` pins every pixel."""
+
+    def __init__(self, value_range=(0.0, 1.0), constant=None, **kwargs):
         super().__init__(**kwargs)
         self.dense = keras.layers.Dense(1)
+        self.value_range, self.constant, self.seeds = value_range, constant, []
 
     def call(self, x):
         return self.dense(x)
 
-    def sample(self, n):
-        return ops.sigmoid(keras.random.normal((n, 4, 4, 1), seed=0))
+    def sample(self, n, *, seed=None):
+        self.seeds.append(seed)
+        if self.constant is not None:
+            return ops.full((n, 4, 4, 1), self.constant)
+        return ops.sigmoid(keras.random.normal((n, 4, 4, 1), seed=seed or 0))
 
 
 def test_sample_grid_saves_one_png_per_epoch(tmp_path):
@@ -76,6 +82,20 @@ def test_sample_grid_saves_one_png_per_epoch(tmp_path):
     model.fit(np.zeros((4, 1)), np.zeros((4, 1)), epochs=2, verbose=0, callbacks=[callback])
     assert sorted(os.listdir(tmp_path)) == ["samples_epoch001.png", "samples_epoch002.png"]
     assert SampleGrid.from_config(callback.get_config()).n == 4
+    assert model.seeds == [0, 0]  # the same draw every epoch: the grids show training, not new noise
+
+
+@pytest.mark.parametrize("value_range, given, pixel", [((-1.0, 1.0), None, 127), ((0.0, 1.0), None, 0),
+                                                       ((-1.0, 1.0), (0.0, 1.0), 0)])
+def test_sample_grid_reads_the_models_value_range(tmp_path, value_range, given, pixel):
+    from PIL import Image
+
+    model = TinySampler(value_range=value_range, constant=0.0)
+    model.compile(optimizer="sgd", loss="mse")
+    callback = SampleGrid(str(tmp_path), n=1, value_range=given)
+    model.fit(np.zeros((4, 1)), np.zeros((4, 1)), epochs=1, verbose=0, callbacks=[callback])
+    picture = np.asarray(Image.open(callback.paths[0]).convert("L"))
+    assert abs(int(picture[picture.shape[0] // 2, picture.shape[1] // 2]) - pixel) <= 1
 
 
 def test_sample_grid_rejects_bad_arguments():

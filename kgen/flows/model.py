@@ -18,7 +18,8 @@ import numpy as np
 from keras import ops
 
 from kgen import backend as kb
-from kgen._checks import check_data, check_example_shape, fit_array
+from kgen._checks import check_data, check_example_shape, check_int, fit_array
+from kgen.base import seed_generator_for
 from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
@@ -54,7 +55,8 @@ class Flow(kb.Model):
                  network_dtype=None, **kwargs):
         # Mixed precision: the coupling networks compute in the policy (`dtype`, else the global one); the flow
         # itself (state, log-dets, priors, ActNorm, 1×1 convs) in its variable dtype, float32.
-        policy = keras.dtype_policies.get(network_dtype or kwargs.pop("dtype", None) or keras.config.dtype_policy())
+        dtype = kwargs.pop("dtype", None)  # a reloaded config holds both: `network_dtype` wins
+        policy = keras.dtype_policies.get(network_dtype or dtype or keras.config.dtype_policy())
         super().__init__(dtype=policy.variable_dtype, **kwargs)
         self.network_dtype = policy.name
         input_shape = tuple(int(d) for d in input_shape)
@@ -68,8 +70,9 @@ class Flow(kb.Model):
         self.seed = int(seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.flow_layers = []
-        # Models whose first layer expects [0, 1] (logit, shift) check it; set to None for unbounded data.
-        self.data_range = (0.0, 1.0)
+        # The protocol's data range (kgen.base): models whose first layer expects [0, 1] (logit, shift) check
+        # it and sample in it; subclasses without bounded preprocessing set None (data and samples on R^D).
+        self.value_range = (0.0, 1.0)
 
     # ------------------------------------------------------------------ structure
     def _finish(self, layers):
@@ -139,16 +142,30 @@ class Flow(kb.Model):
         latents, logdet = self._encode(x, training=training)
         return logdet + sum(self.prior.log_prob(z) for z in latents)
 
-    def sample(self, n, temperature=None):
-        """Draw `n` samples: every latent ~ prior scaled by `temperature` (Glow; T=0 is the mode path)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise ValueError(f"`n` must be a positive int, got {n!r}")
+    def sample(self, n, *, seed=None, temperature=None):
+        """Draw `n` samples in `value_range`: every latent ~ prior scaled by `temperature` (Glow; T=0 is the mode
+        path; None: the model's `sample_temperature`).
+
+        `seed=None` draws from the model's SeedGenerator (each call differs); an int gives the same samples on
+        every call and leaves the model's generator as it was (kgen.base).
+        """
+        n = check_int("n", n, 1)
         temperature = self.sample_temperature if temperature is None else float(temperature)
         if temperature < 0:
             raise ValueError(f"`temperature` must be >= 0, got {temperature}")
-        latents = [self.prior.sample((int(n),) + shape, seed=self.seed_generator, temperature=temperature)
+        generator = seed_generator_for(self, seed)
+        latents = [self.prior.sample((n,) + shape, seed=generator, temperature=temperature)
                    for shape in self.latent_shapes]
         return self.decode(latents)
+
+    @property
+    def data_range(self):
+        """The former name of `value_range`."""
+        return self.value_range
+
+    @data_range.setter
+    def data_range(self, value):
+        self.value_range = value
 
     def bits_per_dim(self, x, levels):
         """Mean bits/dim of integer data dequantized into `x` ∈ [0,1]^D with `levels` levels."""
@@ -202,10 +219,10 @@ class Flow(kb.Model):
         if array is None:
             check_example_shape(name, getattr(x, "shape", ()), self.data_shape)
             return
-        expects = "float data" if self.data_range is None else "float data in [{:g}, {:g}]".format(*self.data_range)
+        expects = "float data" if self.value_range is None else "float data in [{:g}, {:g}]".format(*self.value_range)
         check_data(name, array, self.data_shape, expects, "kgen.datasets.dequantize(x, levels)")
-        if self.data_range is not None and array.size and (
-                array.min() < self.data_range[0] or array.max() > self.data_range[1]):
+        if self.value_range is not None and array.size and (
+                array.min() < self.value_range[0] or array.max() > self.value_range[1]):
             raise ValueError(f"`{name}` must lie in [0, 1] (use kgen.datasets.dequantize), "
                              f"got values in [{array.min():.3g}, {array.max():.3g}]")
 
@@ -252,7 +269,7 @@ class Flow(kb.Model):
 
     def get_config(self):
         # `data_init` is not here: each model derives it from its own arguments (preset, scale_init).
-        return {"input_shape": list(self.data_shape), "prior": self.prior_name,
+        return {**super().get_config(), "input_shape": list(self.data_shape), "prior": self.prior_name,
                 "sample_temperature": self.sample_temperature, "seed": self.seed, "name": self.name,
                 "network_dtype": self.network_dtype}
 

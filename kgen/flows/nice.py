@@ -62,7 +62,7 @@ class NICE(Flow):
                          else sample_temperature, seed=seed, **kwargs)
         self.preset, self.num_couplings, self.hidden, self.scale_init = preset, int(num_couplings), tuple(hidden), scale_init
         # No bounded preprocessing: the density is on R^D, and Su trains on x/255 + U[-0.01, 0] (below 0).
-        self.data_range = None
+        self.value_range = None
         layers = [] if len(self.data_shape) == 1 else [Reshape((-1,))]
         for k in range(self.num_couplings):
             # parity stays 0: the reversal between couplings already alternates the halves (alternating

@@ -59,7 +59,7 @@ class RealNVP(Flow):
         self.logit_alpha = None if logit_alpha is None else float(logit_alpha)
         layers = [Logit(alpha=self.logit_alpha)] if logit_alpha is not None else []
         if logit_alpha is None:
-            self.data_range = None  # unbounded data (2-D toys), no preprocessing
+            self.value_range = None  # unbounded data (2-D toys), no preprocessing
         if len(self.data_shape) == 1:
             for k in range(self.num_couplings):
                 if permutation == "random":
