@@ -9,9 +9,10 @@ __version__ = "0.1.0"
 
 from kgen import backend  # noqa: F401  (registers nothing, but fixes the backend glue at import)
 from kgen import callbacks  # noqa: F401
+from kgen import base  # noqa: F401
 from kgen import datasets  # noqa: F401
 from kgen import diffusion  # noqa: F401
-from kgen.backend import distribute  # noqa: F401
+from kgen import distribute  # noqa: F401
 from kgen import export  # noqa: F401
 from kgen import flows  # noqa: F401
 from kgen import gans  # noqa: F401

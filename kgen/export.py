@@ -37,20 +37,13 @@ Example:
 import os
 import shutil
 import tempfile
-from typing import Callable, NamedTuple
 
 import keras
 
+from kgen import backend as kb
+from kgen.endpoint import Endpoint
+
 __all__ = ["Endpoint", "export_saved_model", "export_onnx"]
-
-
-class Endpoint(NamedTuple):
-    """One serving function: `fn(*tensors)` with `input_signature` a list of `keras.InputSpec`."""
-
-    name: str
-    fn: Callable
-    input_signature: list
-    random: bool = False
 
 
 def _endpoints(model, options):
@@ -96,19 +89,17 @@ def export_saved_model(model, path, overwrite=False, verbose=False, **endpoint_o
         ValueError: on the torch backend (use `export_onnx`, or `model.export(path, format="torch")` for
             a `.pt2`), if `path` exists and `overwrite` is False, or if the model has no endpoints.
     """
-    backend = keras.backend.backend()
-    if backend not in ("tensorflow", "jax"):
-        raise ValueError(
-            f"export_saved_model needs the TensorFlow or JAX backend; the {backend} backend cannot write a "
-            "SavedModel in Keras 3.15 (torch-xla has no wheel for this torch). Use "
-            "kgen.export.export_onnx(model, path) or model.export(path, format='torch') (a .pt2 archive).")
+    refusal = kb.saved_model_refusal()
+    if refusal is not None:
+        raise ValueError(f"export_saved_model needs the TensorFlow or JAX backend; {refusal}. Use "
+                         "kgen.export.export_onnx(model, path) or model.export(path, format='torch') (a .pt2 archive).")
     endpoints = _endpoints(model, endpoint_options)
     path, parent = _check_path(path, overwrite)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in endpoints:
-        kwargs = {"is_static": not endpoint.random} if backend == "jax" else {}
-        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=endpoint.input_signature, **kwargs)
+        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=endpoint.input_signature,
+                             **kb.saved_model_endpoint_options(endpoint.random))
     tmp = tempfile.mkdtemp(prefix=".kgen-export-", dir=parent)
     try:
         archive.write_out(tmp, verbose=verbose)

@@ -163,3 +163,18 @@ def test_readme_gpu_commands_use_the_same_pins():
     assert f'"torch=={torch}"' in lines[0] and "--index-url https://download.pytorch.org/whl/cu" in lines[0]
     named = set(re.search(r'-e "\.\[([^\]]*)\]"', lines[1]).group(1).split(","))
     assert named <= set(extras) and "jax-cuda13" in named
+
+
+def test_library_dependencies_are_ranges_that_hold_the_ci_pins():
+    """pyproject declares ranges (kgen installs beside other libraries); constraints.txt pins what CI runs, and
+    every pin lies inside its range. Keras stays within the 3.15 series that kgen's private touch points
+    (kgen/backend/_keras_compat.py) are tested on."""
+    dependencies, _ = _extras()
+    pins = constraint_pins(_constraints())
+    requirements = {_name(Requirement(line).name): Requirement(line) for line in dependencies}
+    exact = [str(r) for r in requirements.values() if any(s.operator == "==" for s in r.specifier)]
+    assert not exact, f"library dependencies pinned exactly: {exact}"
+    for name, requirement in requirements.items():
+        assert name in pins and requirement.specifier.contains(pins[name]), (requirement, pins.get(name))
+    assert not requirements["keras"].specifier.contains("3.16.0")
+    assert not requirements["keras"].specifier.contains("3.14.0")

@@ -12,6 +12,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `call_network(network, inputs, training)`: how models call their networks in a step (traced replay of
   stateless networks on torch; `set_network_tracing(False)` turns it off).
 - `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).
+- `saved_model_refusal()` / `saved_model_endpoint_options(random)`: what `kgen.export` may ask of the backend
+  when writing a SavedModel (torch cannot; JAX exports random endpoints with their seed state).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
@@ -25,7 +27,7 @@ from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, gradients, input_gradient, jacobian, minimize, on_accelerator, replica_mean,
-    set_network_tracing)
+    saved_model_endpoint_options, saved_model_refusal, set_network_tracing)
 
 BACKEND = keras.backend.backend()
 

@@ -7,23 +7,23 @@ to the enclosing scope, or assigned when there is none. Nested scopes do not rea
 hence `_CapturingScope` copies the parent's mapping.
 """
 
-import contextlib
 import functools
 import os
 
 import jax
 import jax.numpy as jnp
 import keras
-from keras.src.backend.common.stateless_scope import get_stateless_scope
-from keras.src.backend.jax import trainer as _keras_trainer
+
+from kgen.backend import _keras_compat as compat
+from kgen.backend._keras_compat import StatelessScope
 
 
-class _CapturingScope(keras.StatelessScope):
+class _CapturingScope(StatelessScope):
     """A StatelessScope that reads the enclosing scope's values and remembers which variables were updated."""
 
     def __init__(self, overrides=()):
         super().__init__()
-        outer = get_stateless_scope()
+        outer = compat.stateless_scope()
         if outer is not None:
             self.state_mapping = dict(outer.state_mapping)
         for variable, value in overrides:
@@ -42,7 +42,7 @@ class _CapturingScope(keras.StatelessScope):
 
 def _commit(variables_by_id, values):
     """Hand updates to the enclosing scope, or assign them when running eagerly."""
-    outer = get_stateless_scope()
+    outer = compat.stateless_scope()
     for key, value in values.items():
         variable = variables_by_id[key]
         if outer is not None:
@@ -143,22 +143,9 @@ def compiler_options():
     return dict(options) if _accepted(options) else None
 
 
-@contextlib.contextmanager
 def _keras_jit_with_options():
-    """While Keras builds fit/evaluate/predict functions, its `jit` is `jax.jit` with `compiler_options()`.
-
-    Keras's JAX trainer calls its module-level `jit` (jax.jit, or nnx.jit with Flax NNX) with the shardings
-    of the active distribution; swapping that one name keeps all of Keras's logic. Left alone under NNX.
-    """
-    options = compiler_options()
-    if options is None or _keras_trainer.jit is not jax.jit:
-        yield
-        return
-    _keras_trainer.jit = functools.partial(jax.jit, compiler_options=options)
-    try:
-        yield
-    finally:
-        _keras_trainer.jit = jax.jit
+    """While Keras builds fit/evaluate/predict functions, its `jit` is `jax.jit` with `compiler_options()`."""
+    return compat.trainer_jit(compiler_options())
 
 
 def _restoring_state_on_error(model, function, groups):
@@ -182,7 +169,7 @@ def _restoring_state_on_error(model, function, groups):
                 for variable, value in zip(variables, values):
                     if not value.is_deleted():  # a buffer donated to a step that failed while running is gone
                         variable.assign(value)
-            model._jax_state_synced = True  # Keras's own sync would put back an older step's state
+            compat.mark_state_synced(model)  # Keras's own sync would put back an older step's state
             raise
 
     call.restores_state_on_error = True
@@ -224,7 +211,7 @@ class AdversarialTrainer(Trainer):
             self.metrics_variables,
         )
         mapping = [pair for variables, values in zip(groups, state) for pair in zip(variables, values)]
-        with keras.StatelessScope(state_mapping=mapping) as scope:
+        with StatelessScope(state_mapping=mapping) as scope:
             logs = self._adversarial_train_step(data)
         new_state = tuple(
             [scope.get_current_value(v) for v in variables] for variables in groups
@@ -240,7 +227,7 @@ def compile_function(fn, variables, jit_compile="auto"):
     options = compiler_options()
 
     def pure(values, args, static):
-        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+        with StatelessScope(state_mapping=list(zip(variables, values))) as scope:
             out = fn(*args, **dict(static))
         return out, [scope.get_current_value(v) for v in variables]
 
@@ -275,3 +262,11 @@ def call_network(network, inputs, training):
 
 def set_network_tracing(enabled):
     return False
+
+
+def saved_model_refusal():
+    return None
+
+
+def saved_model_endpoint_options(random):
+    return {"is_static": not random}

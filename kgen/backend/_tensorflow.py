@@ -83,3 +83,11 @@ def call_network(network, inputs, training):
 
 def set_network_tracing(enabled):
     return False
+
+
+def saved_model_refusal():
+    return None
+
+
+def saved_model_endpoint_options(random):
+    return {}

@@ -8,6 +8,8 @@ import weakref
 import keras
 import torch
 
+from kgen.backend import _keras_compat as compat
+
 
 def input_gradient(fn, x):
     x = keras.ops.convert_to_tensor(x)
@@ -36,13 +38,10 @@ def replica_mean(loss):
 def apply_gradients(optimizer, grads, variables):
     # The update itself must not be recorded by autograd.
     with torch.no_grad():
-        if not _plain_update(optimizer, variables):
-            optimizer.apply(grads, variables)
-            return
         # What `Optimizer.apply` ends up doing when nothing else is configured, without its per-call
         # bookkeeping (name scopes, filtering, checks): ≈ 0.3 ms per update of a toy GAN's network.
-        optimizer._backend_update_step(grads, variables, optimizer.learning_rate)
-        optimizer.iterations.value.add_(1)
+        if not (_plain_update(optimizer, variables) and compat.plain_optimizer_update(optimizer, grads, variables)):
+            optimizer.apply(grads, variables)
 
 
 _PLAIN = weakref.WeakKeyDictionary()  # optimizer -> set of variable-id tuples checked for the direct update
@@ -57,12 +56,10 @@ def _plain_update(optimizer, variables):
     if key in checked:
         return not _configured(optimizer)
     if (not optimizer.built or type(optimizer).apply is not keras.optimizers.Optimizer.apply
-            or not hasattr(optimizer, "_backend_update_step") or _configured(optimizer)
+            or _configured(optimizer)
             or any(v.constraint is not None or getattr(v, "overwrite_with_gradient", False) for v in variables)):
         return False
-    try:
-        optimizer._check_variables_are_known(variables)
-    except (KeyError, ValueError, AttributeError):
+    if not compat.optimizer_knows(optimizer, variables):
         return False
     checked.add(key)
     return True
@@ -142,7 +139,7 @@ def set_network_tracing(enabled):
 def _reads_a_shape(warning):
     # Keras's shape helpers (standardize_shape, shape equality) call int() / bool() on traced sizes. Each
     # trace is specialised to its input shapes, so freezing a size is right; any other read is not.
-    return warning.filename.replace("\\", "/").endswith("keras/src/backend/common/variables.py")
+    return compat.is_keras_shape_read(warning)
 
 
 def _trace(network, training, listed, tensors):
@@ -183,3 +180,12 @@ def call_network(network, inputs, training):
         traces[key] = _trace(network, bool(training), listed, tensors)
     traced = traces[key]
     return network(inputs, training=training) if traced is None else traced(*tensors)
+
+
+def saved_model_refusal():
+    return ("the torch backend cannot write a SavedModel in Keras 3.15 (it needs torch-xla, which has no wheel "
+            "for this torch)")
+
+
+def saved_model_endpoint_options(random):
+    return {}

@@ -175,3 +175,15 @@ def compile_function(fn, state=None, jit_compile="auto"):
     if jit_compile not in ("auto", True, False):
         raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}")
     return impl.compile_function(fn, _collect_variables(state), jit_compile=jit_compile)
+
+
+def saved_model_refusal():
+    """None when the active backend can write a TensorFlow SavedModel (`kgen.export`); else why it cannot."""
+    return impl.saved_model_refusal()
+
+
+def saved_model_endpoint_options(random):
+    """Keyword options of `keras.export.ExportArchive.add_endpoint` for an endpoint that draws noise (`random`)
+    or not: on JAX (through jax2tf) a random endpoint is exported with `is_static=False`, so the seed state is a
+    variable of the artifact; TensorFlow needs none."""
+    return impl.saved_model_endpoint_options(bool(random))

@@ -1,0 +1,107 @@
+"""Every use of Keras's private API in kgen, in one place, each behind a version guard with a public fallback.
+
+kgen is written against public Keras. Five things it does faster or more robustly by reaching inside Keras 3.15;
+each is used only when the installed Keras is the series they were checked on (`PRIVATE`), and otherwise falls
+back to public API with the consequence stated (tests/test_keras_compat.py runs every touch point both ways):
+
+| touch point | private (Keras 3.15) | public fallback |
+|---|---|---|
+| `stateless_scope()` (JAX) | `keras.src…get_stateless_scope()`: the innermost scope, Keras's own included | the innermost scope that kgen opened (`StatelessScope` below); kgen helpers called inside Keras's own stateless calls then assign their state updates directly |
+| `trainer_jit(options)` (JAX) | `fit`/`evaluate`/`predict` compiled with kgen's XLA CPU options (swap the trainer module's `jit`) | Keras's own `jax.jit`: XLA's defaults (slower convolutions on AVX2 CPUs, same results) |
+| `mark_state_synced(model)` (JAX) | after a failed step, Keras does not sync an older state over the restored one | nothing: the restored values can be replaced by an earlier step's (the failure itself is still reported) |
+| `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
+| `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's shape helpers does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
+"""
+
+import contextlib
+import functools
+
+import keras
+
+TESTED_SERIES = "3.15"
+PRIVATE = keras.version().startswith(TESTED_SERIES + ".")
+
+_SCOPES = []  # kgen's own open StatelessScopes, innermost last (the fallback of `stateless_scope`)
+
+
+class StatelessScope(keras.StatelessScope):
+    """`keras.StatelessScope` that `stateless_scope()` can find without private API."""
+
+    def __enter__(self):
+        scope = super().__enter__()
+        _SCOPES.append(self)
+        return scope
+
+    def __exit__(self, *exc_info):
+        if _SCOPES and _SCOPES[-1] is self:
+            _SCOPES.pop()
+        return super().__exit__(*exc_info)
+
+
+def stateless_scope():
+    """The innermost active `keras.StatelessScope`, or None."""
+    if PRIVATE:
+        from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+        return get_stateless_scope()
+    return _SCOPES[-1] if _SCOPES else None
+
+
+@contextlib.contextmanager
+def trainer_jit(options):
+    """While Keras builds fit/evaluate/predict functions on JAX, its `jit` is `jax.jit` with `options`.
+
+    Keras's JAX trainer calls its module-level `jit` (jax.jit, or nnx.jit with Flax NNX) with the shardings of the
+    active distribution; swapping that one name keeps all of Keras's logic. Left alone under NNX, with no
+    options, and off the tested Keras series.
+    """
+    import jax
+
+    if options is None or not PRIVATE:
+        yield
+        return
+    from keras.src.backend.jax import trainer
+
+    if trainer.jit is not jax.jit:
+        yield
+        return
+    trainer.jit = functools.partial(jax.jit, compiler_options=options)
+    try:
+        yield
+    finally:
+        trainer.jit = jax.jit
+
+
+def mark_state_synced(model):
+    """Tell Keras's JAX trainer that the variables already hold the state to keep (after a failed step)."""
+    if PRIVATE:
+        model._jax_state_synced = True
+
+
+def plain_optimizer_update(optimizer, grads, variables):
+    """One update of `variables` by `optimizer` without `Optimizer.apply`'s per-call bookkeeping, when that is
+    all `apply` would do; returns False (nothing done) when it is not, or off the tested Keras series."""
+    if not PRIVATE or not hasattr(optimizer, "_backend_update_step"):
+        return False
+    optimizer._backend_update_step(grads, variables, optimizer.learning_rate)
+    optimizer.iterations.assign_add(1)
+    return True
+
+
+def optimizer_knows(optimizer, variables):
+    """Whether `optimizer` was built on `variables` (so its slots line up with them)."""
+    if not PRIVATE:
+        return False
+    try:
+        optimizer._check_variables_are_known(variables)
+    except (KeyError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def is_keras_shape_read(warning):
+    """Whether a torch `TracerWarning` comes from Keras's shape helpers (`standardize_shape`, shape equality),
+    which call int() / bool() on traced sizes: harmless in a trace specialised to its input shapes."""
+    if not PRIVATE:
+        return False
+    return warning.filename.replace("\\", "/").endswith("keras/src/backend/common/variables.py")

@@ -1,0 +1,97 @@
+"""Every private-Keras touch point (kgen/backend/_keras_compat.py), with the private path and its public fallback.
+
+Each test runs the touch point as installed (Keras 3.15: private) and with the version guard forced off (the
+public fallback), and checks both give the same results: so a new Keras series degrades speed, never answers.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import kgen
+from kgen.backend import _keras_compat as compat
+
+
+@pytest.fixture(params=[True, False], ids=["private", "public"])
+def private(request, monkeypatch):
+    monkeypatch.setattr(compat, "PRIVATE", request.param)
+    return request.param
+
+
+def test_the_guard_follows_the_installed_keras_series():
+    assert compat.PRIVATE == keras.version().startswith(compat.TESTED_SERIES + ".")
+    assert compat.PRIVATE  # CI installs the tested series (constraints.txt); a new one must be checked first
+
+
+def test_kgen_scopes_are_found_either_way(private):
+    assert compat.stateless_scope() is None
+    with compat.StatelessScope() as outer:
+        assert compat.stateless_scope() is outer
+        with compat.StatelessScope() as inner:
+            assert compat.stateless_scope() is inner
+        assert compat.stateless_scope() is outer
+    assert compat.stateless_scope() is None
+
+
+def _tiny_gan():
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"),
+                                      keras.layers.Dense(1)])
+    gan = kgen.gans.GAN(generator, discriminator, loss="hinge", r1_weight=1.0, seed=0)
+    gan.compile(optimizers={"generator": keras.optimizers.Adam(1e-3), "discriminator": keras.optimizers.Adam(1e-3)})
+    return gan
+
+
+def test_a_two_optimizer_step_gives_the_same_weights_either_way(monkeypatch):
+    """Scopes, trainer jit and the optimizer fast path, all at once: a GAN step with an input gradient."""
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    results = []
+    for flag in (True, False):
+        monkeypatch.setattr(compat, "PRIVATE", flag)
+        keras.utils.set_random_seed(0)
+        gan = _tiny_gan()
+        history = gan.fit(x, batch_size=32, epochs=2, verbose=0, shuffle=False)
+        results.append((history.history["loss"], [np.asarray(keras.ops.convert_to_numpy(v)) for v in gan.weights]))
+    (loss_a, weights_a), (loss_b, weights_b) = results
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.torch
+def test_the_torch_optimizer_fast_path_is_the_stock_update(private):
+    from kgen.backend import _torch
+
+    layer = keras.layers.Dense(3)
+    layer.build((None, 4))
+    optimizer = keras.optimizers.Adam(1e-2)
+    optimizer.build(layer.trainable_variables)
+    reference = [keras.Variable(v.value) for v in layer.trainable_variables]
+    stock = keras.optimizers.Adam(1e-2)
+    stock.build(reference)
+    for step in range(3):
+        grads = [keras.ops.full(v.shape, 0.1 * (step + 1)) for v in layer.trainable_variables]
+        _torch.apply_gradients(optimizer, grads, layer.trainable_variables)
+        stock.apply(grads, reference)
+    assert int(optimizer.iterations.numpy()) == 3 and compat.optimizer_knows(optimizer, layer.trainable_variables) is private
+    for a, b in zip(layer.trainable_variables, reference):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-6)
+
+
+def test_shape_reads_are_recognised_only_on_the_tested_series(private):
+    keras_file = warnings.WarningMessage("size", UserWarning, "/x/site-packages/keras/src/backend/common/variables.py", 1)
+    other = warnings.WarningMessage("value", UserWarning, "/x/site-packages/mylib/net.py", 1)
+    assert compat.is_keras_shape_read(keras_file) is private
+    assert not compat.is_keras_shape_read(other)
+
+
+@pytest.mark.jax
+def test_failed_steps_mark_the_state_synced_only_privately(private):
+    class Model:
+        pass
+
+    model = Model()
+    compat.mark_state_synced(model)
+    assert getattr(model, "_jax_state_synced", False) is private
