@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 import kgen
-from kgen import runs
+from kgen.app import presets
 from kgen.datasets import load_animals
 from kgen.diffusion.compare import LABELS, ddim_samples, upsample_variants
 from kgen.diffusion.guidance import average_pool
@@ -110,10 +110,10 @@ def main(argv=None):
             if not args.resume:
                 continue
         else:  # the recipe of `kgen train diffusion`; the same step budget for every model
-            models[name] = runs.diffusion_model(data, seed=0, schedule_shift=shift, channels=args.channels,
+            models[name] = presets.diffusion_model(data, seed=0, schedule_shift=shift, channels=args.channels,
                                                 channel_mults=mults)
         start = time.time()
-        steps, _ = runs.fit_steps(models[name], data, args.train_steps, args.batch_size, verbose=0, shuffle=True)
+        steps, _ = presets.fit_steps(models[name], data, args.train_steps, args.batch_size, verbose=0, shuffle=True)
         seconds = time.time() - start
         info[f"steps_{name}"], info[f"train_s_{name}"] = steps, round(seconds, 1)
         print(f"trained {name}: {steps} steps in {seconds:.0f} s", flush=True)

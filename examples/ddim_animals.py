@@ -34,7 +34,7 @@ def main(argv=None):
     import numpy as np
 
     import kgen
-    from kgen import runs
+    from kgen.app import presets, runs
     from kgen.images import save_grid
 
     kgen.set_seed(args.seed)
@@ -45,7 +45,7 @@ def main(argv=None):
         spec = runs.recipe("diffusion")
         x = spec.data["animals" if args.resolution == 28 else "animals14"](args.limit)
         model = spec.models["unet_shifted" if args.shifted else "unet"](x, args.seed)
-        steps, history = runs.fit_steps(model, x, args.train_steps, spec.batch_size, verbose=0)
+        steps, history = presets.fit_steps(model, x, args.train_steps, spec.batch_size, verbose=0)
         print(f"trained {steps} steps, final loss {history.history['loss'][-1]:.4f}")
         model.save(os.path.join(args.out, "diffusion_animals.keras"))
     x_T = keras.random.normal((args.n,) + model.data_shape, seed=args.seed)

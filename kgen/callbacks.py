@@ -22,7 +22,12 @@ class SampleGrid(keras.callbacks.Callback):
     rather than new draws; None draws afresh from the model's generator.
 
     Example:
-        >>> model.fit(x, epochs=10, callbacks=[kgen.callbacks.SampleGrid("runs/glow", n=64)])
+        >>> x = np.random.default_rng(0).uniform(size=(128, 4, 4, 1)).astype("float32")
+        >>> model = kgen.flows.RealNVP((4, 4, 1), scales=1, filters=8)
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> grid = kgen.callbacks.SampleGrid("runs/realnvp", n=16)
+        >>> history = model.fit(x, epochs=2, batch_size=64, verbose=0, callbacks=[grid])
+        >>> grid.paths      # ['runs/realnvp/samples_epoch001.png', 'runs/realnvp/samples_epoch002.png']
     """
 
     def __init__(self, directory, n=64, every=1, prefix="samples", value_range=None, seed=0):
@@ -76,7 +81,12 @@ class StopOnNaN(keras.callbacks.Callback):
     once a batch was NaN, so a NaN is still caught, at most `check_every − 1` batches late.
 
     Example:
-        >>> model.fit(x, epochs=50, callbacks=[kgen.callbacks.StopOnNaN()])
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+        >>> stop = kgen.callbacks.StopOnNaN()
+        >>> x = np.array([[1.0], [1e30]], "float32")      # the second batch overflows the loss
+        >>> history = model.fit(x, x, batch_size=1, epochs=3, verbose=0, callbacks=[stop])
+        >>> stop.stopped_on_nan       # True: the weights training started from are back
     """
 
     def __init__(self, monitor="loss", check_every=None):

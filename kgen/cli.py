@@ -6,7 +6,7 @@
     kgen export DIR [--format saved_model|onnx] [--path P]
     kgen bench [NAME ...]          (runs benchmarks/run_all.py of a source checkout)
 
-`kgen train` checkpoints every epoch (kgen.runs): run the same command again after a crash to resume.
+`kgen train` checkpoints every epoch (kgen.app.runs): run the same command again after a crash to resume.
 
 `--backend` must be known before Keras is imported; if the running process already imported Keras with
 another backend, the command re-executes itself with `KERAS_BACKEND` set (a few seconds, once).
@@ -29,7 +29,7 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--sections", default=None,
                       help="comma-separated sections to build (default: all), e.g. datasets,classifiers")
-    train = commands.add_parser("train", help="train a model of a family, resumable (see kgen.runs)")
+    train = commands.add_parser("train", help="train a model of a family, resumable (see kgen.app.runs)")
     train.add_argument("family", help="flows, diffusion, gans or unilm")
     train.add_argument("--data", required=True, help="dataset name, e.g. digits or animals (unilm: reverse or sort)")
     train.add_argument("--epochs", type=int, required=True)
@@ -72,26 +72,26 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _ensure_backend(args.backend, argv)
     if args.command == "demo":
-        from kgen.demo import write_demo
+        from kgen.app.demo import write_demo
 
         sections = args.sections.split(",") if args.sections else None
         path = write_demo(args.out, seed=args.seed, sections=sections)
         print(f"kgen demo written to {os.path.abspath(path)}")
         return 0
     if args.command == "train":
-        from kgen import runs
+        from kgen.app import runs
 
         path = runs.train(args.family, data=args.data, epochs=args.epochs, out=args.out, model=args.model,
                           batch_size=args.batch_size, limit=args.limit, seed=args.seed)
         print(f"kgen: model saved to {os.path.abspath(path)}")
         return 0
     if args.command == "sample":
-        from kgen import runs
+        from kgen.app import runs
 
         print(f"kgen: samples written to {os.path.abspath(runs.sample(args.dir, n=args.n))}")
         return 0
     if args.command == "export":
-        from kgen import runs
+        from kgen.app import runs
 
         print(f"kgen: exported to {os.path.abspath(runs.export(args.dir, format=args.format, path=args.path))}")
         return 0

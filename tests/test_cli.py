@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from kgen import cli, demo
+from kgen import cli
+from kgen.app import demo
 
 
 def test_demo_datasets_section_writes_page_and_pictures(tmp_path):

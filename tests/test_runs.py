@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kgen
-from kgen import runs
+from kgen.app import runs
 from kgen.callbacks import StopOnNaN
 
 TRAIN = ["train", "flows", "--model", "nice", "--data", "digits", "--limit", "1024", "--batch-size", "16",
@@ -165,3 +165,16 @@ def test_unilm_run_decodes_held_out_text_and_exports_its_generate_endpoint(tmp_p
     test = toy_seq2seq("reverse", 6, split="test", seed=1)
     expected = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
     np.testing.assert_array_equal(served.generate(tf.constant(test["source_ids"])).numpy(), expected)
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("old, new, name", [("kgen.runs", "kgen.app.runs", "train"),
+                                            ("kgen.runs", "kgen.app.presets", "diffusion_model"),
+                                            ("kgen.demo", "kgen.app.demo", "write_demo")])
+def test_the_old_module_paths_still_work_and_warn(old, new, name):
+    import importlib
+
+    module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=new.rpartition(".")[0]):
+        module = importlib.reload(module)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)

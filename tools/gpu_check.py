@@ -432,13 +432,13 @@ def smoke(args):
         return res
 
     def diffusion():
-        from kgen import runs
+        from kgen.app import presets
 
         channels, mults = (8, (1,)) if dry else (16, (1, 2))  # dry: one level, half the graph to compile
         batches = (8,) if dry else (32, 128)
         steps = 2 if dry else 20
         res = {}
-        model = runs.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
+        model = presets.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
         per_step, history = _timed_fit(model, signed, batches[0], steps)
         res.update(_speeds(res, "float32", batches[0], per_step, history, "loss"))
         loaded = reload(model, "diffusion")
@@ -453,7 +453,7 @@ def smoke(args):
         res["samples_in_range"] = bool(np.all(np.abs(_numpy(samples)) <= 1.0 + 1e-5))
         for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
             _policy(policy)
-            model = runs.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
+            model = presets.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
             per_step, history = _timed_fit(model, _repeat(signed, batches[-1] * steps), batches[-1], steps)
             res.update(_speeds(res, policy, batches[-1], per_step, history, "loss"))
             _policy("float32")
@@ -653,7 +653,7 @@ def train(args):
 
         grid = lambda: model.generate(64)  # noqa: E731
     elif family == "diffusion":
-        from kgen import runs
+        from kgen.app import presets
         from kgen.diffusion.guidance import average_pool
 
         x = train_images.astype("float32") / 127.5 - 1.0
@@ -661,7 +661,7 @@ def train(args):
             x = keras.ops.convert_to_numpy(average_pool(x, 2))
         kgen.set_seed(0)
         channels, mults = (8, (1,)) if dry else (16, (1, 2))
-        model = runs.diffusion_model(x, seed=0, schedule_shift=2 if spec == "28shifted" else None,
+        model = presets.diffusion_model(x, seed=0, schedule_shift=2 if spec == "28shifted" else None,
                                      channels=channels, channel_mults=mults)
         batch = 16 if dry else 128
         record.update(model=spec, batch_size=batch, channels=channels, channel_mults=mults, ema_decay=0.995,

@@ -29,15 +29,22 @@ class AdversarialModel(impl.AdversarialTrainer):
     optimizers; every trainable variable of the model must belong to exactly one of these networks.
 
     Example:
-        >>> class TwoPlayer(kgen.backend.AdversarialModel):
+        >>> class TwoPlayer(kgen.backend.AdversarialModel):       # a least-squares GAN on 2-D points
         ...     log_names = ("d_loss", "g_loss")
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        ...         self.discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         ...     def train_networks(self, data):
-        ...         d = self.minimize(lambda: d_loss(self, data), "discriminator")
-        ...         g = self.minimize(lambda: g_loss(self, data), "generator")
+        ...         fake = lambda: self.generator(keras.random.normal((32, 2)))
+        ...         d = self.minimize(lambda: keras.ops.mean((self.discriminator(data) - 1) ** 2)
+        ...                           + keras.ops.mean(self.discriminator(fake()) ** 2), "discriminator")
+        ...         g = self.minimize(lambda: keras.ops.mean((self.discriminator(fake()) - 1) ** 2), "generator")
         ...         return {"d_loss": d, "g_loss": g}
+        >>> model = TwoPlayer()
         >>> model.compile(optimizers={"discriminator": keras.optimizers.Adam(2e-4),
         ...                           "generator": keras.optimizers.Adam(2e-4)})
-        >>> model.fit(x, epochs=1)
+        >>> history = model.fit(np.ones((64, 2), "float32"), batch_size=32, epochs=1, verbose=0)
     """
 
     log_names = ("loss",)

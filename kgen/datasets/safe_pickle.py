@@ -32,7 +32,16 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 class RestrictedUnpicklingError(pickle.UnpicklingError):
-    """Raised when a pickle names a global outside `ALLOWED_GLOBALS`."""
+    """Raised when a pickle names a global outside `ALLOWED_GLOBALS`.
+
+    Example:
+        >>> import io, os, pickle
+        >>> payload = pickle.dumps(os.system)               # a pickle that would import and call os.system
+        >>> try:
+        ...     load_pickle_restricted(io.BytesIO(payload))
+        ... except RestrictedUnpicklingError as error:
+        ...     print("refused:", error)
+    """
 
 
 def _resolve(module, name):

@@ -52,6 +52,14 @@ class Glow(Flow):
         permutation: "lu" (LU 1×1 conv), "full" (1×1 conv with slogdet), "random" or "reverse".
         split_prior: "conditional" (split2d) or "standard".
         learn_top: learned top prior.
+
+    Example:
+        >>> digits = kgen.datasets.load_digits("train")[0][:128].reshape(-1, 8, 8, 1)
+        >>> x = kgen.datasets.dequantize(digits, kgen.datasets.DIGIT_LEVELS, seed=0)
+        >>> model = kgen.flows.Glow((8, 8, 1), levels=2, depth=2, filters=16)
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> model.fit(x, epochs=1, batch_size=64, verbose=0)   # ActNorm is initialised from the first batch
+        >>> model.sample(4, seed=0, temperature=0.7).shape     # (4, 8, 8, 1)
     """
 
     def __init__(self, input_shape, levels=3, depth=32, filters=512, preset="openai", coupling=None,

@@ -49,6 +49,12 @@ class Flow(kb.Model):
         data_init: whether `initialize` / the first `fit` run data-dependent initialisation (ActNorm).
         sample_temperature: default temperature of `sample` (Su's NICE samples with 0.75).
         seed: seed of the model's SeedGenerator (sampling).
+
+    Example:
+        >>> model = kgen.flows.RealNVP((2,), num_couplings=2, hidden=(8,), logit_alpha=None)  # a Flow
+        >>> z = model.encode(np.zeros((3, 2), "float32"))      # [final latent]: one tensor of shape (3, 2)
+        >>> model.decode(z).shape                               # (3, 2): decode(encode(x)) == x
+        >>> model.value_range is None                           # no logit preprocessing: data on R^2
     """
 
     def __init__(self, input_shape, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0,

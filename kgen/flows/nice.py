@@ -47,6 +47,15 @@ class NICE(Flow):
         scale_init: "glorot_normal" (Su), "zeros" (paper) or "data" (data-dependent, from `initialize`).
         prior, sample_temperature: override the preset's.
         seed: sampling seed.
+
+    Example:
+        >>> digits = kgen.datasets.load_digits("train")[0][:256]
+        >>> x = kgen.datasets.dequantize(digits, kgen.datasets.DIGIT_LEVELS, seed=0)   # in [0, 1]^64
+        >>> model = kgen.flows.NICE((64,), hidden=(64, 64))
+        >>> model.compile(optimizer="adam")
+        >>> model.fit(x, epochs=1, batch_size=64, verbose=0)
+        >>> model.bits_per_dim(x, kgen.datasets.DIGIT_LEVELS)    # a float
+        >>> model.sample(4, seed=0).shape                        # (4, 64), unbounded: value_range is None
     """
 
     def __init__(self, input_shape, preset="su", num_couplings=4, hidden=(1000,) * 5, scale_init=None,

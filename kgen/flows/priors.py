@@ -31,7 +31,13 @@ def _check_temperature(temperature):
 
 
 class Prior:
-    """A fixed factorised density: `log_prob(z) -> (batch,)`, `sample(shape, seed, temperature) -> z`."""
+    """A fixed factorised density: `log_prob(z) -> (batch,)`, `sample(shape, seed, temperature) -> z`.
+
+    Example:
+        >>> prior = kgen.flows.priors.get_prior("logistic")
+        >>> z = prior.sample((4, 3), seed=keras.random.SeedGenerator(0), temperature=1.0)
+        >>> prior.log_prob(z).shape             # (4,): summed over every non-batch axis
+    """
 
     name = None
 

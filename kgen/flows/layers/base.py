@@ -22,6 +22,12 @@ class FlowLayer(keras.layers.Layer):
     Subclasses implement `call(x, training)` and `inverse(z)` (never a method named `forward`: on the torch
     backend a Keras layer is a `torch.nn.Module`, whose `forward` Keras itself defines). Shapes: `x` is
     `(batch, D)` or `(batch, H, W, C)`; `z` has the same number of elements (Squeeze changes the shape), `logdet` is `(batch,)`.
+
+    Example:
+        >>> layer = kgen.flows.layers.AffineCoupling(partition="halves", network="mlp", hidden=(8,))
+        >>> x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+        >>> z, logdet = layer(x)                                # logdet: shape (5,)
+        >>> np.abs(keras.ops.convert_to_numpy(layer.inverse(z)) - x).max() < 1e-5
     """
 
     data_init = False
