@@ -35,8 +35,9 @@ class AdversarialModel(impl.AdversarialTrainer):
         ...         super().__init__()
         ...         self.generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
         ...         self.discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...         self.seed_generator = keras.random.SeedGenerator(0)   # the model owns its randomness
         ...     def train_networks(self, data):
-        ...         fake = lambda: self.generator(keras.random.normal((32, 2)))
+        ...         fake = lambda: self.generator(keras.random.normal((32, 2), seed=self.seed_generator))
         ...         d = self.minimize(lambda: keras.ops.mean((self.discriminator(data) - 1) ** 2)
         ...                           + keras.ops.mean(self.discriminator(fake()) ** 2), "discriminator")
         ...         g = self.minimize(lambda: keras.ops.mean((self.discriminator(fake()) - 1) ** 2), "generator")

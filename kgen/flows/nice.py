@@ -49,7 +49,7 @@ class NICE(Flow):
         seed: sampling seed.
 
     Example:
-        >>> digits = kgen.datasets.load_digits("train")[0][:256]
+        >>> digits = kgen.datasets.load_digits("train")[0][:256].reshape(-1, 64)
         >>> x = kgen.datasets.dequantize(digits, kgen.datasets.DIGIT_LEVELS, seed=0)   # in [0, 1]^64
         >>> model = kgen.flows.NICE((64,), hidden=(64, 64))
         >>> model.compile(optimizer="adam")
