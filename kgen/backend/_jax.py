@@ -275,3 +275,10 @@ def call_network(network, inputs, training):
 
 def set_network_tracing(enabled):
     return False
+
+
+def concrete_value(x):
+    # A Tracer (jit, grad, vmap, scan bodies) has no value to read; a jax.Array always has one.
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return keras.ops.convert_to_numpy(x)
