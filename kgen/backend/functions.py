@@ -187,6 +187,7 @@ def concrete_value(x):
     (bfloat16 as float32, as `keras.ops.convert_to_numpy` does).
 
     Example:
+        >>> import keras, kgen
         >>> kgen.backend.concrete_value(keras.ops.ones((2,)))  # array([1., 1.], dtype=float32)
         >>> kgen.backend.concrete_value(keras.KerasTensor((2,)))  # None
     """

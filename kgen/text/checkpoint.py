@@ -244,6 +244,8 @@ def unilm_from_bert(path=None, max_length=None, keep_tokens=None, dropout=None, 
         **kwargs: other `UniLM` arguments (e.g. `pad_id`).
 
     Example:
+        >>> import keras
+        >>> from kgen.text import unilm_from_minilm
         >>> model = unilm_from_minilm(max_length=64)  # 22.7 M weights, MLM head new
         >>> model.compile(optimizer=keras.optimizers.Adam(5e-5))
     """

@@ -115,6 +115,8 @@ class BidirectionalMask(keras.layers.Layer):
         bool `(batch, length, length)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import BidirectionalMask
         >>> BidirectionalMask()(np.array([[1, 1, 0]]))[0]  # rows: queries, columns: keys
         [[True, True, False], [True, True, False], [False, False, False]]
     """
@@ -143,6 +145,8 @@ class CausalMask(keras.layers.Layer):
         bool `(batch, query_length, length)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import CausalMask
         >>> CausalMask()(np.ones((1, 4)))[0]  # the 4×4 lower triangle
         >>> CausalMask()(np.ones((1, 4)), cache_index=2, query_length=1)[0]  # [[True, True, True, False]]
     """
@@ -183,6 +187,8 @@ class UniLMMask(keras.layers.Layer):
         ValueError: shapes differ, or (for values known eagerly) segment ids are not 0s then 1s.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import UniLMMask
         >>> segments = np.array([[0, 0, 0, 1, 1]])
         >>> UniLMMask()(segments)[0]  # rows 0-2: 11100; row 3: 11110; row 4: 11111
     """
@@ -238,6 +244,8 @@ class PermutationMask(keras.layers.Layer):
         bool `(batch, length, length)`, rows and columns in the original (position) order.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import PermutationMask
         >>> PermutationMask("query")(np.array([[0, 4, 2, 5, 3, 1]]))[0]
     """
 
@@ -274,6 +282,8 @@ class CombineMasks(keras.layers.Layer):
         masks: a list of bool tensors, all `(batch, query, key)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import BidirectionalMask, CausalMask, CombineMasks
         >>> causal = CausalMask()(np.ones((1, 4)))
         >>> CombineMasks()([causal, BidirectionalMask()(np.array([[1, 1, 1, 0]]))])
     """

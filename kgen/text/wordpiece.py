@@ -55,6 +55,7 @@ class WordPieceTokenizer:
         max_chars_per_word: longer words become `[UNK]` (BERT: 100).
 
     Example:
+        >>> from kgen.text import WordPieceTokenizer
         >>> tokenizer = WordPieceTokenizer.from_pretrained()  # MiniLM's vocab.txt
         >>> tokenizer.tokenize("Héllo, unaffable world!")  # ['hello', ',', 'una', '##ffa', '##ble', 'world', '!']
         >>> tokenizer.encode("hello")  # [7592]
