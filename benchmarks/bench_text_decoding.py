@@ -32,7 +32,8 @@ def bench_decoding(batch=32, min_source=32, max_source=64):
     for use_cache in (True, False):
         model.generate(sources, STEPS, use_cache=use_cache)  # compile
         start = time.perf_counter()
-        tokens[use_cache] = model.generate(sources, STEPS, use_cache=use_cache)
+        # generate returns a backend tensor (JAX dispatches asynchronously): the copy to NumPy waits for it.
+        tokens[use_cache] = keras.ops.convert_to_numpy(model.generate(sources, STEPS, use_cache=use_cache))
         times[use_cache] = time.perf_counter() - start
     same = bool(np.array_equal(tokens[True], tokens[False]))
     return times[True], times[False], same

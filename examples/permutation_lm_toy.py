@@ -41,7 +41,7 @@ def main(argv=None):
     x, rng = test["token_ids"], np.random.default_rng(args.seed)
     blanks = rng.random(x.shape) < 0.5
     order = np.argsort(rng.random(x.shape), axis=1)
-    filled = model.fill(x, blanks, order=order)
+    filled = keras.ops.convert_to_numpy(model.fill(x, blanks, order=order))
     mirror_known = blanks & ~blanks[:, ::-1]
     pairs = np.any(blanks & blanks[:, ::-1], axis=1)
     print(f"blanks with a known mirror filled right: {(filled == x)[mirror_known].mean():.4f}")

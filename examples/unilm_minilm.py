@@ -48,7 +48,10 @@ def task_tokenizer(max_number=9999):
 def exact_match_rate(model, test, end_id):
     from kgen.datasets.text import exact_match
 
-    generated = model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=end_id)
+    import keras
+
+    generated = keras.ops.convert_to_numpy(model.generate(test["source_ids"], test["target_ids"].shape[1],
+                                                          end_id=end_id))
     return exact_match(generated, test["target_ids"]), generated
 
 

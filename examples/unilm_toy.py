@@ -49,7 +49,8 @@ def main(argv=None):
     model.fit({"token_ids": train["token_ids"], "segment_ids": train["segment_ids"]}, batch_size=64,
               epochs=epochs, verbose=2)
     print(f"trained in {time.perf_counter() - start:.1f} s")
-    generated = model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID)
+    generated = keras.ops.convert_to_numpy(model.generate(test["source_ids"], test["target_ids"].shape[1],
+                                                          end_id=SEP_ID))
     accuracy = exact_match(generated, test["target_ids"])
     print(f"{args.task}: exact match on {len(generated)} held-out sources: {accuracy:.3f}")
     vocab = toy_vocab()

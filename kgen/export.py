@@ -9,7 +9,7 @@ dynamic), and whether the function draws random numbers. The families give:
 | flows (NICE, RealNVP, Glow) | `serve` = `log_prob(x)`, `log_prob(x)`, `sample(z)` (standardised latents, flattened and concatenated, from the caller: deterministic), `sample_random(temperature)` (`(batch, 1)` temperatures; the noise comes from a seed state stored in the artifact, so each call draws anew) |
 | GANs (GAN, EnergyGAN) | `serve` = `sample(z)` = G(z), `sample_random(temperature)`, `critic(x)` |
 | diffusion (DiffusionModel) | `serve` = `denoise(x_t, logsnr)` (ε̂), `sample(x_T)` (a whole DDIM η=0 loop, `steps` option), `sample_random(temperature)`, and with `upsample_scale=s` `sample_upsampled(x_T)` at s× resolution with Upsample Guidance |
-| UniLM | `serve` = `generate(token_ids, segment_ids)` (greedy, cached; `max_length` option) |
+| text (UniLM, PermutationLM) | UniLM: `serve(token_ids, segment_ids)` = the logits (`serve_length` option), `generate(source_ids)` (greedy, cached; `max_new_tokens`, `source_length`, `end_id` options); PermutationLM: `serve(token_ids, order, segment_ids)` = the query-stream logits for that factorisation order (`serve_length` option) |
 
 Every `sample_random(temperature)` takes float32 temperatures of shape `(batch, 1)`, one per sample: the first
 dimension is how many samples are drawn (`tf.fill((16, 1), 0.7)` gives 16 at temperature 0.7). A scalar or a

@@ -15,6 +15,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `saved_model_refusal()` / `saved_model_endpoint_options(random)`: what `kgen.export` may ask of the backend
   when writing a SavedModel (torch cannot; JAX exports random endpoints with their seed state).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
+- `concrete_value(x)`: `x` as a NumPy array when its value exists now, None for tracers and symbolic tensors
+  (value checks that must not run while tracing).
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
   `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
@@ -28,6 +30,7 @@ from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, gradients, input_gradient, jacobian, minimize, on_accelerator, replica_mean,
     saved_model_endpoint_options, saved_model_refusal, set_network_tracing)
+from kgen.backend.functions import concrete_value  # noqa: F401
 
 BACKEND = keras.backend.backend()
 

@@ -270,3 +270,10 @@ def saved_model_refusal():
 
 def saved_model_endpoint_options(random):
     return {"is_static": not random}
+
+
+def concrete_value(x):
+    # A Tracer (jit, grad, vmap, scan bodies) has no value to read; a jax.Array always has one.
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return keras.ops.convert_to_numpy(x)

@@ -91,3 +91,10 @@ def saved_model_refusal():
 
 def saved_model_endpoint_options(random):
     return {}
+
+
+def concrete_value(x):
+    # Inside tf.function every tensor is symbolic (a graph tensor), and so is a variable's read.
+    if isinstance(x, (tf.Tensor, tf.Variable)) and (not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):
+        return None
+    return keras.ops.convert_to_numpy(x)

@@ -189,3 +189,13 @@ def saved_model_refusal():
 
 def saved_model_endpoint_options(random):
     return {}
+
+
+def concrete_value(x):
+    # Meta and fake tensors (torch.export, shape inference) have no data; a torch.jit / torch.compile trace
+    # would bake the value read now into the graph as a constant.
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return None
+    if isinstance(x, torch.Tensor) and (x.is_meta or isinstance(x, torch._subclasses.fake_tensor.FakeTensor)):
+        return None
+    return keras.ops.convert_to_numpy(x)

@@ -1,6 +1,7 @@
 """Gradients, Jacobians and compiled functions, dispatched to the active backend."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from kgen.backend._impl import impl
@@ -187,3 +188,27 @@ def saved_model_endpoint_options(random):
     or not: on JAX (through jax2tf) a random endpoint is exported with `is_static=False`, so the seed state is a
     variable of the artifact; TensorFlow needs none."""
     return impl.saved_model_endpoint_options(bool(random))
+
+
+def concrete_value(x):
+    """`x` as a NumPy array when its value exists now, None when it is symbolic.
+
+    Value checks (token ranges, segment order, permutations) run only when this returns an array: under
+    `jax.jit`, `tf.function`, a torch trace or Keras's symbolic build (`keras.KerasTensor`) the values do not
+    exist yet. NumPy arrays and Python scalars/lists come back as arrays; eager tensors are copied to the host
+    (bfloat16 as float32, as `keras.ops.convert_to_numpy` does).
+
+    Example:
+        >>> import keras, kgen
+        >>> kgen.backend.concrete_value(keras.ops.ones((2,)))  # array([1., 1.], dtype=float32)
+        >>> kgen.backend.concrete_value(keras.KerasTensor((2,)))  # None
+    """
+    if x is None or isinstance(x, keras.KerasTensor):
+        return None
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple, int, float, bool, np.generic)):
+        return np.asarray(x)
+    if isinstance(x, keras.Variable):
+        x = x.value
+    return impl.concrete_value(x)

@@ -8,9 +8,12 @@ alone turns one Transformer into an MLM (BERT), an LM (GPT), a permutation LM (X
 - `encoder`: `BertEncoder` (BERT weight layout, MLM head tied to the token embeddings) and `TransformerBlock`.
 - `unilm`: `UniLM`, trained by plain `fit` with the loss on target tokens only.
 - `permutation_lm`: `PermutationLM`, XLNet's two-stream permutation LM; `fill` fills blanks in any order.
-- `decoding` / `samplers`: `generate` with greedy, random, top-k, top-p and beam search, exact key/value cache.
+- `decoding` / `samplers`: `generate` with greedy, random, top-k, top-p and beam search, exact key/value cache;
+  the token samplers derive from `TokenSampler` (`Sampler` is its deprecated old name).
 - `plot`: mask pictures as PNG arrays.
 """
+
+import warnings
 
 from kgen.text.checkpoint import load_bert, minilm_path, unilm_from_bert, unilm_from_minilm
 from kgen.text.decoding import generate
@@ -18,7 +21,7 @@ from kgen.text.encoder import BertEncoder, TransformerBlock
 from kgen.text.masks import BidirectionalMask, CausalMask, CombineMasks, PermutationMask, UniLMMask
 from kgen.text.permutation_lm import PermutationLM
 from kgen.text.plot import mask_image, save_mask_png
-from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, Sampler, TopKSampler, TopPSampler
+from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, TokenSampler, TopKSampler, TopPSampler
 from kgen.text.unilm import UniLM
 from kgen.text.wordpiece import WordPieceTokenizer
 
@@ -32,7 +35,7 @@ __all__ = [
     "PermutationLM",
     "PermutationMask",
     "RandomSampler",
-    "Sampler",
+    "TokenSampler",
     "TopKSampler",
     "TopPSampler",
     "TransformerBlock",
@@ -47,3 +50,11 @@ __all__ = [
     "unilm_from_bert",
     "unilm_from_minilm",
 ]
+
+
+def __getattr__(name):
+    if name == "Sampler":
+        warnings.warn("`kgen.text.Sampler` is deprecated; use `kgen.text.TokenSampler` (the name `Sampler` also "
+                      "names kgen.diffusion's samplers)", DeprecationWarning, stacklevel=2)
+        return TokenSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

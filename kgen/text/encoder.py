@@ -56,6 +56,8 @@ class TransformerBlock(keras.layers.Layer):
         attention_mask: bool `(batch, length, length)` or None (attend everything).
 
     Example:
+        >>> import keras, numpy as np
+        >>> from kgen.text import CausalMask, TransformerBlock
         >>> block = TransformerBlock(64, 4, 128)
         >>> y = block(keras.random.normal((2, 5, 64)), attention_mask=CausalMask()(np.ones((2, 5))))
     """
@@ -194,6 +196,8 @@ class BertEncoder(keras.layers.Layer):
         Logits `(batch, length, vocab_size)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import BertEncoder, BidirectionalMask
         >>> encoder = BertEncoder(vocab_size=100, hidden_dim=32, num_layers=2, num_heads=4, intermediate_dim=64)
         >>> ids = np.array([[5, 6, 7, 0]]); segments = np.zeros_like(ids)
         >>> logits = encoder(ids, segments, attention_mask=BidirectionalMask()(ids != 0))  # (1, 4, 100)

@@ -20,25 +20,21 @@ depend on the segment id given to pads: with the cumsum rule and segment-0 pads,
 pads. Padding is ANDed on keys AND queries, so pad rows are all False (Keras's softmax zeroes such rows).
 """
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
 
 from kgen._checks import check_choice
+from kgen.backend import concrete_value
 
 
 def eager_numpy(x):
-    """`x` as a numpy array when its value is known now (eager tensors, numpy); None while tracing.
-
-    Value checks (segment order, permutations, token ranges) run only when this returns an array: under
-    `jax.jit`, `tf.function` or Keras's symbolic build the values do not exist yet.
-    """
-    if x is None or isinstance(x, np.ndarray):
-        return x
-    try:
-        return np.asarray(ops.convert_to_numpy(x))
-    except Exception:  # tracers, symbolic and meta tensors: no value to check
-        return None
+    """Deprecated: `kgen.backend.concrete_value(x)` (the same contract, written per backend)."""
+    warnings.warn("`kgen.text.masks.eager_numpy` is deprecated; use `kgen.backend.concrete_value`",
+                  DeprecationWarning, stacklevel=2)
+    return concrete_value(x)
 
 
 def _static_shape(x):
@@ -119,6 +115,8 @@ class BidirectionalMask(keras.layers.Layer):
         bool `(batch, length, length)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import BidirectionalMask
         >>> BidirectionalMask()(np.array([[1, 1, 0]]))[0]  # rows: queries, columns: keys
         [[True, True, False], [True, True, False], [False, False, False]]
     """
@@ -147,6 +145,8 @@ class CausalMask(keras.layers.Layer):
         bool `(batch, query_length, length)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import CausalMask
         >>> CausalMask()(np.ones((1, 4)))[0]  # the 4×4 lower triangle
         >>> CausalMask()(np.ones((1, 4)), cache_index=2, query_length=1)[0]  # [[True, True, True, False]]
     """
@@ -187,6 +187,8 @@ class UniLMMask(keras.layers.Layer):
         ValueError: shapes differ, or (for values known eagerly) segment ids are not 0s then 1s.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import UniLMMask
         >>> segments = np.array([[0, 0, 0, 1, 1]])
         >>> UniLMMask()(segments)[0]  # rows 0-2: 11100; row 3: 11110; row 4: 11111
     """
@@ -196,7 +198,7 @@ class UniLMMask(keras.layers.Layer):
             check_same_shape(["segment_ids"], [segment_ids])
         else:
             check_same_shape(["segment_ids", "padding_mask"], [segment_ids, padding_mask])
-        segments, pad_values = eager_numpy(segment_ids), eager_numpy(padding_mask)
+        segments, pad_values = concrete_value(segment_ids), concrete_value(padding_mask)
         if segments is not None and (padding_mask is None or pad_values is not None):
             check_segment_ids(segments, pad_values)
         return unilm_mask(segment_ids, padding_mask, query_positions)
@@ -242,6 +244,8 @@ class PermutationMask(keras.layers.Layer):
         bool `(batch, length, length)`, rows and columns in the original (position) order.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import PermutationMask
         >>> PermutationMask("query")(np.array([[0, 4, 2, 5, 3, 1]]))[0]
     """
 
@@ -254,7 +258,7 @@ class PermutationMask(keras.layers.Layer):
             check_same_shape(["order"], [order])
         else:
             check_same_shape(["order", "padding_mask"], [order, padding_mask])
-        values = eager_numpy(order)
+        values = concrete_value(order)
         if values is not None:
             check_permutation(values)
         pad = _padding(padding_mask, order)
@@ -278,6 +282,8 @@ class CombineMasks(keras.layers.Layer):
         masks: a list of bool tensors, all `(batch, query, key)`.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import BidirectionalMask, CausalMask, CombineMasks
         >>> causal = CausalMask()(np.ones((1, 4)))
         >>> CombineMasks()([causal, BidirectionalMask()(np.array([[1, 1, 1, 0]]))])
     """

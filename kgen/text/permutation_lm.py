@@ -29,12 +29,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from kgen._checks import check_int
 from kgen import backend as kb
+from kgen._checks import check_int
 from kgen.backend import replica_mean
+from kgen.export import Endpoint
+from kgen.text._checks import check_token_ids
 from kgen.text.encoder import BertEncoder
 from kgen.text.masks import PermutationMask
-from kgen.text.unilm import check_token_ids
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -61,11 +62,17 @@ class PermutationLM(kb.Model):
         and that `order`.
 
     Example:
-        >>> data = kgen.datasets.text.mirror_blanks(20_000)
+        >>> import keras, numpy as np
+        >>> from kgen.datasets.text import palindromes
+        >>> from kgen.text import PermutationLM
+        >>> data = palindromes(2_000)
         >>> model = PermutationLM(data["vocab_size"], max_length=data["token_ids"].shape[1])
         >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        >>> model.fit(data["token_ids"], batch_size=64, epochs=3)
-        >>> model.fill(test_tokens, blanks, order=any_order)
+        >>> model.fit(data["token_ids"], batch_size=64, epochs=1)
+        >>> x = palindromes(4, split="test")["token_ids"]
+        >>> blanks = np.zeros(x.shape, bool); blanks[:, [1, 6]] = True  # two blanks per row
+        >>> order = np.tile(np.arange(x.shape[1])[::-1], (4, 1))  # fill right to left
+        >>> filled = model.fill(x, blanks, order=order)  # int32 (4, 8), a backend tensor
     """
 
     def __init__(self, vocab_size, hidden_dim=64, num_layers=2, num_heads=4, intermediate_dim=128, max_length=64,
@@ -174,18 +181,19 @@ class PermutationLM(kb.Model):
             segment_ids: optional int `(batch, length)`.
 
         Returns:
-            int32 numpy `(batch, length)` with every blank filled.
+            int32 `(batch, length)` with every blank filled, a backend tensor (`keras.ops.convert_to_numpy`
+            gives NumPy). The filling loop runs on the host, one model call per blank.
         """
-        tokens = np.array(token_ids, copy=True)
+        tokens = np.array(ops.convert_to_numpy(token_ids), copy=True)
         check_token_ids(tokens, self.vocab_size)
-        blanks = np.asarray(blanks, bool)
+        blanks = np.asarray(ops.convert_to_numpy(blanks)).astype(bool)
         if tokens.ndim != 2 or blanks.shape != tokens.shape:
             raise ValueError(f"`token_ids` and `blanks` must both be (batch, length), got {tokens.shape} and "
                              f"{blanks.shape}")
         batch, length = tokens.shape
         if order is None:
             order = np.tile(np.arange(length), (batch, 1))
-        order = np.asarray(order)
+        order = np.asarray(ops.convert_to_numpy(order))
         if order.shape != tokens.shape or np.any(np.sort(order, axis=1) != np.arange(length)):
             raise ValueError("`order` must hold a permutation of 0 … length − 1 per row")
         # Known positions first (their own order is irrelevant to the blanks), then blanks in the asked order.
@@ -195,14 +203,32 @@ class PermutationLM(kb.Model):
         for step in range(int(blanks.sum(axis=1).max())):
             inputs = {"token_ids": tokens.astype("int32"), "order": full.astype("int32")}
             if segment_ids is not None:
-                inputs["segment_ids"] = np.asarray(segment_ids, "int32")
+                inputs["segment_ids"] = np.asarray(ops.convert_to_numpy(segment_ids), "int32")
             logits = ops.convert_to_numpy(self(inputs, training=False))
             for row in range(batch):
                 k = known[row] + step
                 if k < length and blanks[row, full[row, k]]:
                     position = full[row, k]
                     tokens[row, position] = int(np.argmax(logits[row, position]))
-        return tokens.astype("int32")
+        return ops.convert_to_tensor(tokens, "int32")
+
+    def export_endpoints(self, serve_length=None):
+        """Endpoints for `kgen.export`: `serve(token_ids, order, segment_ids)`, the query-stream logits
+        `(batch, serve_length, vocab)` for a given factorisation order (what `call` returns with `order`;
+        deterministic). `serve_length` defaults to `max_length`. `fill` is a host loop and is not exported:
+        a server fills blanks by calling `serve` once per blank, as `fill` does.
+        """
+        length = self.max_length if serve_length is None else check_int("serve_length", serve_length, 1)
+        if length > self.max_length:
+            raise ValueError(f"`serve_length` must be <= max_length ({self.max_length}), got {length}")
+        if not self.built:
+            self.build()
+
+        def logits(token_ids, order, segment_ids):
+            return self({"token_ids": token_ids, "order": order, "segment_ids": segment_ids}, training=False)
+
+        ids = keras.InputSpec(shape=(None, length), dtype="int32")
+        return [Endpoint("serve", logits, [ids, ids, ids])]
 
     def get_config(self):
         encoder = self.encoder

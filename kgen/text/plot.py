@@ -22,6 +22,8 @@ def mask_image(mask, cell=16):
         cell: side of one cell in pixels.
 
     Example:
+        >>> import numpy as np
+        >>> from kgen.text import mask_image
         >>> picture = mask_image(np.tril(np.ones((4, 4), bool)))  # (65, 65, 3)
     """
     mask = np.asarray(mask)

@@ -3,45 +3,63 @@
 Su Jianlin, "从语言模型到Seq2Seq：Transformer如戏，全靠Mask" (https://kexue.fm/archives/6933) decodes UniLM with
 beam search "as for any seq2seq"; bert4keras's `AutoRegressiveDecoder.random_sample` does top-k then top-p.
 Top-p: Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration". Design after keras-hub's samplers:
-small classes, one `get_next_token` each, the decoding loop elsewhere.
+small classes, one `get_next_token` each, the decoding loop elsewhere (`kgen.text.decoding.sample_loop`).
 
 Random samplers draw with the Gumbel-max trick, `argmax(logits / T + G)` with `G = −log(−log U)` and U uniform:
 an exact draw from `softmax(logits / T)` restricted to the kept tokens. `generate` draws the uniforms of every
-step BEFORE the compiled decoding loop from the sampler's `SeedGenerator` (`draw_noise`; a JAX loop body cannot
-advance a seed generator) and step t uses `noise[t]`. Two samplers with the same seed give the same tokens;
-one sampler used twice gives fresh draws.
+step BEFORE the compiled decoding loop (`draw_noise`; a JAX loop body cannot advance a seed generator) and step
+t uses `noise[t]`. Seeds follow `kgen.base`: `generate(..., seed=None)` draws from the sampler's own
+`SeedGenerator` (built from the sampler's `seed`; one sampler used twice gives fresh draws, two samplers built
+with the same int seed give the same tokens), and an int `generate(..., seed=s)` gives the same tokens on every
+call and leaves the sampler's generator untouched.
+
+The base class is `TokenSampler` (`kgen.text.Sampler` is its deprecated old name: kgen.diffusion and
+kgen.gans have samplers of their own, of other things).
 
 Shapes: `logits (batch, vocab)` → tokens int32 `(batch,)`.
 """
+
+import warnings
 
 import keras
 from keras import ops
 
 from kgen._checks import check_int, check_positive_float
+from kgen.base import seed_generator_for
 
 _BLOCKED = -1e9  # a logit no kept token can lose to, finite so that sums and Gumbel noise stay finite
 
 
-class Sampler:
-    """Base class. Subclasses set `needs_noise` and implement `get_next_token(logits, noise)`.
+class TokenSampler:
+    """Base class of the next-token samplers. Subclasses set `needs_noise` and may override `filter_logits`.
 
     Args:
         temperature: logits are divided by it before choosing (T → 0: greedy).
-        seed: int seed of the sampler's `keras.random.SeedGenerator` (random samplers).
+        seed: int seed of the sampler's `keras.random.SeedGenerator` (random samplers); None = a random seed.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kgen.text import TokenSampler
+        >>> class NoPadGreedy(TokenSampler):  # a custom rule: never the pad token 0
+        ...     def filter_logits(self, logits):
+        ...         return keras.ops.where(keras.ops.arange(logits.shape[-1]) == 0, -1e9, logits)
+        >>> NoPadGreedy().get_next_token(np.array([[3.0, 1.0, 2.0]], "float32"))  # [2]
     """
 
     needs_noise = False
 
     def __init__(self, temperature=1.0, seed=None):
         self.temperature = check_positive_float("temperature", temperature)
-        self.seed = seed
+        self.seed = None if seed is None else check_int("seed", seed, 0)
         self.seed_generator = keras.random.SeedGenerator(seed) if self.needs_noise else None
 
-    def draw_noise(self, steps, batch, vocab_size):
-        """Uniforms `(steps, batch, vocab)` in [1e-7, 1 − 1e-7] for the whole loop, or None."""
+    def draw_noise(self, steps, batch, vocab_size, seed=None):
+        """Uniforms `(steps, batch, vocab)` in [1e-7, 1 − 1e-7] for the whole loop, or None.
+
+        `seed=None` draws from the sampler's generator (it advances); an int gives the same draws every call."""
         if not self.needs_noise:
             return None
-        uniform = keras.random.uniform((steps, batch, vocab_size), seed=self.seed_generator)
+        uniform = keras.random.uniform((steps, batch, vocab_size), seed=seed_generator_for(self, seed))
         return ops.clip(uniform, 1e-7, 1.0 - 1e-7)
 
     def filter_logits(self, logits):
@@ -49,6 +67,7 @@ class Sampler:
         return logits
 
     def get_next_token(self, logits, noise=None):
+        """Tokens int32 `(batch,)` from `logits (batch, vocab)`; `noise` is one step of `draw_noise`."""
         logits = self.filter_logits(ops.cast(logits, "float32") / self.temperature)
         if self.needs_noise:
             logits = logits - ops.log(-ops.log(noise))
@@ -58,8 +77,14 @@ class Sampler:
         return {"temperature": self.temperature, "seed": self.seed}
 
 
-class GreedySampler(Sampler):
-    """The most likely token. Example: `model.generate(sources, 9, sampler=GreedySampler())`."""
+class GreedySampler(TokenSampler):
+    """The most likely token (what `sampler="greedy"` gives).
+
+    Example:
+        >>> from kgen.text import GreedySampler, UniLM
+        >>> model = UniLM(vocab_size=10, max_length=16)  # untrained: the tokens are arbitrary
+        >>> model.generate([[1, 5, 6, 2]], max_new_tokens=4, sampler=GreedySampler())  # int32 (1, 4)
+    """
 
     def __init__(self):
         super().__init__(temperature=1.0)
@@ -68,25 +93,29 @@ class GreedySampler(Sampler):
         return {}
 
 
-class RandomSampler(Sampler):
+class RandomSampler(TokenSampler):
     """A draw from `softmax(logits / temperature)`.
 
     Example:
-        >>> model.generate(sources, 9, sampler=RandomSampler(temperature=0.8, seed=0))
+        >>> from kgen.text import RandomSampler, UniLM
+        >>> model = UniLM(vocab_size=10, max_length=16)
+        >>> model.generate([[1, 5, 6, 2]], max_new_tokens=4, sampler=RandomSampler(temperature=0.8), seed=0)
     """
 
     needs_noise = True
 
 
-class TopKSampler(Sampler):
+class TopKSampler(TokenSampler):
     """A draw among the `k` most likely tokens (ties with the k-th included). `k=1` is greedy.
 
     Args:
         k: number of tokens kept.
-        temperature, seed: see `Sampler`.
+        temperature, seed: see `TokenSampler`.
 
     Example:
-        >>> model.generate(sources, 9, sampler=TopKSampler(k=5, seed=0))
+        >>> from kgen.text import TopKSampler, UniLM
+        >>> model = UniLM(vocab_size=10, max_length=16)
+        >>> model.generate([[1, 5, 6, 2]], max_new_tokens=4, sampler=TopKSampler(k=5), seed=0)
     """
 
     needs_noise = True
@@ -103,7 +132,7 @@ class TopKSampler(Sampler):
         return {**super().get_config(), "k": self.k}
 
 
-class TopPSampler(Sampler):
+class TopPSampler(TokenSampler):
     """Nucleus sampling: a draw among the most likely tokens whose probabilities first reach `p`.
 
     The token that crosses `p` is kept (as bert4keras does by shifting the cumulative sum by one), so the most
@@ -112,10 +141,12 @@ class TopPSampler(Sampler):
     Args:
         p: probability mass kept, in (0, 1].
         k: optional top-k applied before top-p.
-        temperature, seed: see `Sampler`.
+        temperature, seed: see `TokenSampler`.
 
     Example:
-        >>> model.generate(sources, 9, sampler=TopPSampler(p=0.9, seed=0))
+        >>> from kgen.text import TopPSampler, UniLM
+        >>> model = UniLM(vocab_size=10, max_length=16)
+        >>> model.generate([[1, 5, 6, 2]], max_new_tokens=4, sampler=TopPSampler(p=0.9), seed=0)
     """
 
     needs_noise = True
@@ -156,7 +187,9 @@ class BeamSampler:
         return_all_beams: `generate` returns every beam `(batch, num_beams, steps)`, best first, and scores.
 
     Example:
-        >>> model.generate(sources, 9, sampler=BeamSampler(num_beams=4), end_id=2)
+        >>> from kgen.text import BeamSampler, UniLM
+        >>> model = UniLM(vocab_size=10, max_length=16)
+        >>> model.generate([[1, 5, 6, 2], [1, 7, 2]], max_new_tokens=4, sampler=BeamSampler(num_beams=3), end_id=2)
     """
 
     needs_noise = False
@@ -209,8 +242,16 @@ def get_sampler(sampler):
     """A sampler instance from an instance or a name: "greedy", "random", "top_k", "top_p", "beam"."""
     names = {"greedy": GreedySampler, "random": RandomSampler, "top_k": TopKSampler, "top_p": TopPSampler,
              "beam": BeamSampler}
-    if isinstance(sampler, (Sampler, BeamSampler)):
+    if isinstance(sampler, (TokenSampler, BeamSampler)):
         return sampler
     if isinstance(sampler, str) and sampler in names:
         return names[sampler]()
-    raise ValueError(f"`sampler` must be a Sampler/BeamSampler instance or one of {list(names)}, got {sampler!r}")
+    raise ValueError(f"`sampler` must be a TokenSampler/BeamSampler instance or one of {list(names)}, got {sampler!r}")
+
+
+def __getattr__(name):
+    if name == "Sampler":
+        warnings.warn("`kgen.text.samplers.Sampler` is deprecated; use `kgen.text.TokenSampler` (the name "
+                      "`Sampler` also names kgen.diffusion's samplers)", DeprecationWarning, stacklevel=2)
+        return TokenSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,26 +13,42 @@ target tokens count:
 so the source `[SEP]` predicts the first target token and the last target token predicts the closing `[SEP]`
 (learning to stop). UniLM's own fine-tuning masks target tokens and predicts them in place instead; this is
 the article's (and UniLM's `pos_shift`) next-token form.
+
+Decoding (`generate`, run by the model-agnostic loops of `kgen.text.decoding`; this model supplies `prefill`,
+`next_logits` and `reorder_cache`). Layout of a batch of sources of different lengths nᵦ (ragged), buffer
+length S = max nᵦ + steps:
+
+    position   0 … nᵦ−1          nᵦ … nᵦ+steps−1         (rest)
+    token      source (left)     generated y₀, y₁, …      unused
+    segment    0                 1                        1
+
+This is exactly the layout the model is trained on, `[CLS] source [SEP] target [SEP]` with no gap, so position
+ids are plain 0…S−1 and every row writes its t-th token at its own position nᵦ + t. Logits at position
+nᵦ − 1 (the source `[SEP]`) give y₀; feeding y_{t−1} at position nᵦ + t − 1 gives y_t.
+
+Why the cache is exact: a cache is exact iff no computed position attends a position written later. Under the
+UniLM mask, source rows see only the source and target rows see only earlier positions, so (1) the whole
+source is prefilled at once with the UniLM mask (bidirectional inside the source, never token by token), and
+(2) each step's query at position p uses the row `M[p, :]` of the full mask (all source + target ≤ p), with
+per-row p. The cache keeps the sources' keys/values apart from the generated ones (`BertEncoder.prefill`): the
+t-th generated token of every row goes to column t, whatever the row's source length, so a step writes one
+column instead of rewriting a buffer, and the row's mask is its real source tokens plus columns ≤ t.
+keras-hub's prefix-LM generation instead re-runs the tails of longer prompts through the causal step path,
+which loses their bidirectionality; here no source token ever goes through the step path.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from kgen import backend as kb
-from kgen.backend import replica_mean
 from kgen._checks import check_int
+from kgen.backend import concrete_value, replica_mean
+from kgen.export import Endpoint
+from kgen.text import decoding
+from kgen.text._checks import check_token_ids
 from kgen.text.encoder import BertEncoder
-from kgen.text.masks import check_segment_ids, eager_numpy, UniLMMask
-
-
-def check_token_ids(token_ids, vocab_size, name="token_ids"):
-    """Raise ValueError unless every id of the int array `token_ids` lies in [0, vocab_size)."""
-    ids = np.asarray(token_ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"`{name}` must be integer token ids, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"`{name}` must lie in [0, vocab_size={vocab_size}); got ids from {ids.min()} to {ids.max()}")
+from kgen.text.masks import check_segment_ids, unilm_mask, UniLMMask
+from kgen.text.samplers import GreedySampler
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -57,11 +73,15 @@ class UniLM(kb.Model):
             [0, vocab_size), segment ids not 0s-then-1s, inputs of different shapes.
 
     Example:
-        >>> data = kgen.datasets.text.toy_seq2seq("reverse", 20_000)
+        >>> import keras
+        >>> from kgen.datasets.text import SEP_ID, toy_seq2seq
+        >>> from kgen.text import UniLM
+        >>> data = toy_seq2seq("reverse", 2_000)
         >>> model = UniLM(vocab_size=data["vocab_size"], max_length=data["token_ids"].shape[1])
         >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
         >>> model.fit({"token_ids": data["token_ids"], "segment_ids": data["segment_ids"]}, batch_size=64)
-        >>> model.generate(data["source_ids"][:4], max_new_tokens=9, end_id=2)
+        >>> tokens = model.generate(data["source_ids"][:4], max_new_tokens=9, end_id=SEP_ID)  # int32 (4, 9)
+        >>> keras.ops.convert_to_numpy(tokens)  # as NumPy
     """
 
     def __init__(self, vocab_size, hidden_dim=64, num_layers=2, num_heads=4, intermediate_dim=128, max_length=64,
@@ -96,7 +116,7 @@ class UniLM(kb.Model):
         """Value checks on inputs whose values are known (numpy or eager tensors); a no-op while tracing."""
         if not isinstance(inputs, dict):
             return
-        token_ids = eager_numpy(inputs.get("token_ids"))
+        token_ids = concrete_value(inputs.get("token_ids"))
         if token_ids is None:
             return
         check_token_ids(token_ids, self.vocab_size)
@@ -104,8 +124,8 @@ class UniLM(kb.Model):
         if token_ids.ndim != 2 or length > self.max_length:
             raise ValueError(f"`token_ids` must have shape (batch, length <= max_length={self.max_length}), "
                              f"got {token_ids.shape}")
-        segments = eager_numpy(inputs.get("segment_ids"))
-        pad = eager_numpy(inputs.get("padding_mask"))
+        segments = concrete_value(inputs.get("segment_ids"))
+        pad = concrete_value(inputs.get("padding_mask"))
         if segments is not None:
             if segments.shape != token_ids.shape:
                 raise ValueError(f"`segment_ids` must have the shape of `token_ids` {token_ids.shape}, "
@@ -152,12 +172,68 @@ class UniLM(kb.Model):
 
     # -- decoding ----------------------------------------------------------------------------------------------
     def generate(self, source_ids, max_new_tokens, sampler="greedy", end_id=None, use_cache=True,
-                 return_logits=False):
-        """Decode targets for `source_ids`; see `kgen.text.decoding.generate`."""
-        from kgen.text.decoding import generate
+                 return_logits=False, seed=None):
+        """Decode targets for `source_ids`: backend tensors, see `kgen.text.decoding.generate`."""
+        return decoding.generate(self, source_ids, max_new_tokens, sampler=sampler, end_id=end_id,
+                                 use_cache=use_cache, return_logits=return_logits, seed=seed)
 
-        return generate(self, source_ids, max_new_tokens, sampler=sampler, end_id=end_id, use_cache=use_cache,
-                        return_logits=return_logits)
+    def _layout(self, source_ids, lengths, steps, use_cache):
+        """Token and segment ids of the decoding buffer (the module docstring's layout), and its padding."""
+        source_ids = ops.cast(source_ids, "int32")
+        if not use_cache:  # the reference re-runs the whole buffer: room for the `steps` generated tokens
+            tail = ops.zeros((ops.shape(source_ids)[0], steps), "int32") + self.pad_id
+            source_ids = ops.concatenate([source_ids, tail], axis=1)
+        positions = ops.arange(ops.shape(source_ids)[1], dtype="int32")[None, :]
+        segments = ops.cast(positions >= lengths[:, None], "int32")
+        return source_ids, segments, positions < lengths[:, None]
+
+    def prefill(self, source_ids, lengths, steps, use_cache=True):
+        """Run the sources at once under the UniLM mask: the logits of the first target token, and the cache.
+
+        Args:
+            source_ids: int `(batch, width)`, end-padded with `pad_id`; lengths: int `(batch,)`.
+            steps: number of tokens to be generated (static int).
+            use_cache: keep every layer's keys and values, with room for `steps` tokens; False keeps the
+                token and segment buffer `(batch, width + steps)` instead, re-run at every step (the reference).
+
+        Returns:
+            `(logits (batch, vocab) at each row's last source position, cache)`.
+        """
+        tokens, segments, pad = self._layout(source_ids, lengths, steps, use_cache)
+        mask = unilm_mask(segments, pad)
+        if use_cache:
+            hidden, cache = self.encoder.prefill(tokens, segments, mask, steps)
+        else:
+            hidden, cache = self.encoder.hidden_states(tokens, segments, mask), (tokens, segments)
+        last = ops.take_along_axis(hidden, (lengths - 1)[:, None, None], axis=1)[:, 0]
+        return self.encoder.lm_head(last), cache
+
+    def next_logits(self, token, index, lengths, cache, use_cache=True):
+        """Feed `token (batch,)` as generated token `index` (a scalar), at each row's position `lengths + index`.
+
+        Returns `(logits (batch, vocab) of the token after it, cache)`."""
+        encoder = self.encoder
+        position = lengths + index
+        if use_cache:
+            prompt = ops.shape(cache[0][0])[2]
+            prompt_mask = ops.arange(prompt, dtype="int32")[None, :] < lengths[:, None]
+            hidden, cache = encoder.decode_step(token, ops.ones_like(token), position, index, cache, prompt_mask)
+            return encoder.lm_head(hidden), cache
+        tokens, segments = cache
+        seen = ops.arange(ops.shape(tokens)[1], dtype="int32")[None, :] <= position[:, None]
+        slot = ops.one_hot(position, ops.shape(tokens)[1], dtype="bool")
+        tokens = ops.where(slot, token[:, None], tokens)
+        hidden = encoder.hidden_states(tokens, segments, unilm_mask(segments, seen))
+        hidden = ops.take_along_axis(hidden, position[:, None, None], axis=1)[:, 0]
+        return encoder.lm_head(hidden), (tokens, segments)
+
+    def reorder_cache(self, cache, indices, use_cache=True):
+        """The cache of rows `indices` (beam search): the beams of a row share its source, so only the generated
+        keys and values (or the token buffer) follow their parents."""
+        if use_cache:
+            return tuple(layer[:2] + tuple(ops.take(x, indices, axis=0) for x in layer[2:]) for layer in cache)
+        tokens, segments = cache
+        return ops.take(tokens, indices, axis=0), segments
 
     def export_endpoints(self, max_new_tokens=16, source_length=None, end_id=None, serve_length=None):
         """Endpoints for `kgen.export`:
@@ -169,17 +245,13 @@ class UniLM(kb.Model):
           (ragged batches as in `generate`; tokens after `end_id` are `pad_id`). `source_length` defaults
           to `max_length - max_new_tokens`.
         """
-        from kgen.export import Endpoint
-        from kgen.text.decoding import _sample_loop
-        from kgen.text.samplers import get_sampler
-
         steps = check_int("max_new_tokens", max_new_tokens, 1)
         width = self.max_length - steps if source_length is None else check_int("source_length", source_length, 1)
         if width < 1 or width + steps > self.max_length:
             raise ValueError(f"`source_length` ({width}) + `max_new_tokens` ({steps}) must be <= the model's "
                              f"max_length ({self.max_length})")
         end = -1 if end_id is None else check_int("end_id", end_id, 0)
-        greedy = get_sampler("greedy")
+        greedy = GreedySampler()
         if not self.built:
             self.build()
 
@@ -189,12 +261,8 @@ class UniLM(kb.Model):
         def generate(source_ids):
             source_ids = ops.cast(source_ids, "int32")
             lengths = ops.sum(ops.cast(ops.not_equal(source_ids, self.pad_id), "int32"), axis=1)
-            tail = ops.zeros((ops.shape(source_ids)[0], steps), "int32") + self.pad_id
-            tokens = ops.concatenate([source_ids, tail], axis=1)
-            segments = ops.cast(ops.arange(width + steps, dtype="int32")[None, :] >= lengths[:, None], "int32")
             end_token = ops.convert_to_tensor(end, "int32")
-            return _sample_loop(self, greedy, tokens, segments, lengths, end_token, ops.zeros(()), steps,
-                                use_cache=True, return_logits=False)[0]
+            return decoding.sample_loop(self, greedy, source_ids, lengths, end_token, ops.zeros(()), steps)[0]
 
         length = self.max_length if serve_length is None else check_int("serve_length", serve_length, 1)
         if length > self.max_length:

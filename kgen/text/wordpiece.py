@@ -15,12 +15,14 @@ The article's `keep_tokens` (a task-sized vocabulary, bert4keras) is `WordPieceT
 whose pieces all lie in the subset, greedy longest match gives the same pieces as with the full vocabulary.
 """
 
+import json
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 
 from kgen._checks import check_int
+from kgen.text.checkpoint import minilm_path
 
 _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
         (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
@@ -53,6 +55,7 @@ class WordPieceTokenizer:
         max_chars_per_word: longer words become `[UNK]` (BERT: 100).
 
     Example:
+        >>> from kgen.text import WordPieceTokenizer
         >>> tokenizer = WordPieceTokenizer.from_pretrained()  # MiniLM's vocab.txt
         >>> tokenizer.tokenize("Héllo, unaffable world!")  # ['hello', ',', 'una', '##ffa', '##ble', 'world', '!']
         >>> tokenizer.encode("hello")  # [7592]
@@ -78,10 +81,6 @@ class WordPieceTokenizer:
     @classmethod
     def from_pretrained(cls, path=None):
         """The tokenizer of a HF BERT directory (`vocab.txt`, `tokenizer_config.json`); None = MiniLM."""
-        import json
-
-        from kgen.text.checkpoint import minilm_path
-
         path = minilm_path() if path is None else Path(path)
         config_file = path / "tokenizer_config.json"
         config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kgen.text import BeamSampler, generate
-from text_helpers import RAGGED_SOURCES, packed
+from kgen.text import BeamSampler
+from text_helpers import RAGGED_SOURCES, generate_numpy as generate, packed
 
 STEPS = 8
 END_ID = 2

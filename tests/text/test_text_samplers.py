@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kgen.text import BeamSampler, RandomSampler, TopKSampler, TopPSampler, generate
-from text_helpers import RAGGED_SOURCES
+from kgen.text import BeamSampler, RandomSampler, TopKSampler, TopPSampler
+from text_helpers import RAGGED_SOURCES, generate_numpy as generate
 
 STEPS = 8
 LOGITS = np.array([[2.0, 1.0, 0.5, 0.0, -1.0], [0.0, 3.0, 0.1, 2.9, -2.0]], np.float32)

@@ -22,7 +22,8 @@ def _train_and_score(task, epochs, lr):
     model.compile(optimizer=keras.optimizers.Adam(lr))
     model.fit({"token_ids": train["token_ids"], "segment_ids": train["segment_ids"]}, batch_size=64,
               epochs=epochs, verbose=0)
-    generated = model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID)
+    generated = keras.ops.convert_to_numpy(model.generate(test["source_ids"], test["target_ids"].shape[1],
+                                                          end_id=SEP_ID))
     return exact_match(generated, test["target_ids"])
 
 

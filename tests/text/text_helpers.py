@@ -1,8 +1,10 @@
 """Tiny models and batches shared by the kgen.text tests (tiny: torch runs them eagerly)."""
 
+import keras
 import numpy as np
+from keras import ops
 
-from kgen.text import UniLM
+from kgen.text import UniLM, generate
 
 VOCAB = 13
 
@@ -19,6 +21,11 @@ def tiny_unilm(**kwargs):
 
 # Ragged sources: [CLS] … [SEP], lengths 5, 3 and 8, as lists (generate pads them itself).
 RAGGED_SOURCES = [[1, 5, 6, 7, 2], [1, 8, 2], [1, 3, 4, 5, 6, 7, 8, 2]]
+
+
+def generate_numpy(*args, **kwargs):
+    """`kgen.text.generate` with its backend tensors (one, or a tuple) as NumPy arrays."""
+    return keras.tree.map_structure(ops.convert_to_numpy, generate(*args, **kwargs))
 
 
 def packed(sources, targets):
