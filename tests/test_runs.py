@@ -163,7 +163,7 @@ def test_unilm_run_decodes_held_out_text_and_exports_its_generate_endpoint(tmp_p
     assert all("[CLS]" in line and "→" in line for line in lines[1:])
     served = tf.saved_model.load(runs.export(out, format="saved_model"))
     test = toy_seq2seq("reverse", 6, split="test", seed=1)
-    expected = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
+    expected = keras.ops.convert_to_numpy(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
     np.testing.assert_array_equal(served.generate(tf.constant(test["source_ids"])).numpy(), expected)
 
 

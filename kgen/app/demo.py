@@ -153,7 +153,8 @@ def text_section(out_dir, seed):
             continue
         model = keras.saving.load_model(path, safe_mode=True)
         test = toy_seq2seq(task, 200, split="test", seed=seed + 1)
-        generated = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
+        generated = keras.ops.convert_to_numpy(
+            model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
         section.metrics.append((f"UniLM {task}: held-out exact match", f"{exact_match(generated, test['target_ids']):.3f}",
                                 "200 test sources, greedy, cached decoding"))
         lines += [f"{task}: {words(src[1:])} → {words(out)}" for src, out in zip(test["source_ids"][:3], generated[:3])]

@@ -197,7 +197,7 @@ def _decoded_lines(model, n, data):
     from kgen.datasets.text import PAD_ID, SEP_ID, exact_match, toy_vocab
 
     test = _held_out(data, n)
-    generated = np.asarray(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
+    generated = keras.ops.convert_to_numpy(model.generate(test["source_ids"], test["target_ids"].shape[1], end_id=SEP_ID))
     vocab = toy_vocab()
     words = lambda ids: " ".join(vocab[i] for i in ids if i != PAD_ID)  # noqa: E731
     lines = [f"{data}: exact match on {n} held-out sources: {exact_match(generated, test['target_ids']):.3f}"]

@@ -28,9 +28,8 @@ import keras
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
-    call_network, compile_function, gradients, input_gradient, jacobian, minimize, on_accelerator, replica_mean,
-    saved_model_endpoint_options, saved_model_refusal, set_network_tracing)
-from kgen.backend.functions import concrete_value  # noqa: F401
+    call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, on_accelerator,
+    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing)
 
 BACKEND = keras.backend.backend()
 

@@ -11,6 +11,7 @@ drawn for training, whatever the sizes.
 
 import zlib
 
+import keras
 import numpy as np
 
 from kgen._checks import check_choice, check_int
@@ -90,10 +91,11 @@ def exact_match(generated, target_ids):
     """Fraction of rows whose generated tokens equal `target_ids` exactly (both end-padded with `[PAD]`).
 
     Args:
-        generated: int `(n, steps)` from `kgen.text.generate(..., end_id=SEP_ID)` (pads after `[SEP]`).
+        generated: int `(n, steps)` from `kgen.text.generate(..., end_id=SEP_ID)` (pads after `[SEP]`): a NumPy
+            array or a backend tensor (copied to the host).
         target_ids: int `(n, length)`; the shorter array is compared after padding it with `[PAD]`.
     """
-    generated, target_ids = np.asarray(generated), np.asarray(target_ids)
+    generated, target_ids = (np.asarray(keras.ops.convert_to_numpy(a)) for a in (generated, target_ids))
     if generated.ndim != 2 or target_ids.ndim != 2 or generated.shape[0] != target_ids.shape[0]:
         raise ValueError(f"`generated` {generated.shape} and `target_ids` {target_ids.shape} must be (n, ·) "
                          "arrays with the same n")

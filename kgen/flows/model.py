@@ -20,6 +20,7 @@ from keras import ops
 from kgen import backend as kb
 from kgen._checks import check_data, check_example_shape, check_int, fit_array
 from kgen.base import seed_generator_for
+from kgen.endpoint import Endpoint
 from kgen.backend import replica_mean
 from kgen.flows.layers.split import Split
 from kgen.flows.priors import get_prior
@@ -241,8 +242,6 @@ class Flow(kb.Model):
         the number of samples; a scalar or a `(batch,)` vector is refused by the SavedModel's signature), and
         draws the latents from the model's seed state (different draws on each call).
         """
-        from kgen.export import Endpoint
-
         sizes = [int(np.prod(shape)) for shape in self.latent_shapes]
         x_spec = keras.InputSpec(shape=(None,) + self.data_shape, dtype="float32")
 

@@ -43,7 +43,7 @@ from keras import ops
 from kgen import backend as kb
 from kgen._checks import check_int
 from kgen.backend import concrete_value, replica_mean
-from kgen.export import Endpoint
+from kgen.endpoint import Endpoint
 from kgen.text import decoding
 from kgen.text._checks import check_token_ids
 from kgen.text.encoder import BertEncoder
