@@ -13,6 +13,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   stateless networks on torch; `set_network_tracing(False)` turns it off).
 - `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
+- `sync_state(model)`: bring the state a running `fit` holds off the variables back into them (JAX), e.g.
+  before a callback reads weights mid-epoch.
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
   `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
@@ -25,7 +27,7 @@ from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, gradients, input_gradient, jacobian, minimize, on_accelerator, replica_mean,
-    set_network_tracing)
+    set_network_tracing, sync_state)
 
 BACKEND = keras.backend.backend()
 

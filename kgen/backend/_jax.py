@@ -275,3 +275,9 @@ def call_network(network, inputs, training):
 
 def set_network_tracing(enabled):
     return False
+
+
+def sync_state(model):
+    sync = getattr(model, "jax_state_sync", None)  # JAXTrainer's: a no-op outside fit or when already synced
+    if sync is not None:
+        sync()

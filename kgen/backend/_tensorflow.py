@@ -83,3 +83,7 @@ def call_network(network, inputs, training):
 
 def set_network_tracing(enabled):
     return False
+
+
+def sync_state(model):
+    return None  # the variables hold the current values at every step

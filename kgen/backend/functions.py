@@ -175,3 +175,16 @@ def compile_function(fn, state=None, jit_compile="auto"):
     if jit_compile not in ("auto", True, False):
         raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}")
     return impl.compile_function(fn, _collect_variables(state), jit_compile=jit_compile)
+
+
+def sync_state(model):
+    """Put the values a running `fit` holds outside `model`'s variables back into them; returns `model`.
+
+    On JAX, `fit` keeps the weights, optimizer and metric state off the Keras variables during an epoch
+    (Keras's `jax_state_sync` writes them back); a callback that reads weights mid-epoch calls this first. It
+    costs one pass over the variables. On TensorFlow and torch the variables are always current: a no-op.
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"`model` must be a keras Model, got {type(model).__name__}")
+    impl.sync_state(model)
+    return model
