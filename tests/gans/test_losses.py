@@ -9,8 +9,8 @@ import keras
 from kgen import backend as kb
 from kgen.gans import GAN, LOSS_NAMES
 from kgen.gans.fdivergences import FDIVERGENCES
-from kgen.gans.gan import mlp
-from kgen.gans.losses import WGANGPLoss, get_loss, interpolates, per_example_norm
+from kgen.gans.networks import mlp
+from kgen.gans.losses import WGANGPLoss, get_loss, interpolates, per_example_norm_pow
 
 
 def _np(x):
@@ -109,7 +109,7 @@ def test_gradient_penalty_uses_per_example_norms():
     # D(x) = ½‖x‖²: ∇D = x. Rows with norms 5 and 1 → mean((5−1)², (1−1)²) = 8 (a batch-global norm would not).
     x = ops.convert_to_tensor(np.array([[3.0, 4.0], [0.6, 0.8]], "float32"))
     critic = lambda t: 0.5 * ops.sum(t * t, axis=-1)  # noqa: E731
-    np.testing.assert_allclose(_np(per_example_norm(kb.input_gradient(critic, x))), [5.0, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(_np(per_example_norm_pow(kb.input_gradient(critic, x))), [5.0, 1.0], rtol=1e-5)
     loss = WGANGPLoss(weight=10.0).discriminator_loss(critic, x, x, keras.random.SeedGenerator(0))
     assert _np(loss) == pytest.approx(10.0 * 8.0, rel=1e-5)
 
@@ -131,7 +131,7 @@ def test_gradient_penalty_parameter_gradient_matches_finite_differences(penalty)
     power = {"wgan_gp": 1.0, "wgan_div": 6.0, "r1": 2.0}[penalty]
 
     def term():
-        norms = per_example_norm(kb.input_gradient(critic, x), power)
+        norms = per_example_norm_pow(kb.input_gradient(critic, x), power)
         return ops.mean(ops.square(norms - 1.0)) if penalty == "wgan_gp" else ops.mean(norms)
 
     variables = d.trainable_variables
