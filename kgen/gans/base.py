@@ -54,6 +54,13 @@ class AdversarialGenerator(kb.AdversarialModel):
 
     Subclasses set `energy_sign`: −1 when the discriminator is a score (higher on data, `GAN`), +1 when it is
     the energy itself (`EnergyGAN`).
+
+    Example:
+        >>> import kgen
+        >>> from kgen.gans.networks import mlp
+        >>> model = kgen.gans.GAN(mlp(2, 2), mlp(2, 1), value_range=None)   # a GAN is an AdversarialGenerator
+        >>> x = model.sample(4, seed=0)                   # G(z), (4, 2): the same for every call with seed=0
+        >>> model.energy(x), model.critic(x, training=False)   # −D(x) and D(x), each (4,)
     """
 
     energy_sign = -1.0

@@ -39,9 +39,15 @@ class EMA(keras.callbacks.Callback):
         seed: seed of the SeedGenerator that `sample` draws z from.
 
     Example:
+        >>> import keras
+        >>> import kgen
+        >>> from kgen.gans import networks
+        >>> gan = kgen.gans.GAN(networks.mlp_generator(), networks.mlp_discriminator(), value_range=None)
+        >>> gan.compile(optimizers={"generator": keras.optimizers.Adam(1e-3, 0.5, 0.9),
+        ...                         "discriminator": keras.optimizers.Adam(1e-3, 0.5, 0.9)})
         >>> ema = kgen.gans.EMA(decay=0.999)
-        >>> gan.fit(x, epochs=10, callbacks=[ema])
-        >>> images = ema.sample(64)            # from the averaged generator
+        >>> gan.fit(kgen.datasets.toy2d("ring8", 2560), batch_size=256, epochs=1, verbose=0, callbacks=[ema])
+        >>> points = ema.sample(64, seed=0)    # from the averaged generator, shape (64, 2)
         >>> ema.averaged_generator.save("g_ema.keras")
     """
 

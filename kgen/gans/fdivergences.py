@@ -58,6 +58,7 @@ class FDivergence:
         description: the divergence as an integral, in words.
 
     Example:
+        >>> import kgen
         >>> kl = kgen.gans.fdivergence("kl")
         >>> kl.conjugate(kl.derivative(2.0))  # f*(f'(u)) = u f'(u) − f(u) = 2.0 at u = 2
     """
@@ -194,6 +195,7 @@ def fdivergence(name):
         ValueError: unknown name; the message lists every valid one.
 
     Example:
+        >>> import kgen
         >>> js = kgen.gans.fdivergence("js")
         >>> js.composite(0.0)  # f*(activation(0)) = −½ log 2 + ½ log 2 = 0
     """

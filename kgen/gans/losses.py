@@ -41,6 +41,8 @@ def per_example_norm_pow(grad, power=1.0, eps=1e-12):
     norm finite at g = 0 (keras-io #624).
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.losses import per_example_norm_pow
         >>> g = keras.ops.convert_to_tensor([[3.0, 4.0], [0.0, 1.0]])
         >>> per_example_norm_pow(g, 2.0)   # [25., 1.]
     """
@@ -76,6 +78,8 @@ class AdversarialLoss:
         options: which of `get_loss`'s options (`"weight"`, `"generator_form"`) the constructor takes.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.losses import AdversarialLoss
         >>> class LeastSquares(AdversarialLoss):   # LSGAN's discriminator, the default generator loss
         ...     name = "least_squares"
         ...     def discriminator_loss(self, critic, real, fake, seed_generator=None):
@@ -106,6 +110,7 @@ class FGANLoss(AdversarialLoss):
     −mean f*(T(x_f)) ("saturating").
 
     Example:
+        >>> import keras
         >>> from kgen.gans.losses import FGANLoss
         >>> loss = FGANLoss("js")
         >>> critic = lambda x: keras.ops.sum(x, axis=-1)   # D(x) = x₁ + x₂
@@ -136,6 +141,7 @@ class HingeLoss(AdversarialLoss):
     """L_D = mean relu(1 − D(x_r)) + mean relu(1 + D(x_f));  L_G = −mean D(x_f).
 
     Example:
+        >>> import keras
         >>> from kgen.gans.losses import HingeLoss
         >>> critic = lambda x: keras.ops.sum(x, axis=-1)
         >>> HingeLoss().discriminator_loss(critic, keras.ops.ones((4, 2)), -keras.ops.ones((4, 2)))   # 0.0
@@ -151,6 +157,7 @@ class WGANGPLoss(AdversarialLoss):
     """L_D = mean D(x_f) − mean D(x_r) + λ·mean (‖∇D(x̂)‖ − 1)²;  L_G = −mean D(x_f).  λ = 10 (the paper).
 
     Example:
+        >>> import keras
         >>> from kgen.gans.losses import WGANGPLoss
         >>> critic = lambda x: keras.ops.sum(x, axis=-1)   # ‖∇D‖ = √2 everywhere
         >>> real, fake = keras.ops.ones((4, 2)), keras.ops.zeros((4, 2))
@@ -175,6 +182,7 @@ class WGANDivLoss(AdversarialLoss):
     """L_D = mean D(x_f) − mean D(x_r) + k/2·mean(‖∇D(x_r)‖^p + ‖∇D(x_f)‖^p);  L_G = −mean D(x_f). k=2, p=6.
 
     Example:
+        >>> import keras
         >>> from kgen.gans.losses import WGANDivLoss
         >>> critic = lambda x: keras.ops.sum(x, axis=-1)
         >>> WGANDivLoss(k=2.0, p=6.0).discriminator_loss(critic, keras.ops.ones((4, 2)), keras.ops.zeros((4, 2)))
@@ -198,6 +206,7 @@ class GANQPLoss(AdversarialLoss):
     L_D = mean(−Δ + Δ²/(2λd)), L_G = mean(Δ), with Δ = D(x_r) − D(x_f) and d = mean|x_r − x_f|.
 
     Example:
+        >>> import keras
         >>> from kgen.gans.losses import GANQPLoss
         >>> critic = lambda x: keras.ops.sum(x, axis=-1)
         >>> real, fake = keras.ops.ones((4, 2)), keras.ops.zeros((4, 2))

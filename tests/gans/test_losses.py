@@ -9,8 +9,9 @@ import keras
 from kgen import backend as kb
 from kgen.gans import GAN, LOSS_NAMES
 from kgen.gans.fdivergences import FDIVERGENCES
+from kgen.gans.losses import (LOSSES, AdversarialLoss, FGANLoss, GANQPLoss, HingeLoss, WGANDivLoss, WGANGPLoss,
+                               get_loss, interpolates, per_example_norm_pow)
 from kgen.gans.networks import mlp
-from kgen.gans.losses import WGANGPLoss, get_loss, interpolates, per_example_norm_pow
 
 
 def _np(x):
@@ -160,3 +161,21 @@ def test_unknown_loss_name_lists_the_valid_ones():
     assert "hinge" in LOSS_NAMES and "gan" in LOSS_NAMES
     with pytest.raises(ValueError, match="generator_form"):
         get_loss("gan", generator_form="minimax")
+
+
+def test_every_loss_is_an_adversarial_loss_found_by_name():
+    assert LOSSES == {"hinge": HingeLoss, "wgan_gp": WGANGPLoss, "wgan_div": WGANDivLoss, "gan_qp": GANQPLoss}
+    assert LOSS_NAMES[:4] == ("hinge", "wgan_gp", "wgan_div", "gan_qp")
+    for name in LOSS_NAMES:
+        loss = get_loss(name)
+        assert isinstance(loss, AdversarialLoss) and loss.name == name
+        assert isinstance(loss, LOSSES.get(name, FGANLoss))
+    # The default generator loss, written once in the base: −mean D(x_f) (hinge and both Wasserstein losses).
+    for name in ("hinge", "wgan_gp", "wgan_div"):
+        assert _np(get_loss(name).generator_loss(V_FAKE)) == pytest.approx(-V_FAKE.mean(), rel=1e-6)
+    assert get_loss("wgan_gp", weight=5.0).weight == 5.0 and get_loss("gan_qp", weight=3.0).weight == 3.0
+    assert get_loss("wgan_gp").weight == 10.0  # weight=None keeps the paper's value
+    assert get_loss("kl", generator_form="saturating").generator_form == "saturating"
+    with pytest.raises(NotImplementedError):
+        AdversarialLoss().discriminator_loss(lambda x: x, V_REAL, V_FAKE)
+

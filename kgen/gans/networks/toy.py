@@ -23,6 +23,7 @@ def mlp(input_dims, output_dim, hidden=(128, 128), activation="relu", name=None,
     Linear output; `seed` fixes the Glorot-uniform initial weights (None: drawn from Keras's global seed).
 
     Example:
+        >>> import keras
         >>> from kgen.gans.networks import mlp
         >>> g = mlp(2, 2, name="generator")              # z (2,) -> x (2,)
         >>> t = mlp([2, 2], 1, activation="leaky_relu")  # [x, z] -> score
@@ -42,6 +43,8 @@ def mlp_generator(latent_dim=2, data_dim=2, hidden=(128, 128), name="generator")
     """z (latent_dim,) → x (data_dim,), ReLU hidden layers, linear output.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.networks import mlp_generator
         >>> mlp_generator()(keras.random.normal((5, 2))).shape
         (5, 2)
     """
@@ -57,6 +60,8 @@ def mlp_discriminator(data_dim=2, hidden=(128, 128), spectral_norm=False, name="
     """x (data_dim,) → logit (1,), LeakyReLU(0.2) hidden layers, optionally spectral-normalized.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.networks import mlp_discriminator
         >>> mlp_discriminator(spectral_norm=True)(keras.random.normal((5, 2))).shape
         (5, 1)
     """
