@@ -32,7 +32,8 @@ from kgen.gans.networks import toy
 
 def __getattr__(name):
     # Deprecated paths: `mlp` lives in kgen.gans.networks.toy, `AdversarialGenerator` in kgen.gans.base.
-    moved = {"mlp": (toy, "kgen.gans.networks.mlp"), "AdversarialGenerator": (base, "kgen.gans.base.AdversarialGenerator")}
+    moved = {"mlp": (toy, "kgen.gans.networks.mlp"),
+             "AdversarialGenerator": (base, "kgen.gans.base.AdversarialGenerator")}
     if name in moved:
         module, where = moved[name]
         warnings.warn(f"kgen.gans.gan.{name} is deprecated: use {where}", DeprecationWarning, stacklevel=2)
