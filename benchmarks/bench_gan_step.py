@@ -29,7 +29,7 @@ BACKENDS = ("all-in-one",)
 
 def _networks():
 
-    from kgen.gans.gan import mlp
+    from kgen.gans.networks import mlp
 
     return mlp(2, 2, name="generator", seed=1), mlp(2, 1, name="discriminator", seed=2)
 

@@ -45,7 +45,7 @@ def train(seed, steps, lr, loss, r1):
     import kgen
     from kgen.datasets import stacked_digits
     from kgen.gans import GAN
-    from kgen.gans.gan import mlp
+    from kgen.gans.networks import mlp
 
     kgen.set_seed(seed)
     x, _ = stacked_digits(steps * BATCH, seed=seed)

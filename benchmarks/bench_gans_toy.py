@@ -37,8 +37,8 @@ def run(seed, steps, kind, r1=0.0, entropy=None):
     import kgen
     from kgen.datasets import toy2d, toy2d_modes
     from kgen.gans import GAN, EnergyGAN
-    from kgen.gans.gan import mlp
-    from kgen.gans.mcmc import LatentSampler
+    from kgen.gans.networks import mlp
+    from kgen.gans.mcmc import LatentMCMC
     from kgen.metrics import mode_coverage
 
     kgen.set_seed(seed)
@@ -60,8 +60,8 @@ def run(seed, steps, kind, r1=0.0, entropy=None):
     seconds = time.perf_counter() - start
     centres, std = toy2d_modes("grid25")
     prior = mode_coverage(keras.ops.convert_to_numpy(model.generate(2500)), centres, std)
-    sampler = LatentSampler(model.generator, energy, step_size=0.01, steps=50, seed=seed,
-                            state=[model.discriminator] if kind == "gan" else None)
+    sampler = LatentMCMC(model.generator, energy, step_size=0.01, steps=50, seed=seed,
+                         state=[model.discriminator] if kind == "gan" else None)
     x, _, acceptance = sampler.sample(2500)
     mala = mode_coverage(keras.ops.convert_to_numpy(x), centres, std)
     return prior, mala, acceptance, seconds

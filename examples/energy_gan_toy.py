@@ -42,8 +42,8 @@ def main(argv=None):
     import kgen
     from kgen.datasets import toy2d, toy2d_modes
     from kgen.gans import EnergyGAN
-    from kgen.gans.gan import mlp
-    from kgen.gans.mcmc import LatentSampler
+    from kgen.gans.networks import mlp
+    from kgen.gans.mcmc import LatentMCMC
     from kgen.images import save_png, scatter_image
     from kgen.metrics import mode_coverage
 
@@ -53,7 +53,7 @@ def main(argv=None):
     model = EnergyGAN(mlp(2, 2, hidden=hidden, name="generator"),
                       mlp(2, 1, hidden=hidden, activation="leaky_relu", name="discriminator"),
                       gradient_penalty=args.gradient_penalty, entropy=entropy, entropy_weight=args.entropy_weight,
-                      d_steps=args.d_steps, seed=args.seed)
+                      d_steps=args.d_steps, seed=args.seed, value_range=None)  # linear G: unbounded
     names = ["generator", "discriminator"] + {"jsd": ["statistics_network"], "correlation": ["encoder"]}.get(entropy, [])
     schedule = lambda: keras.optimizers.schedules.CosineDecay(args.lr, args.steps, alpha=0.1)  # noqa: E731
     model.compile(optimizers={name: keras.optimizers.Adam(schedule(), beta_1=0.5, beta_2=0.9) for name in names})
@@ -64,8 +64,8 @@ def main(argv=None):
     extent = (-3.0, 3.0) if args.data == "ring8" else (-6.0, 6.0)
     os.makedirs(args.out, exist_ok=True)
     prior = keras.ops.convert_to_numpy(model.generate(2500))
-    sampler = LatentSampler(model.generator, model.energy, step_size=args.step_size, steps=args.mcmc_steps,
-                            seed=args.seed)
+    sampler = LatentMCMC(model.generator, model.energy, step_size=args.step_size, steps=args.mcmc_steps,
+                         seed=args.seed)
     mala, _, acceptance = sampler.sample(2500)
     mala = keras.ops.convert_to_numpy(mala)
     for label, samples in (("prior", prior), ("mala", mala)):

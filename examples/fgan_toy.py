@@ -35,14 +35,14 @@ def main(argv=None):
     import kgen
     from kgen.datasets import toy2d, toy2d_modes
     from kgen.gans import GAN
-    from kgen.gans.gan import mlp
+    from kgen.gans.networks import mlp
     from kgen.images import save_png, scatter_image
     from kgen.metrics import mode_coverage
 
     kgen.set_seed(args.seed)
     model = GAN(mlp(2, 2, name="generator"), mlp(2, 1, name="discriminator"), loss=args.loss,
                 generator_form=args.generator_form, single_loss=args.single_loss, d_steps=args.d_steps,
-                r1_weight=args.r1, seed=args.seed)
+                r1_weight=args.r1, seed=args.seed, value_range=None)  # linear G: unbounded
     model.compile(optimizers={name: keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9)
                               for name in ("generator", "discriminator")})
     x = toy2d(args.data, args.steps * args.batch_size, seed=args.seed)

@@ -151,7 +151,7 @@ print(json.dumps({"sample": served.sample(z).numpy().tolist(), "critic": served.
 @pytest.mark.jax
 @pytest.mark.tensorflow
 def test_gan_saved_model_serves_generator_and_critic(tmp_path):
-    from kgen.gans.gan import mlp
+    from kgen.gans.networks import mlp
 
     model = kgen.gans.GAN(mlp(3, 2, hidden=(8,), name="g", seed=0), mlp(2, 1, hidden=(8,), name="d", seed=1))
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ from kgen.callbacks import StopOnNaN
 from kgen.diffusion import CosineSchedule
 from kgen.diffusion.model import DiffusionModel
 from kgen.gans import GAN, EnergyGAN
-from kgen.gans.gan import mlp
+from kgen.gans.networks import mlp
 
 KINDS = ("gan", "energy_gan", "diffusion")
 BATCH, BATCHES = 16, 8

@@ -9,7 +9,7 @@ from keras import ops
 
 import kgen
 from kgen import backend as kb
-from kgen.gans.gan import mlp
+from kgen.gans.networks import mlp
 
 
 def _np(x):

@@ -17,6 +17,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `replica_mean(loss)`: the per-replica loss scaling of data-parallel training (`kgen.distribute`).
 - `concrete_value(x)`: `x` as a NumPy array when its value exists now, None for tracers and symbolic tensors
   (value checks that must not run while tracing).
+- `sync_state(model)`: bring the state a running `fit` holds off the variables back into them (JAX), e.g.
+  before a callback reads weights mid-epoch.
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
   `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
@@ -29,7 +31,7 @@ from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, on_accelerator,
-    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing)
+    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, sync_state)
 
 BACKEND = keras.backend.backend()
 

@@ -277,3 +277,9 @@ def concrete_value(x):
     if isinstance(x, jax.core.Tracer):
         return None
     return keras.ops.convert_to_numpy(x)
+
+
+def sync_state(model):
+    sync = getattr(model, "jax_state_sync", None)  # JAXTrainer's: a no-op outside fit or when already synced
+    if sync is not None:
+        sync()

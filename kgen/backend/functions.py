@@ -212,3 +212,16 @@ def concrete_value(x):
     if isinstance(x, keras.Variable):
         x = x.value
     return impl.concrete_value(x)
+
+
+def sync_state(model):
+    """Put the values a running `fit` holds outside `model`'s variables back into them; returns `model`.
+
+    On JAX, `fit` keeps the weights, optimizer and metric state off the Keras variables during an epoch
+    (Keras's `jax_state_sync` writes them back); a callback that reads weights mid-epoch calls this first. It
+    costs one pass over the variables. On TensorFlow and torch the variables are always current: a no-op.
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"`model` must be a keras Model, got {type(model).__name__}")
+    impl.sync_state(model)
+    return model

@@ -11,15 +11,19 @@ and θ̄ = θ for the first `start_step` steps. Non-trainable weights (BatchNorm
 spectral-norm vectors u) are copied from the live generator, not averaged: the statistics belong to the live
 weights, an approximation that BigGAN corrects with "standing statistics" (not done here).
 
-On JAX, `fit` keeps the weights off the Keras variables during an epoch; the callback asks the model to
-write them back (Keras's `jax_state_sync`, the hook Keras provides for callbacks) before reading them,
-which costs one pass over the variables per update (use `every` to update less often).
+Some backends keep the weights off the Keras variables during `fit`; the callback calls
+`kgen.backend.sync_state(model)` before reading them, which costs one pass over the variables per update
+there (use `every` to update less often).
 """
+
+import warnings
 
 import keras
 from keras import ops
 
+from kgen import backend as kb
 from kgen._checks import check_int
+from kgen.base import seed_generator_for
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -35,9 +39,15 @@ class EMA(keras.callbacks.Callback):
         seed: seed of the SeedGenerator that `sample` draws z from.
 
     Example:
+        >>> import keras
+        >>> import kgen
+        >>> from kgen.gans import networks
+        >>> gan = kgen.gans.GAN(networks.mlp_generator(), networks.mlp_discriminator(), value_range=None)
+        >>> gan.compile(optimizers={"generator": keras.optimizers.Adam(1e-3, 0.5, 0.9),
+        ...                         "discriminator": keras.optimizers.Adam(1e-3, 0.5, 0.9)})
         >>> ema = kgen.gans.EMA(decay=0.999)
-        >>> gan.fit(x, epochs=10, callbacks=[ema])
-        >>> images = ema.sample(64)            # from the averaged generator
+        >>> gan.fit(kgen.datasets.toy2d("ring8", 2560), batch_size=256, epochs=1, verbose=0, callbacks=[ema])
+        >>> points = ema.sample(64, seed=0)    # from the averaged generator, shape (64, 2)
         >>> ema.averaged_generator.save("g_ema.keras")
     """
 
@@ -97,23 +107,34 @@ class EMA(keras.callbacks.Callback):
         self._batches += 1
         if self._batches % self.every:
             return
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
+        kb.sync_state(self.model)
         self.update()
 
-    def sample(self, n, labels=None):
-        """`n` images from the averaged generator, z ~ N(0, I) drawn from this callback's SeedGenerator.
+    @property
+    def seed_generator(self):
+        """The SeedGenerator that `sample(n)` draws z from when `seed` is None."""
+        return self._seed_generator
+
+    def sample(self, n, *args, seed=None, labels=None):
+        """`n` samples from the averaged generator, z ~ N(0, I) (the protocol of `kgen.base`).
 
         Args:
             n: number of samples.
-            labels: integer labels of shape (n,) for a conditional generator ([z, labels] inputs).
+            seed: None draws z from this callback's SeedGenerator (every call differs); an int gives the same z
+                on every call and leaves that generator untouched.
+            labels: integer labels of shape (n,) for a conditional generator ([z, labels] inputs); required there.
+                (Passing them positionally, `sample(n, labels)`, is deprecated.)
         """
+        if args:
+            if len(args) > 1 or labels is not None:
+                raise TypeError("EMA.sample takes `n` and the keywords `seed` and `labels`")
+            warnings.warn("EMA.sample(n, labels) is deprecated: pass labels=...", DeprecationWarning, stacklevel=2)
+            labels = args[0]
         n = check_int("n", n, 1)
         if self.averaged_generator is None:
             raise ValueError("EMA has no averaged generator yet: pass `generator` or train first")
         inputs = self.averaged_generator.inputs
-        z = keras.random.normal((n,) + tuple(inputs[0].shape[1:]), seed=self._seed_generator)
+        z = keras.random.normal((n,) + tuple(inputs[0].shape[1:]), seed=seed_generator_for(self, seed))
         if len(inputs) == 2:
             if labels is None:
                 raise ValueError("the generator is conditional: pass `labels` of shape (n,)")

@@ -24,13 +24,16 @@ The entropy term trades precision for spread: it makes G match the smooth e^{−
 Su's advice on optimisers: no or low momentum (Adam β₁ = 0.5 or less), a learning rate that is not too large.
 """
 
+import warnings
+
 import keras
 from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_int
-from kgen.gans.gan import AdversarialGenerator, mlp
-from kgen.gans.losses import per_example_norm
+from kgen.gans.base import AdversarialGenerator
+from kgen.gans.losses import per_example_norm_pow
+from kgen.gans.networks.toy import mlp
 
 ENTROPY_ESTIMATORS = ("jsd", "correlation", None)
 
@@ -61,23 +64,32 @@ class EnergyGAN(AdversarialGenerator):
             latent size (vector data).
         d_steps: energy steps per generator step (MEG uses 5; fresh z each).
         seed: seed of the model's SeedGenerator.
+        value_range: `(low, high)` of G's outputs (default (−1, 1): images, tanh output), or None (unbounded).
 
     `compile(optimizers=...)` needs "generator", "discriminator" and, when an entropy term is used,
     "statistics_network" (jsd) or "encoder" (correlation).
 
+    Reading the discriminator: `critic(x)` = U(x), the network's raw output per example (lower on data);
+    `energy(x)` = critic(x) = U(x) (the opposite sign of `GAN`, whose energy is −critic).
+
     Example:
-        >>> from kgen.gans.gan import mlp
-        >>> model = kgen.gans.EnergyGAN(mlp(2, 2), mlp(2, 1, activation="leaky_relu"), entropy="jsd")
+        >>> import keras
+        >>> import kgen
+        >>> from kgen.gans.networks import mlp
+        >>> model = kgen.gans.EnergyGAN(mlp(2, 2), mlp(2, 1, activation="leaky_relu"), entropy="jsd",
+        ...                             value_range=None)   # linear G on the ring: unbounded
         >>> adam = lambda: keras.optimizers.Adam(1e-3, 0.5, 0.9)
         >>> model.compile(optimizers={"generator": adam(), "discriminator": adam(), "statistics_network": adam()})
-        >>> model.fit(kgen.datasets.toy2d("ring8", 25600), batch_size=256, epochs=1)
-        >>> model.energy(model.generate(4))  # U(G(z)), shape (4,)
+        >>> model.fit(kgen.datasets.toy2d("ring8", 2560), batch_size=256, epochs=1, verbose=0)
+        >>> model.energy(model.sample(4, seed=0))  # U(G(z)), shape (4,)
     """
+
+    energy_sign = 1.0
 
     log_names = ("loss", "d_loss", "g_loss")
 
     def __init__(self, generator, discriminator, gradient_penalty=1.0, entropy="jsd", entropy_weight=0.1,
-                 statistics_network=None, encoder=None, d_steps=1, seed=0, **kwargs):
+                 statistics_network=None, encoder=None, d_steps=1, seed=0, value_range=(-1.0, 1.0), **kwargs):
         if entropy not in ENTROPY_ESTIMATORS:
             raise ValueError(f"`entropy` must be one of {list(ENTROPY_ESTIMATORS)}, got {entropy!r}")
         gradient_penalty, entropy_weight = float(gradient_penalty), float(entropy_weight)
@@ -86,7 +98,7 @@ class EnergyGAN(AdversarialGenerator):
         if not entropy_weight >= 0.0:
             raise ValueError(f"`entropy_weight` must be >= 0, got {entropy_weight}")
         d_steps = check_int("d_steps", d_steps, 1)
-        super().__init__(generator, discriminator, seed=seed, **kwargs)
+        super().__init__(generator, discriminator, seed=seed, value_range=value_range, **kwargs)
         if self.conditional:
             raise ValueError("EnergyGAN is unconditional: the generator and energy take one input each")
         self.gradient_penalty, self.entropy, self.entropy_weight = gradient_penalty, entropy, entropy_weight
@@ -117,18 +129,18 @@ class EnergyGAN(AdversarialGenerator):
             raise ValueError(f"`optimizers` needs an optimizer for each of {needed}; missing {missing}")
         super().compile(optimizers=optimizers, **kwargs)
 
-    def energy(self, x):
-        """U(x), shape (batch,): low on data. Used by `kgen.gans.mcmc`."""
-        return self.critic(x, training=False)
-
     # ---------------------------------------------------------------- the losses
     def energy_loss(self, x, fake):
         """E_p[U] − E_q[U] + λ E_p[‖∇ₓU‖²] with `fake` already stop-gradiented."""
         loss = ops.mean(self.critic(x)) - ops.mean(self.critic(fake))
         if self.gradient_penalty:
             grad = kb.input_gradient(self.critic, x)
-            loss = loss + self.gradient_penalty * ops.mean(per_example_norm(grad, 2.0))
+            loss = loss + self.gradient_penalty * ops.mean(per_example_norm_pow(grad, 2.0))
         return loss
+
+    def discriminator_loss(self, x, y, fake):
+        """`energy_loss(x, fake)`: the name every AdversarialGenerator gives its discriminator's loss."""
+        return self.energy_loss(x, fake)
 
     def mutual_information_loss(self, z, fake):
         """The entropy surrogate to *minimise*: JSD classifier cross-entropy, or −ρ(z, E(G(z)))."""
@@ -139,10 +151,24 @@ class EnergyGAN(AdversarialGenerator):
             return ops.mean(ops.softplus(-joint)) + ops.mean(ops.softplus(marginal))
         return -standardized_correlation(z, kb.call_network(self.encoder, fake, training=True))
 
-    def generator_loss(self, z):
-        fake = self._generate(z, training=True)
+    def generator_loss(self, x, y=None, fake=None, z=None):
+        """E_z[U(G(z))] + β·(the entropy surrogate of I(X; Z)), on `fake` = G(z) and its latents `z`.
+
+        `x` and `y` (the real batch) are not read. The old form `generator_loss(z)` is deprecated: it draws
+        nothing new, generates `G(z)` and evaluates the same loss.
+        """
+        if fake is None and y is None and z is None:
+            warnings.warn("EnergyGAN.generator_loss(z) is deprecated: use generator_loss(x, y, fake, z) with "
+                          "fake = G(z)", DeprecationWarning, stacklevel=2)
+            z = x
+            fake = self._generate(z, training=True)
+        if fake is None:
+            raise ValueError("`fake` (the generated batch G(z)) is required")
+        with_entropy = self.entropy is not None and self.entropy_weight
+        if with_entropy and z is None:
+            raise ValueError("the entropy term estimates I(X; Z): pass the latents `z` that `fake` came from")
         loss = ops.mean(self.critic(fake))
-        if self.entropy is not None and self.entropy_weight:
+        if with_entropy:
             loss = loss + self.entropy_weight * self.mutual_information_loss(z, fake)
         return loss
 
@@ -154,7 +180,11 @@ class EnergyGAN(AdversarialGenerator):
             d_loss = self.minimize(
                 lambda: self.energy_loss(x, ops.stop_gradient(self._generate(self.sample_latent(batch), training=True))),
                 "discriminator")
-        z_loss = lambda: self.generator_loss(self.sample_latent(batch))  # noqa: E731
+
+        def z_loss():
+            z = self.sample_latent(batch)
+            return self.generator_loss(x, None, self._generate(z, training=True), z)
+
         if self.entropy is None:
             g_loss = self.minimize(z_loss, "generator")
         else:

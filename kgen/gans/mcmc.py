@@ -29,6 +29,8 @@ with training=False, so the loop body updates no state (a BatchNorm/seed update 
 not be carried out). Noise is drawn before the loop from the sampler's SeedGenerator, as JAX requires.
 """
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -63,8 +65,11 @@ def _sq_norm(t):
     return ops.sum(ops.square(ops.reshape(t, (ops.shape(t)[0], -1))), axis=-1)
 
 
-class LatentSampler:
+class LatentMCMC:
     """MALA (default) or unadjusted Langevin on E(z) = U(G(z)) + ½‖z‖².
+
+    A Markov chain in latent space (not a `kgen.diffusion` or `kgen.text` sampler): `run(z0)` moves given
+    latents, `sample(n)` starts n chains at z ~ N(0, I).
 
     Args:
         generator: z -> x (a keras.Model, or any callable of keras.ops; `lambda z: z` samples U itself + prior).
@@ -78,8 +83,16 @@ class LatentSampler:
         jit_compile: passed to `kgen.backend.compile_function`.
 
     Example:
-        >>> sampler = kgen.gans.mcmc.LatentSampler(model.generator, model.energy, step_size=0.01, steps=50)
-        >>> x, z, acceptance = sampler.sample(1000)   # acceptance ≈ 0.85 on the 8-ring
+        >>> import keras
+        >>> import kgen
+        >>> from kgen.gans.mcmc import LatentMCMC
+        >>> from kgen.gans.networks import mlp
+        >>> gan = kgen.gans.GAN(mlp(2, 2), mlp(2, 1), value_range=None)
+        >>> gan.compile(optimizers={"generator": keras.optimizers.Adam(1e-3, 0.5, 0.9),
+        ...                         "discriminator": keras.optimizers.Adam(1e-3, 0.5, 0.9)})
+        >>> gan.fit(kgen.datasets.toy2d("ring8", 25600), batch_size=256, epochs=1, verbose=0)
+        >>> chain = LatentMCMC(gan.generator, gan.energy, step_size=0.01, steps=50)   # U = −D
+        >>> x, z, acceptance = chain.sample(1000)   # x = G(z) after 50 MALA steps; acceptance ≈ 0.85 on the 8-ring
     """
 
     def __init__(self, generator, energy, method="mala", step_size=0.01, steps=50, seed=0, state=None,
@@ -145,3 +158,12 @@ class LatentSampler:
         if isinstance(self.generator, keras.layers.Layer):
             return self.generator(z, training=False), z, rate
         return self.generator(z), z, rate
+
+
+class LatentSampler(LatentMCMC):
+    """Deprecated name of `LatentMCMC` (it clashed with the diffusion and text samplers)."""
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn("kgen.gans.mcmc.LatentSampler is deprecated: use kgen.gans.mcmc.LatentMCMC (same arguments)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from kgen import backend as kb
 from kgen.gans import networks
 from kgen.gans.ema import EMA
 
@@ -86,6 +87,33 @@ def test_sampling_uses_the_averaged_generator():
     assert not np.allclose(samples, _np(g(z)), atol=1e-3)  # negative control: not the live generator
     with pytest.raises(ValueError, match="labels"):
         ema.sample(2, labels=[0, 1])
+
+
+def test_sample_follows_the_protocol_int_seed_repeats_and_leaves_the_callback_seed_alone():
+    g = networks.mlp_generator(latent_dim=2, hidden=(4,))
+    ema = EMA(g, decay=0.5, seed=3)
+    state = _np(ema.seed_generator.state)
+    first = _np(ema.sample(4, seed=11))
+    np.testing.assert_array_equal(first, _np(ema.sample(4, seed=11)))
+    assert not np.allclose(first, _np(ema.sample(4, seed=12)))
+    np.testing.assert_array_equal(_np(ema.seed_generator.state), state)
+    assert not np.allclose(_np(ema.sample(4)), _np(ema.sample(4)))  # seed=None: the callback's generator
+
+
+def test_positional_labels_warn_and_still_work():
+    g = networks.generator((8, 8, 1), latent_dim=3, norm="cbn", num_classes=3, width=2)
+    ema = EMA(g, decay=0.99)
+    with pytest.warns(DeprecationWarning, match="labels"):
+        old = _np(ema.sample(2, [0, 1], seed=4))
+    np.testing.assert_allclose(old, _np(ema.sample(2, seed=4, labels=[0, 1])), rtol=1e-6)
+
+
+def test_sync_state_returns_the_model_and_refuses_other_objects():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    assert kb.sync_state(model) is model  # outside fit: nothing to write back, on every backend
+    with pytest.raises(TypeError, match="model"):
+        kb.sync_state("model")
 
 
 def test_conditional_sampling_and_bad_arguments():

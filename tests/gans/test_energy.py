@@ -7,7 +7,7 @@ from keras import ops
 import keras
 from kgen.gans import EnergyGAN
 from kgen.gans.energy import standardized_correlation
-from kgen.gans.gan import mlp
+from kgen.gans.networks import mlp
 
 
 def _np(x):

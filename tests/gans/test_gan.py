@@ -9,7 +9,7 @@ from keras import ops
 
 import keras
 from kgen.gans import GAN
-from kgen.gans.gan import mlp
+from kgen.gans.networks import mlp
 
 
 def _np(x):

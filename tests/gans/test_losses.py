@@ -9,8 +9,9 @@ import keras
 from kgen import backend as kb
 from kgen.gans import GAN, LOSS_NAMES
 from kgen.gans.fdivergences import FDIVERGENCES
-from kgen.gans.gan import mlp
-from kgen.gans.losses import WGANGPLoss, get_loss, interpolates, per_example_norm
+from kgen.gans.losses import (LOSSES, AdversarialLoss, FGANLoss, GANQPLoss, HingeLoss, WGANDivLoss, WGANGPLoss,
+                               get_loss, interpolates, per_example_norm_pow)
+from kgen.gans.networks import mlp
 
 
 def _np(x):
@@ -109,7 +110,7 @@ def test_gradient_penalty_uses_per_example_norms():
     # D(x) = ½‖x‖²: ∇D = x. Rows with norms 5 and 1 → mean((5−1)², (1−1)²) = 8 (a batch-global norm would not).
     x = ops.convert_to_tensor(np.array([[3.0, 4.0], [0.6, 0.8]], "float32"))
     critic = lambda t: 0.5 * ops.sum(t * t, axis=-1)  # noqa: E731
-    np.testing.assert_allclose(_np(per_example_norm(kb.input_gradient(critic, x))), [5.0, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(_np(per_example_norm_pow(kb.input_gradient(critic, x))), [5.0, 1.0], rtol=1e-5)
     loss = WGANGPLoss(weight=10.0).discriminator_loss(critic, x, x, keras.random.SeedGenerator(0))
     assert _np(loss) == pytest.approx(10.0 * 8.0, rel=1e-5)
 
@@ -131,7 +132,7 @@ def test_gradient_penalty_parameter_gradient_matches_finite_differences(penalty)
     power = {"wgan_gp": 1.0, "wgan_div": 6.0, "r1": 2.0}[penalty]
 
     def term():
-        norms = per_example_norm(kb.input_gradient(critic, x), power)
+        norms = per_example_norm_pow(kb.input_gradient(critic, x), power)
         return ops.mean(ops.square(norms - 1.0)) if penalty == "wgan_gp" else ops.mean(norms)
 
     variables = d.trainable_variables
@@ -160,3 +161,21 @@ def test_unknown_loss_name_lists_the_valid_ones():
     assert "hinge" in LOSS_NAMES and "gan" in LOSS_NAMES
     with pytest.raises(ValueError, match="generator_form"):
         get_loss("gan", generator_form="minimax")
+
+
+def test_every_loss_is_an_adversarial_loss_found_by_name():
+    assert LOSSES == {"hinge": HingeLoss, "wgan_gp": WGANGPLoss, "wgan_div": WGANDivLoss, "gan_qp": GANQPLoss}
+    assert LOSS_NAMES[:4] == ("hinge", "wgan_gp", "wgan_div", "gan_qp")
+    for name in LOSS_NAMES:
+        loss = get_loss(name)
+        assert isinstance(loss, AdversarialLoss) and loss.name == name
+        assert isinstance(loss, LOSSES.get(name, FGANLoss))
+    # The default generator loss, written once in the base: −mean D(x_f) (hinge and both Wasserstein losses).
+    for name in ("hinge", "wgan_gp", "wgan_div"):
+        assert _np(get_loss(name).generator_loss(V_FAKE)) == pytest.approx(-V_FAKE.mean(), rel=1e-6)
+    assert get_loss("wgan_gp", weight=5.0).weight == 5.0 and get_loss("gan_qp", weight=3.0).weight == 3.0
+    assert get_loss("wgan_gp").weight == 10.0  # weight=None keeps the paper's value
+    assert get_loss("kl", generator_form="saturating").generator_form == "saturating"
+    with pytest.raises(NotImplementedError):
+        AdversarialLoss().discriminator_loss(lambda x: x, V_REAL, V_FAKE)
+

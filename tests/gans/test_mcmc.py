@@ -6,8 +6,8 @@ from keras import ops
 from scipy import stats
 
 from kgen.gans import GAN
-from kgen.gans.gan import mlp
-from kgen.gans.mcmc import LatentSampler, latent_energy
+from kgen.gans.networks import mlp
+from kgen.gans.mcmc import LatentMCMC, latent_energy
 
 
 def _np(x):
@@ -28,12 +28,12 @@ def _start(n=4000, d=2, seed=0):
 
 @pytest.mark.jax
 def test_mala_with_zero_energy_leaves_the_standard_normal_prior_invariant():
-    sampler = LatentSampler(identity, zero_energy, method="mala", step_size=1.0, steps=20, seed=1)
+    sampler = LatentMCMC(identity, zero_energy, method="mala", step_size=1.0, steps=20, seed=1)
     z, acceptance = sampler.run(_start())
     assert stats.kstest(_np(z).ravel(), "norm").pvalue > 0.01
     assert 0.5 < acceptance < 1.0  # reported, and some proposals are rejected at this step size
     # Negative control: unadjusted Langevin at the same step has stationary variance 1/(1 − ε/4) = 4/3.
-    ula = LatentSampler(identity, zero_energy, method="langevin", step_size=1.0, steps=20, seed=1)
+    ula = LatentMCMC(identity, zero_energy, method="langevin", step_size=1.0, steps=20, seed=1)
     z_ula, rate = ula.run(_start())
     assert rate == 1.0 and stats.kstest(_np(z_ula).ravel(), "norm").pvalue < 1e-6
 
@@ -42,7 +42,7 @@ def test_mala_with_zero_energy_leaves_the_standard_normal_prior_invariant():
 def test_mala_samples_the_prior_times_the_energy():
     # U(x) = 2‖x‖² with x = z: p(z) ∝ exp(−½‖z‖² − 2‖z‖²) = N(0, 0.2·I). MALA from N(0, I) must reach it.
     quadratic = lambda x: 2.0 * ops.sum(x * x, axis=-1)  # noqa: E731
-    sampler = LatentSampler(identity, quadratic, step_size=0.1, steps=100, seed=2)
+    sampler = LatentMCMC(identity, quadratic, step_size=0.1, steps=100, seed=2)
     z, acceptance = sampler.run(_start())
     assert stats.kstest(_np(z).ravel(), "norm", args=(0.0, np.sqrt(0.2))).pvalue > 0.01
     assert acceptance > 0.8
@@ -53,7 +53,7 @@ def test_compiled_chain_equals_the_eager_chain():
     quadratic = lambda x: ops.sum(x * x, axis=-1) + ops.sum(ops.sin(3.0 * x), axis=-1)  # noqa: E731
     runs = []
     for jit_compile in ("auto", False):
-        sampler = LatentSampler(identity, quadratic, step_size=0.2, steps=10, seed=3, jit_compile=jit_compile)
+        sampler = LatentMCMC(identity, quadratic, step_size=0.2, steps=10, seed=3, jit_compile=jit_compile)
         runs.append(sampler.run(_start(64)))
     np.testing.assert_allclose(_np(runs[0][0]), _np(runs[1][0]), rtol=1e-4, atol=1e-5)
     assert runs[0][1] == pytest.approx(runs[1][1])
@@ -61,7 +61,7 @@ def test_compiled_chain_equals_the_eager_chain():
 
 def test_acceptance_rate_falls_as_the_step_grows():
     sin_energy = lambda x: ops.sum(ops.sin(3.0 * x), axis=-1)  # noqa: E731
-    rates = [LatentSampler(identity, sin_energy, step_size=eps, steps=10, seed=4).run(_start(256))[1]
+    rates = [LatentMCMC(identity, sin_energy, step_size=eps, steps=10, seed=4).run(_start(256))[1]
              for eps in (0.01, 1.0, 6.0)]
     assert rates[0] > 0.95 and rates[0] > rates[1] > rates[2] and rates[2] < 0.5
 
@@ -74,7 +74,7 @@ def test_latent_energy_includes_the_prior():
 
 def test_sampler_runs_on_a_gan_energy_and_keeps_shapes():
     model = GAN(mlp(3, 2, hidden=(8,), seed=1), mlp(2, 1, hidden=(8,), seed=2))
-    sampler = LatentSampler(model.generator, model.energy, step_size=0.01, steps=5)
+    sampler = LatentMCMC(model.generator, model.energy, step_size=0.01, steps=5)
     x, z, acceptance = sampler.sample(16)
     assert tuple(x.shape) == (16, 2) and tuple(z.shape) == (16, 3)
     assert np.all(np.isfinite(_np(x))) and 0.0 <= acceptance <= 1.0
@@ -86,10 +86,10 @@ def test_sampler_runs_on_a_gan_energy_and_keeps_shapes():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="method"):
-        LatentSampler(identity, zero_energy, method="hmc")
+        LatentMCMC(identity, zero_energy, method="hmc")
     with pytest.raises(ValueError, match="step_size"):
-        LatentSampler(identity, zero_energy, step_size=0.0)
+        LatentMCMC(identity, zero_energy, step_size=0.0)
     with pytest.raises(ValueError, match="steps"):
-        LatentSampler(identity, zero_energy, steps=0)
+        LatentMCMC(identity, zero_energy, steps=0)
     with pytest.raises(TypeError, match="callables"):
-        LatentSampler(identity, "energy")
+        LatentMCMC(identity, "energy")

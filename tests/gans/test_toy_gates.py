@@ -18,7 +18,7 @@ import keras
 import kgen
 from kgen.datasets import toy2d, toy2d_modes
 from kgen.gans import GAN, EnergyGAN, estimate_fdivergence
-from kgen.gans.gan import mlp
+from kgen.gans.networks import mlp
 from kgen.metrics import mode_coverage
 
 pytestmark = pytest.mark.jax

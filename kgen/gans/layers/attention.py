@@ -37,6 +37,8 @@ class SelfAttention2D(keras.layers.Layer):
         pool: max-pool keys and values 2×2 (SAGAN does, for a 4× cheaper attention).
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.layers import SelfAttention2D
         >>> attention = SelfAttention2D()
         >>> x = keras.random.normal((2, 14, 14, 32))
         >>> bool(keras.ops.all(attention(x) == x))  # γ = 0 at initialisation

@@ -44,6 +44,8 @@ class ConditionalBatchNorm(keras.layers.Layer):
         training: batch statistics (and moving-average updates) when True, moving averages when False.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.layers import ConditionalBatchNorm
         >>> cbn = ConditionalBatchNorm(num_classes=10)
         >>> y = cbn([keras.random.normal((4, 8, 8, 16)), keras.ops.array([0, 1, 2, 3])], training=True)
         >>> y.shape

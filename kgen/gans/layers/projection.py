@@ -27,6 +27,8 @@ class ProjectionHead(keras.layers.Layer):
         spectral_norm: spectral-normalize ψ and the class embedding.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.layers import ProjectionHead
         >>> head = ProjectionHead(num_classes=10)
         >>> head([keras.random.normal((4, 64)), keras.ops.array([0, 1, 2, 3])]).shape
         (4, 1)

@@ -34,6 +34,8 @@ class SelfModulatedBatchNorm(keras.layers.Layer):
         training: batch statistics when True, moving averages when False.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.layers import SelfModulatedBatchNorm
         >>> smbn = SelfModulatedBatchNorm(hidden=32)
         >>> y = smbn([keras.random.normal((4, 8, 8, 16)), keras.random.normal((4, 128))], training=True)
         >>> y.shape

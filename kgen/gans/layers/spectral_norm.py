@@ -63,6 +63,9 @@ class SpectralNormalization(keras.layers.Wrapper):
         epsilon: added under the square roots of the normalizations.
 
     Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from kgen.gans.layers import SpectralNormalization
         >>> sn = SpectralNormalization(keras.layers.Dense(8))
         >>> y = sn(keras.random.normal((4, 16)), training=True)
         >>> sigma = np.linalg.svd(keras.ops.convert_to_numpy(sn.normalized_kernel()), compute_uv=False)[0]

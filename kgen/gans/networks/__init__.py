@@ -3,7 +3,7 @@ Su's "从DCGAN到SELF-MOD：GAN的模型架构发展一览" (kexue.fm/archives/6
 
     generator(image_shape, latent_dim, arch, upsample, norm, spectral_norm, attention, num_classes, width)
     discriminator(image_shape, arch, spectral_norm, attention, num_classes, width, norm)
-    mlp_generator / mlp_discriminator     2-D toys
+    mlp, mlp_generator, mlp_discriminator     2-D toys
 
 The article's path, for 28×28 animals (`D` always spectral-normalized from SNGAN on):
 
@@ -18,6 +18,6 @@ The article's path, for 28×28 animals (`D` always spectral-normalized from SNGA
 from kgen.gans.networks._blocks import GlobalSumPooling2D
 from kgen.gans.networks.discriminator import discriminator
 from kgen.gans.networks.generator import generator
-from kgen.gans.networks.toy import mlp_discriminator, mlp_generator
+from kgen.gans.networks.toy import mlp, mlp_discriminator, mlp_generator
 
-__all__ = ["GlobalSumPooling2D", "discriminator", "generator", "mlp_discriminator", "mlp_generator"]
+__all__ = ["GlobalSumPooling2D", "discriminator", "generator", "mlp", "mlp_discriminator", "mlp_generator"]

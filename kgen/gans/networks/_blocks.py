@@ -101,6 +101,8 @@ class GlobalSumPooling2D(keras.layers.Layer):
     """Sum over the spatial axes, (batch, H, W, C) → (batch, C): SNGAN's ResNet discriminator pooling.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.networks import GlobalSumPooling2D
         >>> GlobalSumPooling2D()(keras.ops.ones((2, 4, 4, 3)))  # every entry 16
     """
 

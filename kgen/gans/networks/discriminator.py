@@ -59,6 +59,8 @@ def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False
         `keras.Model` from (H, W, C) images (and integer labels of shape ()) to logits of shape (batch, 1).
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.networks import discriminator
         >>> d = discriminator((32, 32, 3), spectral_norm=True, attention=True, width=16)
         >>> d(keras.random.normal((2, 32, 32, 3))).shape
         (2, 1)

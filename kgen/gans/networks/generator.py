@@ -68,6 +68,8 @@ def generator(image_shape, latent_dim=128, arch="dcgan", upsample=None, norm="bn
         (H, W, C) after tanh.
 
     Example:
+        >>> import keras
+        >>> from kgen.gans.networks import generator
         >>> g = generator((28, 28, 1), latent_dim=64, norm="selfmod", width=32)
         >>> g(keras.random.normal((2, 64))).shape
         (2, 28, 28, 1)
