@@ -167,7 +167,7 @@ def gans_section(out_dir, seed):
     import keras
 
     from kgen.datasets import toy2d, toy2d_modes
-    from kgen.gans.mcmc import LatentSampler
+    from kgen.gans.mcmc import LatentMCMC
     from kgen.metrics import mode_coverage
     from kgen.metrics.classifiers import saved_models_dir
 
@@ -183,8 +183,8 @@ def gans_section(out_dir, seed):
     centres, std = toy2d_modes("ring8")
     z = keras.random.normal((2500, 2), seed=seed)
     samples = np.asarray(keras.ops.convert_to_numpy(model.generate(z)))
-    refined_z, acceptance = LatentSampler(model.generator, model.energy, method="mala", step_size=0.01, steps=50,
-                                          seed=seed).run(z)
+    refined_z, acceptance = LatentMCMC(model.generator, model.energy, method="mala", step_size=0.01, steps=50,
+                                       seed=seed).run(z)
     refined = np.asarray(keras.ops.convert_to_numpy(model.generate(refined_z)))
     extent = (-1.5 * float(np.abs(centres).max()), 1.5 * float(np.abs(centres).max()))
     for name, points, caption in (("gan_ring8_data.png", toy2d("ring8", 2500, seed=seed), "data"),
