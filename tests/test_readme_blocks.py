@@ -1,4 +1,5 @@
-"""Every ```python block of README.md and docs/*.md runs as written (JAX), so the docs cannot drift.
+"""Every ```python block of README.md and docs/*.md runs as written (on TensorFlow: JAX has the longest lane of
+`make test`), so the docs cannot drift.
 
 Blocks run one by one, each in a fresh namespace, from the repository root (as a user runs them: they may read
 `saved_models/`; none writes files). To keep `make test` short the
@@ -15,7 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FENCE = re.compile(r"(?:<!-- not run: (?P<why>[^>]*) -->\n)?```python\n(?P<code>.*?)```", re.S)
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.tensorflow  # the lighter lane of `make test`; the blocks are backend-neutral
 
 
 def blocks():
