@@ -89,6 +89,8 @@ def check_data(name, array, shape, expects, convert, shape_of=None):
     if array.dtype.kind != "f":
         raise TypeError(f"`{name}` must be a float array ({expects}), got dtype {array.dtype}")
     check_example_shape(name, array.shape, shape, shape_of)
+    if array.shape[0] == 0:  # Keras would fail inside fit with an UnboundLocalError
+        raise ValueError(f"`{name}` is empty (shape {array.shape}): there is nothing to train on")
     finite = np.isfinite(array)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])

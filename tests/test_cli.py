@@ -67,3 +67,66 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     assert [value for _, value, _ in section.metrics] == ["40.0", "30.0"]
     assert "×0.75 of DCGAN" in section.metrics[1][2]
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
+
+
+def _kgen(*args, env=None, timeout=60):
+    """The installed command's code (`python -m kgen_cli`, what the `kgen` console script runs)."""
+    return subprocess.run([sys.executable, "-m", "kgen_cli", *args], capture_output=True, text=True,
+                          env=env or dict(os.environ), timeout=timeout)
+
+
+@pytest.mark.jax  # no backend involved
+def test_help_imports_neither_keras_nor_a_backend():
+    probe = ("import sys, kgen_cli\n"
+             "try:\n    kgen_cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('keras', 'jax', 'tensorflow', 'torch', 'kgen') if m in sys.modules))")
+    for args in (["--help"], ["train", "--help"], ["sample", "--help"]):
+        result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "[]", (args, result.stdout[-300:])
+        assert "cuda" not in result.stderr.lower() and "absl" not in result.stderr  # no backend log lines
+
+
+@pytest.mark.jax
+def test_train_help_lists_each_familys_models_and_data_as_the_recipes_do():
+    import kgen_cli
+    from kgen.app.presets import RECIPES
+
+    for family, make in RECIPES.items():
+        recipe = make()
+        assert kgen_cli.FAMILIES[family] == (tuple(sorted(recipe.models)), recipe.default_model,
+                                             tuple(sorted(recipe.data))), family
+    assert set(kgen_cli.FAMILIES) == set(RECIPES)
+    text = _kgen("train", "--help").stdout
+    assert "realnvp" in text and "animals14" in text and "reverse" in text
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize("args, flag", [(["sample", "DIR", "--n", "many"], "--n"),
+                                        (["train", "flowz", "--data", "d", "--epochs", "1", "--out", "o"], "family"),
+                                        (["train", "flows", "--data", "digits", "--out", "o"], "--epochs"),
+                                        (["--backend", "numpy", "demo"], "--backend")])
+def test_bad_flags_are_one_line_naming_the_flag_with_exit_code_2(args, flag):
+    result = _kgen(*args)
+    assert result.returncode == 2
+    assert flag in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.jax
+def test_runtime_argument_errors_are_one_line_with_exit_code_2(tmp_path):
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = _kgen("sample", str(tmp_path / "nowhere"), env=env, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "is not a finished kgen run" in result.stderr and "Traceback" not in result.stderr
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"family": "flows", "data": "digits"}')
+    (run / "model.keras").write_bytes(b"not a zip file")
+    result = _kgen("sample", str(run), "--backend", "jax", env=env, timeout=300)  # --backend after the command
+    assert result.returncode == 2 and "is corrupt" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.torch
+def test_export_on_torch_names_the_onnx_flag(tmp_path):
+    result = _kgen("export", str(tmp_path), "--backend", "torch", timeout=300)
+    assert result.returncode == 2 and "--format onnx" in result.stderr, result.stderr[-2000:]

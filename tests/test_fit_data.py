@@ -164,3 +164,12 @@ def test_stop_on_nan_reused_for_a_second_fit_starts_afresh():
     assert stop.stopped_on_nan
     for old, new in zip(trained, _weights(model)):  # this fit's start, not the first fit's
         np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_numpy_data_is_refused_saying_so(kind):
+    model = _model(kind)
+    events, recorder = _recorder()
+    with pytest.raises(ValueError, match=r"`x` is empty \(shape \(0, 2\)\)"):
+        model.fit(np.zeros((0, 2), "float32"), batch_size=BATCH, epochs=1, verbose=0, callbacks=[recorder])
+    assert events == []

@@ -86,6 +86,11 @@ def train(family, data, epochs, out, model=None, batch_size=None, limit=None, se
         json.dump(run, f, indent=2)
 
     x = spec.data[data](limit)
+    size = len(x["token_ids"]) if isinstance(x, dict) else len(x)
+    if size == 0:
+        raise ValueError(f"`data` {data!r} has no training examples (limit={limit}): nothing to train on")
+    if size < batch_size:
+        print(f"kgen: {size} training examples, fewer than the batch size {batch_size}: one short batch per epoch")
     keras.utils.set_random_seed(seed)
     net = spec.models[model_name](x, seed)
     backup = os.path.join(out, "backup")
@@ -109,9 +114,14 @@ def load_run(out):
     run_file, model_file = os.path.join(out, "run.json"), os.path.join(out, "model.keras")
     if not (os.path.exists(run_file) and os.path.exists(model_file)):
         raise ValueError(f"`out` {out!r} is not a finished kgen run (no run.json and model.keras)")
-    with open(run_file) as f:
-        run = json.load(f)
-    return run, keras.saving.load_model(model_file, safe_mode=True)
+    try:
+        with open(run_file) as f:
+            run = json.load(f)
+        model = keras.saving.load_model(model_file, safe_mode=True)
+    except (OSError, ValueError, KeyError, TypeError) as error:  # zip, JSON, HDF5 and config errors alike
+        raise ValueError(f"the run in `out` {out!r} is corrupt: {model_file} or {run_file} cannot be read "
+                         f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from error
+    return run, model
 
 
 def sample(out, n=64, path=None):
