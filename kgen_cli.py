@@ -107,7 +107,7 @@ def _run(args):
         from kgen.app.demo import write_demo
 
         sections = args.sections.split(",") if args.sections else None
-        path = write_demo(args.out, seed=args.seed, sections=sections)
+        path = write_demo(args.out, seed=args.seed, sections=sections, progress=lambda line: print(line, flush=True))
         print(f"kgen demo written to {os.path.abspath(path)}")
         return 0
     if args.command == "train":

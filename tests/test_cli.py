@@ -42,6 +42,7 @@ def test_cli_backend_flag_wins_over_an_already_imported_keras(tmp_path):
         capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(out / "index.html") in result.stdout
+    assert "kgen demo: [1/1] datasets" in result.stdout  # progress per section
     assert "Keras backend: torch" in (out / "index.html").read_text()
 
 

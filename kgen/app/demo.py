@@ -288,10 +288,11 @@ def _render(sections, seconds, backend):
     return "\n".join(parts)
 
 
-def write_demo(out_dir="demo", seed=0, sections=None):
+def write_demo(out_dir="demo", seed=0, sections=None, progress=None):
     """Build the named sections (default: all of `SECTIONS`) into `out_dir`, write `out_dir/index.html`.
 
-    Returns the page's path. Unknown section names raise ValueError before anything is written.
+    Returns the page's path. Unknown section names raise ValueError before anything is written. `progress` is
+    called with a line per section as it finishes (the `kgen demo` command prints them).
     """
     import keras
 
@@ -301,7 +302,12 @@ def write_demo(out_dir="demo", seed=0, sections=None):
         raise ValueError(f"`sections` must name entries of {sorted(SECTIONS)}, got unknown {unknown}")
     start = time.time()
     os.makedirs(out_dir, exist_ok=True)
-    built = [SECTIONS[name](out_dir, seed) for name in names]
+    built = []
+    for k, name in enumerate(names):
+        began = time.time()
+        built.append(SECTIONS[name](out_dir, seed))
+        if progress is not None:
+            progress(f"kgen demo: [{k + 1}/{len(names)}] {name} ({time.time() - began:.1f} s)")
     page = _render(built, time.time() - start, keras.backend.backend())
     path = os.path.join(out_dir, "index.html")
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
