@@ -1,11 +1,11 @@
 """Closed-form oracles for testing diffusion code: exact denoisers, exact Gaussian propagation, W2.
 
-Research note §6.1 (kgen/shared research "diffusion.md"). With z = α x₀ + σ ε (α² = sigmoid(λ)):
+Research note §6.1 (kgen/shared research "diffusion.md"). With the noisy sample z = α x₀ + σ ε (α² = sigmoid(λ)):
 - Gaussian data N(μ, Σ): z ~ N(α μ, α² Σ + σ² I) and the optimal noise prediction is affine,
   ε*(z) = σ (α² Σ + σ² I)⁻¹ (z − α μ).
 - Gaussian mixture Σ_k π_k N(μ_k, Σ_k): ε*(z) = Σ_k r_k(z) ε*_k(z), with responsibilities
   r_k ∝ π_k N(z; α μ_k, α² Σ_k + σ² I); the score is ∇ log p(z) = −ε*(z)/σ.
-- Every kgen sampler step is affine, x' = c_x x + c_ε ε̂ + c_z z (`Sampler.coefficients()`), so with a
+- Every kgen sampler step is affine, x' = c_x x + c_ε ε̂ + c_noise·noise (`DiffusionSampler.coefficients()`), so with a
   Gaussian oracle the sampler's output law is Gaussian and `propagate_gaussian` computes its mean and
   covariance exactly (float64 NumPy, no sampling); `w2_gaussian` is the closed-form 2-Wasserstein distance
   (the Fréchet distance of FID is its square).
@@ -136,8 +136,8 @@ class GaussianDenoiser(GaussianMixtureDenoiser):
 def propagate_gaussian(sampler, denoiser, mean=None, cov=None):
     """Exact law N(m, C) of `sampler.sample(denoiser, x_T)` for x_T ~ N(mean, cov) (default N(0, I)).
 
-    Uses the sampler's affine steps x' = c_x x + c_ε (A x + b) + c_z z with the oracle's (A, b) per step:
-    m' = M m + c_ε b, C' = M C Mᵀ + c_z² I with M = c_x I + c_ε A. Float64, no sampling.
+    Uses the sampler's affine steps x' = c_x x + c_ε (A x + b) + c_noise·noise with the oracle's (A, b) per step:
+    m' = M m + c_ε b, C' = M C Mᵀ + c_noise² I with M = c_x I + c_ε A. Float64, no sampling.
 
     Returns:
         (m, C): float64 arrays of shapes (D,) and (D, D).
@@ -150,7 +150,7 @@ def propagate_gaussian(sampler, denoiser, mean=None, cov=None):
         a, b = denoiser.affine_numpy(logsnr)
         step = coefficients["c_x"][i] * np.eye(d) + coefficients["c_eps"][i] * a
         m = step @ m + coefficients["c_eps"][i] * b
-        c = step @ c @ step.T + coefficients["c_z"][i] ** 2 * np.eye(d)
+        c = step @ c @ step.T + coefficients["c_noise"][i] ** 2 * np.eye(d)
     return m, 0.5 * (c + c.T)
 
 
