@@ -378,7 +378,12 @@ def shifted(schedule, scale):
     """`schedule` moved to a resolution `scale`× larger: λ(t) − 2 log(scale) (see `ShiftedSchedule`).
 
     Example:
-        >>> hi = shifted(CosineSchedule(), 4)   # a 64² schedule used at 256²
+
+    ```python
+    from kgen.diffusion import CosineSchedule, shifted
+
+    high = shifted(CosineSchedule(), 4)      # a 64² schedule used at 256²
+    ```
     """
     return ShiftedSchedule(schedule, scale)
 
@@ -387,7 +392,12 @@ def interpolated(schedule, scale_clean, scale_noisy):
     """simple diffusion's interpolated schedule: shifted by `scale_noisy` at t = 1 and `scale_clean` at t = 0.
 
     Example:
-        >>> s = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
+
+    ```python
+    from kgen.diffusion import CosineSchedule, interpolated
+
+    schedule = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
+    ```
     """
     return InterpolatedSchedule(shifted(schedule, scale_clean), shifted(schedule, scale_noisy))
 

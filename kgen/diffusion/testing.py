@@ -43,8 +43,17 @@ class GaussianMixtureDenoiser:
     `affine_numpy(logsnr)` (one component only) returns (A, b) with ε* = A z + b.
 
     Example:
-        >>> oracle = GaussianMixtureDenoiser([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.0]], 0.01 * np.eye(2))
-        >>> eps = oracle(keras.ops.ones((4, 2)), keras.ops.zeros((4,)))
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion import DDIMSampler, CosineSchedule
+    from kgen.diffusion.testing import GaussianMixtureDenoiser
+
+    oracle = GaussianMixtureDenoiser([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.0]], 0.01 * np.eye(2))
+    eps = oracle(keras.ops.ones((4, 2)), keras.ops.zeros((4,)))         # ε*(z_t, λ = 0)
+    x_0 = DDIMSampler(CosineSchedule(), 50).sample(oracle, keras.random.normal((4, 2)))   # near (±1, 0)
+    ```
     """
 
     def __init__(self, weights, means, covs):
@@ -124,8 +133,16 @@ class GaussianDenoiser(GaussianMixtureDenoiser):
     """Exact ε* for Gaussian data N(mean, cov) (see `GaussianMixtureDenoiser`).
 
     Example:
-        >>> oracle = GaussianDenoiser(np.zeros(3), np.diag([0.1, 1.0, 2.0]))
-        >>> eps = oracle(keras.random.normal((8, 3)), keras.ops.zeros((8,)))
+
+    ```python
+    import numpy as np
+    from kgen.diffusion import DDIMSampler, CosineSchedule
+    from kgen.diffusion.testing import GaussianDenoiser, propagate_gaussian, w2_gaussian
+
+    oracle = GaussianDenoiser(np.zeros(3), np.diag([0.1, 1.0, 2.0]))
+    mean, cov = propagate_gaussian(DDIMSampler(CosineSchedule(), 20), oracle)   # the sampler's exact output law
+    w2_gaussian(mean, cov, np.zeros(3), np.diag([0.1, 1.0, 2.0]))              # its error, in W2
+    ```
     """
 
     def __init__(self, mean, cov):
@@ -187,9 +204,16 @@ class PeriodicWienerDenoiser:
     at n = 64. Inputs have shape (batch, n, channels).
 
     Example:
-        >>> row = np.exp(-np.minimum(np.arange(32), 32 - np.arange(32)) ** 2 / 18.0)
-        >>> model = PeriodicWienerDenoiser(row)
-        >>> eps = model(keras.ops.ones((2, 64, 1)), keras.ops.zeros((2,)))
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion.testing import PeriodicWienerDenoiser
+
+    row = np.exp(-np.minimum(np.arange(32), 32 - np.arange(32)) ** 2 / 18.0)
+    model = PeriodicWienerDenoiser(row)                                 # exact at length 32
+    eps = model(keras.ops.ones((2, 64, 1)), keras.ops.zeros((2,)))      # a CNN's answer at length 64
+    ```
     """
 
     def __init__(self, covariance_row):

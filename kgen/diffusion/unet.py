@@ -61,8 +61,15 @@ class UNet(keras.Model):
     zero, so an untrained network predicts 0 (ε-prediction starts at the loss of the zero predictor).
 
     Example:
-        >>> net = UNet((14, 14, 1), channels=16, channel_mults=(1, 2), attention_resolutions=(7,))
-        >>> eps = net([keras.ops.zeros((2, 14, 14, 1)), keras.ops.zeros((2,))])  # (2, 14, 14, 1)
+
+    ```python
+    import keras
+    from kgen.diffusion import UNet
+
+    net = UNet((14, 14, 1), channels=16, channel_mults=(1, 2), attention_resolutions=(7,))
+    eps = net([keras.ops.zeros((2, 14, 14, 1)), keras.ops.zeros((2,))])   # (2, 14, 14, 1), zeros untrained
+    eps = net([keras.ops.zeros((2, 28, 28, 1)), keras.ops.zeros((2,))])   # fully convolutional: 28×28 too
+    ```
     """
 
     def __init__(self, image_shape, channels=32, channel_mults=(1, 2, 2), num_res_blocks=1,
