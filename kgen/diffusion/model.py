@@ -88,12 +88,12 @@ class DiffusionModel(kb.Model):
     import numpy as np
     from kgen.diffusion import CosineSchedule, DiffusionModel, UNet
 
-    net = UNet((8, 8, 1), channels=8, channel_mults=(1, 2), attention_resolutions=())
+    net = UNet((8, 8, 1), channels=8, channel_mults=(1,), attention_resolutions=())
     model = DiffusionModel(net, CosineSchedule(), prediction="v")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(np.random.uniform(-1, 1, (64, 8, 8, 1)).astype("float32"), epochs=1, verbose=0)
-    images = model.sample(4, seed=0, steps=20)        # (4, 8, 8, 1) in [−1, 1]; the same for every seed=0 call
-    chain = model.make_sampler("ddpm", 100)            # or run a sampler yourself: the weights are found
+    model.fit(np.random.uniform(-1, 1, (32, 8, 8, 1)).astype("float32"), epochs=1, verbose=0)
+    images = model.sample(4, seed=0, steps=10)        # (4, 8, 8, 1) in [−1, 1]; the same for every seed=0 call
+    chain = model.make_sampler("ddpm", 10)             # or run a sampler yourself: the weights are found
     images = chain.sample(model.eps_fn, keras.random.normal((4, 8, 8, 1)))
     ```
     """

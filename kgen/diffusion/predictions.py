@@ -19,6 +19,7 @@ closure.
 """
 
 import functools
+import types
 
 import keras
 from keras import ops
@@ -93,7 +94,7 @@ def _collect_state(fn, found, seen):
         _collect_state(fn.func, found, seen)
         return
     owner = getattr(fn, "__self__", None)  # a bound method: its object holds the state
-    if owner is not None and not isinstance(owner, type):
+    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
         _collect_state(owner, found, seen)
         return
     state = getattr(fn, "state", None)  # kgen's wrappers
