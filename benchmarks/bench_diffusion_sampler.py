@@ -27,7 +27,7 @@ from keras import ops
 import kgen
 from kgen import backend as kb
 from kgen.diffusion import CosineSchedule, DDIMSampler, UNet, UpsampleGuidance
-from kgen.diffusion.predictions import per_example
+from kgen.diffusion.predictions import per_example, state_of
 
 from _child import best_of
 
@@ -51,13 +51,13 @@ class SmallEpsNet(keras.layers.Layer):
         return h
 
 
-def bench_ddim(net, steps=50, shape=(16, 32, 32, 3), state=None, peers=True):
+def bench_ddim(net, steps=50, shape=(16, 32, 32, 3), peers=True):
     """Seconds of the compiled loop, the eager keras.io loop and the loop of a compiled step (None, None
     without `peers`)."""
     sampler = DDIMSampler(CosineSchedule(), steps)
     x_T = keras.random.normal(shape, seed=0)
     net(x_T, ops.zeros((shape[0],)))  # build
-    t_kgen = best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T, state=state)))
+    t_kgen = best_of(lambda: ops.convert_to_numpy(sampler.sample(net, x_T)))
     if not peers:
         return t_kgen, None, None
 
@@ -70,7 +70,7 @@ def bench_ddim(net, steps=50, shape=(16, 32, 32, 3), state=None, peers=True):
         logsnr = per_example(sampler.take("logsnr", i, x), x)
         return sampler.step(net(x, logsnr), i, x)
 
-    compiled_step = kb.compile_function(step, state=state or [net])
+    compiled_step = kb.compile_function(step, state=state_of(net))  # the Layer, or the one a closure reads
     t_eager = best_of(lambda: keras_io_loop(x_T, step))
     t_step = best_of(lambda: keras_io_loop(x_T, compiled_step))
     return t_kgen, t_eager, t_step
@@ -98,7 +98,7 @@ def main(argv=None):
           f"(speed-up ×{t_step / t_kgen:.2f})")
     unet = UNet((28, 28, 1), channels=16, channel_mults=(1, 2), attention_resolutions=())
     unet_eps = lambda x, logsnr: unet([x, logsnr])  # noqa: E731
-    t_kgen, t_eager, t_step = bench_ddim(unet_eps, shape=(16, 28, 28, 1), state=[unet])
+    t_kgen, t_eager, t_step = bench_ddim(unet_eps, shape=(16, 28, 28, 1))
     print(f"[{BACKEND}] DDIM 50 steps, kgen UNet (the shipped 28×28 animal configuration), 16×28×28×1: kgen "
           f"compiled loop {t_kgen:.3f} s, keras.io eager Python loop {t_eager:.3f} s (speed-up "
           f"×{t_eager / t_kgen:.2f}), Python loop of a compiled step {t_step:.3f} s (speed-up ×{t_step / t_kgen:.2f})")
@@ -109,7 +109,7 @@ def main(argv=None):
         for choice in ("kgen", "default"):
             os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
             try:
-                times[choice], _, _ = bench_ddim(unet_eps, shape=(16, 28, 28, 1), state=[unet], peers=False)
+                times[choice], _, _ = bench_ddim(unet_eps, shape=(16, 28, 28, 1), peers=False)
             finally:
                 del os.environ["KGEN_XLA_CPU_OPTIONS"]
         chosen = "on" if _jax._options_pay_off(_jax._cpu_flags()) else "off (AVX-512 or unknown CPU)"
@@ -119,7 +119,7 @@ def main(argv=None):
     measured = {16: (t_kgen, t_eager)}  # the row above
     for batch in (int(b) for b in args.batches.split(",")):
         if batch not in measured:
-            measured[batch] = bench_ddim(unet_eps, shape=(batch, 28, 28, 1), state=[unet])[:2]
+            measured[batch] = bench_ddim(unet_eps, shape=(batch, 28, 28, 1))[:2]
         t_kgen, t_eager = measured[batch]
         print(f"[{BACKEND}] DDIM 50 steps, kgen UNet, batch {batch}: compiled {1e3 * t_kgen / 50:.1f} ms/step, "
               f"keras.io eager {1e3 * t_eager / 50:.1f} ms/step, speed-up ×{t_eager / t_kgen:.2f}", flush=True)

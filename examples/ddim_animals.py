@@ -53,7 +53,7 @@ def main(argv=None):
     model.finish_ema()
     rows = []
     for name, steps in (("ddim", 10), ("ddim", 25), ("ddim", 50), ("ddpm", 50)):
-        chain = model.sampler(name, steps)
+        chain = model.make_sampler(name, steps)
         rows.append(chain.sample(model.eps_fn, x_T, noise=noise[:steps] if chain.needs_noise else None))
         print(f"row {len(rows)}: {name.upper()}, {steps} steps")
     images = np.clip(np.concatenate([keras.ops.convert_to_numpy(r) for r in rows]), -1.0, 1.0)

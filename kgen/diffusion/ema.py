@@ -31,9 +31,18 @@ class ExponentialMovingAverage(keras.layers.Layer):
     Call `track(variables)` once (it creates the averages, initialised to the variables' current values).
 
     Example:
-        >>> dense = keras.layers.Dense(2); dense.build((None, 3))
-        >>> ema = ExponentialMovingAverage(0.9); ema.track(dense.trainable_variables)
-        >>> ema.update(dense.trainable_variables); ema.finish(dense.trainable_variables)  # eager use
+
+    ```python
+    import keras
+    from kgen.diffusion import ExponentialMovingAverage
+
+    dense = keras.layers.Dense(2)
+    dense.build((None, 3))
+    ema = ExponentialMovingAverage(0.9)
+    ema.track(dense.trainable_variables)     # averages = the weights now
+    ema.update(dense.trainable_variables)    # start of a training step (folds nothing on the first)
+    ema.finish(dense.trainable_variables)    # after training: fold in the last step's weights
+    ```
     """
 
     def __init__(self, decay=0.999, **kwargs):

@@ -1,6 +1,8 @@
 """Guidance as wrappers of eps functions: classifier-free guidance and Upsample Guidance (UG).
 
-Both return a new eps function `(x, logsnr) -> eps`, so they work with every sampler and with each other.
+Both return a new eps function `(x_t, logsnr) -> eps`, so they work with every sampler and with each other.
+Their `state` is the Keras state of the functions they wrap (`predictions.state_of`), which is how a compiled
+sampler finds the weights behind them: nobody passes variables by hand.
 
 Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598; Su part 9, https://kexue.fm/archives/9257):
 ε̃ = ε_u + g (ε_c − ε_u); g = 1 + w in the paper's (1 + w) ε_c − w ε_u.
@@ -32,7 +34,10 @@ import numbers
 import numpy as np
 from keras import ops
 
+from kgen.diffusion._compat import deprecated_state
 from kgen.diffusion.predictions import expand_to, state_of
+
+__all__ = ["ClassifierFreeGuidance", "UpsampleGuidance", "average_pool", "nearest_upsample"]
 from kgen.diffusion.schedules import Schedule
 
 ABLATIONS = ("time_shift", "rescale", "noise_scale")
@@ -76,14 +81,21 @@ class ClassifierFreeGuidance:
     """ε̃ = ε_u + g (ε_c − ε_u) from a conditional and an unconditional eps function.
 
     Args:
-        conditional: eps function for the condition (e.g. a closure over labels).
+        conditional: eps function for the condition (e.g. `functools.partial(model.eps_fn, labels=labels)`).
         unconditional: eps function with the condition dropped.
         guidance_scale: g (1: the conditional model; keras-cv Stable Diffusion uses 7.5).
-        state: extra Layers/SeedGenerators the two functions read (Layers are found automatically).
+        state: deprecated: the Keras state of the two functions is found from them (`state_of`).
 
     Example:
-        >>> cfg = ClassifierFreeGuidance(lambda x, l: x, lambda x, l: 0 * x, guidance_scale=2.0)
-        >>> cfg(keras.ops.ones((1, 2)), keras.ops.zeros((1,)))   # 2·x
+
+    ```python
+    import keras
+    from kgen.diffusion import ClassifierFreeGuidance, CosineSchedule, DDIMSampler
+
+    cfg = ClassifierFreeGuidance(lambda x_t, l: x_t, lambda x_t, l: 0 * x_t, guidance_scale=2.0)
+    cfg(keras.ops.ones((1, 2)), keras.ops.zeros((1,)))      # 2·x_t
+    x_0 = DDIMSampler(CosineSchedule(), 10).sample(cfg, keras.random.normal((4, 2)))
+    ```
     """
 
     def __init__(self, conditional, unconditional, guidance_scale=7.5, state=None):
@@ -94,18 +106,23 @@ class ClassifierFreeGuidance:
             raise TypeError(f"`guidance_scale` must be a real number, got {guidance_scale!r}")
         self.conditional, self.unconditional = conditional, unconditional
         self.guidance_scale = float(guidance_scale)
-        self.state = state_of(conditional) + state_of(unconditional) + list(state or [])
+        self._extra_state = deprecated_state(state, "ClassifierFreeGuidance")
 
-    def __call__(self, x, logsnr):
-        eps_u = self.unconditional(x, logsnr)
-        return eps_u + self.guidance_scale * (self.conditional(x, logsnr) - eps_u)
+    @property
+    def state(self):
+        """The Keras state the two wrapped functions read (what a compiled sampler threads through its loop)."""
+        return state_of(self.conditional) + state_of(self.unconditional) + self._extra_state
+
+    def __call__(self, x_t, logsnr):
+        eps_u = self.unconditional(x_t, logsnr)
+        return eps_u + self.guidance_scale * (self.conditional(x_t, logsnr) - eps_u)
 
 
 class UpsampleGuidance:
     """An eps function for inputs `scale`× larger than `eps_fn` was trained on (see the module docstring).
 
     Args:
-        eps_fn: the low-resolution model, `eps_fn(x, logsnr) -> eps`, callable at both resolutions (a
+        eps_fn: the low-resolution model, `eps_fn(x_t, logsnr) -> eps`, callable at both resolutions (a
             convolutional U-Net; Su reports UG fails with a pure Transformer).
         schedule: the model's training schedule (for the time gate and the λ clip).
         scale: s, an integer >= 1 (s = 1 makes the guidance term vanish).
@@ -116,11 +133,19 @@ class UpsampleGuidance:
         low_resolution_eps_fn: the model to call at low resolution, when not `eps_fn` itself.
         ablate: names from ("time_shift", "rescale", "noise_scale") to switch off, for ablation studies:
             no λ shift, no 1/ρ, no 1/√k.
-        state: extra Layers/SeedGenerators the functions read (Layers are found automatically).
+        state: deprecated: the Keras state of the functions is found from them (`state_of`).
 
     Example:
-        >>> ug = UpsampleGuidance(lambda x, l: 0.1 * x, CosineSchedule(), scale=2)
-        >>> eps = ug(keras.random.normal((2, 8, 8, 3)), keras.ops.zeros((2,)))   # (2, 8, 8, 3)
+
+    ```python
+    import keras
+    from kgen.diffusion import CosineSchedule, DDIMSampler, UpsampleGuidance
+
+    network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 3, padding="same")])
+    ug = UpsampleGuidance(lambda x_t, logsnr: network(x_t), CosineSchedule(), scale=2)
+    eps = ug(keras.random.normal((2, 8, 8, 3)), keras.ops.zeros((2,)))        # (2, 8, 8, 3)
+    x_0 = DDIMSampler(CosineSchedule(), 10).sample(ug, keras.random.normal((2, 8, 8, 3)))  # finds `network`
+    ```
     """
 
     def __init__(self, eps_fn, schedule, scale=2, w=1.0, eta=None, clip_logsnr=True, low_resolution_eps_fn=None,
@@ -142,9 +167,14 @@ class UpsampleGuidance:
         self.eps_fn, self.schedule, self.w, self.eta = eps_fn, schedule, float(w), eta
         self.low_resolution_eps_fn = low_resolution_eps_fn or eps_fn
         self.clip_logsnr, self.ablate = bool(clip_logsnr), tuple(ablate)
-        self.state = state_of(eps_fn) + (state_of(low_resolution_eps_fn) if low_resolution_eps_fn else [])
-        self.state += list(state or [])
+        self._extra_state = deprecated_state(state, "UpsampleGuidance")
         self._max_logsnr = float(schedule.logsnr_numpy(0.0))
+
+    @property
+    def state(self):
+        """The Keras state the wrapped functions read (what a compiled sampler threads through its loop)."""
+        low = state_of(self.low_resolution_eps_fn) if self.low_resolution_eps_fn is not self.eps_fn else []
+        return state_of(self.eps_fn) + low + self._extra_state
 
     def low_resolution_input(self, x, logsnr):
         """(D x / ρ, λ + log k): the pooled input in the training form and its log-SNR, k = scale^spatial axes."""

@@ -5,9 +5,9 @@ view and the multi-scale loss, and the series' DDPM parts (https://kexue.fm/arch
 (Ho et al. 2020, arXiv:2006.11239), v-prediction (Salimans & Ho 2022, arXiv:2202.00512), min-SNR-γ weighting
 (Hang et al. 2023, arXiv:2303.09556), simple diffusion (Hoogeboom et al. 2023, arXiv:2301.11093).
 
-Notation (kgen.diffusion's convention): data x in [−1, 1], z_t = α_t x + σ_t ε with α² + σ² = 1 and
-λ = log(α²/σ²) = log SNR. Su's ᾱ_t, β̄_t are α_t, σ_t; DDPM's ā_t is α_t². The network is called as
-`network([z, λ])` (or `[z, λ, labels]`) and predicts one of
+Notation (kgen.diffusion's convention): data x in `value_range` (default [−1, 1]), the noisy sample
+z_t = α_t x + σ_t ε with α² + σ² = 1 and λ = log(α²/σ²) = log SNR. Su's ᾱ_t, β̄_t are α_t, σ_t; DDPM's ā_t is
+α_t². The network is called as `network([z_t, λ])` (or `[z_t, λ, labels]`) and predicts one of
 
     "eps": ε,    "x0": x,    "v": v = α ε − σ x.
 
@@ -15,51 +15,32 @@ Training step (`compute_loss`, run by Keras's standard `fit` on every backend): 
 schedule with T steps, t = i/T with i uniform in 1..T, DDPM's training), ε ~ N(0, I), loss = mean squared
 error between the network output and its target, times an optional per-example weight w(λ).
 
-Min-SNR-γ (Hang et al.) weights the x-space error ‖x̂ − x‖² by min(SNR, γ). Since ε̂ − ε = −(α/σ)(x̂ − x) and
-v̂ − v = −(1/σ)(x̂ − x), the same weighting reads, per parameterisation,
-
-    eps: min(SNR, γ)/SNR,     x0: min(SNR, γ),     v: min(SNR, γ)/(SNR + 1).
-
-Multi-scale loss (simple diffusion; Su 10047): L_{s×s} = mean over the (H/s)(W/s)C pooled values of
-(D_s[target] − D_s[output])², D_s = s×s average pooling (`guidance.average_pool`, the D of Upsample Guidance), averaged over the scales s = 1, 2, 4, ... for which
-H and W stay divisible and the pooled image is at least 4×4 (or the scales given). It asks the
-high-resolution model to be right on the coarse image too ("at least no worse than a low-resolution model").
+Loss weightings (`kgen.diffusion.losses`): min-SNR-γ (Hang et al.) and the multi-scale loss of simple
+diffusion (Su 10047). Serving endpoints: `kgen.diffusion.export`.
 
 EMA of the network weights: see `kgen.diffusion.ema` (non-trainable variables of the model, updated inside
 the compiled step; `fit` folds the last step in when it returns).
 """
 
+import functools
+
 import keras
-import numpy as np
 from keras import ops
 
 from kgen.backend import replica_mean
 from kgen import backend as kb
 from kgen._checks import check_choice, check_data, check_int, check_positive_float, fit_array
-from kgen.diffusion.ema import ExponentialMovingAverage
-from kgen.diffusion.guidance import average_pool
-from kgen.diffusion.predictions import PREDICTIONS, alpha_sigma, eps_from_prediction
+from kgen.base import check_value_range
 from kgen.diffusion import schedules as schedules_module
+from kgen.diffusion._compat import renamed_keywords, warn_deprecated
+from kgen.diffusion.ema import ExponentialMovingAverage
+from kgen.diffusion.losses import (  # noqa: F401  (min_snr_weight: its old import path)
+    LOSS_WEIGHTINGS, min_snr_weight, multiscale_factors, multiscale_squared_error)
+from kgen.diffusion.predictions import PREDICTIONS, alpha_sigma, eps_from_prediction
 
-LOSS_WEIGHTINGS = (None, "min_snr")
+__all__ = ["DiffusionModel", "SAMPLERS"]
+
 SAMPLERS = ("ddim", "ddpm", "ancestral")
-
-
-def min_snr_weight(logsnr, prediction, gamma=5.0):
-    """Per-example min-SNR-γ weight (Hang et al. 2023) of the `prediction`-space squared error at λ.
-
-    eps: min(e^λ, γ)/e^λ; x0: min(e^λ, γ); v: min(e^λ, γ)/(e^λ + 1) — all equal to min(SNR, γ)‖x̂ − x‖².
-    """
-    check_choice("prediction", prediction, PREDICTIONS)
-    logsnr = ops.convert_to_tensor(logsnr)
-    if "float" not in keras.backend.standardize_dtype(logsnr.dtype):
-        logsnr = ops.cast(logsnr, keras.config.floatx())
-    clipped = ops.exp(ops.minimum(logsnr, float(np.log(gamma))))  # min(SNR, γ) without overflow
-    if prediction == "eps":
-        return clipped * ops.exp(-logsnr)
-    if prediction == "x0":
-        return clipped
-    return clipped * ops.sigmoid(-logsnr)
 
 
 def _data_shape(network, data_shape):
@@ -74,32 +55,14 @@ def _data_shape(network, data_shape):
                          "pass `data_shape`") from None
 
 
-def _multiscale_factors(multiscale, data_shape):
-    if multiscale is False or multiscale is None:
-        return (1,)
-    if len(data_shape) != 3:
-        raise ValueError(f"`multiscale` needs image data (H, W, C), got data shape {data_shape}")
-    height, width = data_shape[:2]
-    if multiscale is True:
-        factors, s = [], 1
-        while height % s == 0 and width % s == 0 and min(height, width) // s >= 4:
-            factors.append(s)
-            s *= 2
-        return tuple(factors)
-    factors = tuple(check_int("multiscale", s, 1) for s in multiscale)
-    for s in factors:
-        if height % s or width % s:
-            raise ValueError(f"`multiscale` factor {s} must divide the image size {height}x{width}")
-    return factors
-
-
 @keras.saving.register_keras_serializable(package="kgen")
 class DiffusionModel(kb.Model):
-    """A diffusion model: a network predicting ε, x₀ or v from `[z, λ]` (+ labels), a schedule, an EMA.
+    """A diffusion model: a network predicting ε, x₀ or v from `[z_t, λ]` (+ labels), a schedule, an EMA.
 
     Args:
-        network: a built Keras model called as `network([z, logsnr])`, or `network([z, logsnr, labels])` when
-            conditional; output shaped like z. `kgen.diffusion.UNet` or any functional model (an MLP for 2-D).
+        network: a built Keras model called as `network([z_t, logsnr])`, or `network([z_t, logsnr, labels])`
+            when conditional; output shaped like z_t. `kgen.diffusion.UNet` or any functional model (an MLP
+            for 2-D).
         schedule: a `kgen.diffusion` Schedule (LinearSchedule, CosineSchedule, shifted(...), ...).
         prediction: "eps", "x0" or "v": what the network outputs.
         loss_weighting: None (plain MSE in the prediction's space) or "min_snr".
@@ -112,21 +75,32 @@ class DiffusionModel(kb.Model):
             `num_classes` is the null label.
         data_shape: shape of one example (default: read from the network).
         seed: seed of the model's SeedGenerator (t, ε and label dropout while training; sampling noise).
+        value_range: (low, high) of the data, default (−1, 1) (images, `kgen.datasets.to_signed`), or None
+            for unbounded data (a 2-D toy). Sampling clips every x̂₀ to it by default (`sample`'s
+            `clip_denoised`); the schedules' SNRs assume unit-scale, roughly centred data.
 
-    Data: images scaled to [−1, 1] (e.g. `x / 127.5 − 1`); the schedules' SNRs assume unit-scale data.
-    `fit(x)` for unconditional, `fit(x, labels)` for conditional models.
+    Data: `fit(x)` for unconditional, `fit(x, labels)` for conditional models, with x in `value_range`.
 
     Example:
-        >>> net = UNet((8, 8, 1), channels=8, channel_mults=(1, 2), attention_resolutions=())
-        >>> model = DiffusionModel(net, CosineSchedule(), prediction="v")
-        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        >>> model.fit(np.random.uniform(-1, 1, (64, 8, 8, 1)).astype("float32"), epochs=1, verbose=0)
-        >>> images = model.sample(4, steps=20)
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion import CosineSchedule, DiffusionModel, UNet
+
+    net = UNet((8, 8, 1), channels=8, channel_mults=(1,), attention_resolutions=())
+    model = DiffusionModel(net, CosineSchedule(), prediction="v")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(np.random.uniform(-1, 1, (32, 8, 8, 1)).astype("float32"), epochs=1, verbose=0)
+    images = model.sample(4, seed=0, steps=10)        # (4, 8, 8, 1) in [−1, 1]; the same for every seed=0 call
+    chain = model.make_sampler("ddpm", 10)             # or run a sampler yourself: the weights are found
+    images = chain.sample(model.eps_fn, keras.random.normal((4, 8, 8, 1)))
+    ```
     """
 
     def __init__(self, network, schedule, prediction="eps", loss_weighting=None, min_snr_gamma=5.0,
                  multiscale=False, ema_decay=0.999, label_dropout=0.1, num_classes=None, data_shape=None,
-                 seed=0, **kwargs):
+                 seed=0, value_range=(-1.0, 1.0), **kwargs):
         # Mixed precision lives in the network's own policy; the model (noising, targets, loss, EMA, samplers)
         # computes in the variable dtype, float32, and casts the network's output to it.
         policy = keras.dtype_policies.get(kwargs.pop("dtype", None) or keras.config.dtype_policy())
@@ -143,7 +117,7 @@ class DiffusionModel(kb.Model):
         self.min_snr_gamma = check_positive_float("min_snr_gamma", min_snr_gamma)
         self.data_shape = _data_shape(network, data_shape)
         self.multiscale = multiscale if isinstance(multiscale, bool) else tuple(multiscale)
-        self.multiscale_factors = _multiscale_factors(multiscale, self.data_shape)
+        self.multiscale_factors = multiscale_factors(multiscale, self.data_shape)
         self.num_classes = getattr(network, "num_classes", None) if num_classes is None else num_classes
         if self.num_classes is not None:
             self.num_classes = check_int("num_classes", self.num_classes, 1)
@@ -155,6 +129,7 @@ class DiffusionModel(kb.Model):
         if self.ema_decay is not None:
             self.ema = ExponentialMovingAverage(self.ema_decay, name="ema")
             self.ema.track(self.network.trainable_variables)
+        self.value_range = check_value_range(value_range)
         self.seed = int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         # Compiled helpers, kept out of Keras's attribute tracking.
@@ -176,30 +151,33 @@ class DiffusionModel(kb.Model):
         labels = ops.cast(labels, "int32")
         return ops.zeros((ops.shape(x)[0],), "int32") + labels
 
-    def _network_inputs(self, x, logsnr, labels):
-        logsnr = ops.cast(ops.reshape(logsnr, (-1,)), x.dtype)
-        labels = self._labels(labels, x)
-        return [x, logsnr] if labels is None else [x, logsnr, labels]
+    def _network_inputs(self, z_t, logsnr, labels):
+        logsnr = ops.cast(ops.reshape(logsnr, (-1,)), z_t.dtype)
+        labels = self._labels(labels, z_t)
+        return [z_t, logsnr] if labels is None else [z_t, logsnr, labels]
 
-    def predict_output(self, x, logsnr, labels=None, use_ema=True, training=False):
-        """The network's raw output (ε̂, x̂₀ or v̂) at noisy `x` and log-SNR `logsnr` (batch,)."""
-        inputs = self._network_inputs(x, logsnr, labels)
+    @renamed_keywords(x="x_t")
+    def predict_output(self, x_t, logsnr, labels=None, use_ema=True, training=False):
+        """The network's raw output (ε̂, x̂₀ or v̂) at the noisy sample `x_t` and log-SNR `logsnr` (batch,)."""
+        inputs = self._network_inputs(x_t, logsnr, labels)
         if use_ema and self.ema is not None:
             trainable = [average.value for average in self.ema.averages]
             non_trainable = [v.value for v in self.network.non_trainable_variables]
             output, _ = self.network.stateless_call(trainable, non_trainable, inputs, training=training)
-            return ops.cast(output, x.dtype)
-        return ops.cast(self.network(inputs, training=training), x.dtype)
+            return ops.cast(output, x_t.dtype)
+        return ops.cast(self.network(inputs, training=training), x_t.dtype)
 
-    def eps_fn(self, x, logsnr, labels=None, use_ema=True):
-        """ε̂(x, λ) whatever the network predicts (conversion in `predictions.eps_from_prediction`).
+    @renamed_keywords(x="x_t")
+    def eps_fn(self, x_t, logsnr, labels=None, use_ema=True):
+        """ε̂(x_t, λ) whatever the network predicts (conversion in `predictions.eps_from_prediction`).
 
-        `labels`: None means the null label (unconditional) for conditional models. With `use_ema` the EMA
-        weights are used (when the model has an EMA).
+        `x_t`: the noisy sample z_t, (batch,) + data_shape; `logsnr`: (batch,). `labels`: None means the null
+        label (unconditional) for conditional models. With `use_ema` the EMA weights are used (when the model
+        has an EMA). Pass `model.eps_fn` to any kgen sampler or guidance wrapper: they find the model's state.
         """
-        x = ops.convert_to_tensor(x)
-        output = self.predict_output(x, logsnr, labels, use_ema=use_ema)
-        return eps_from_prediction(self.prediction, output, x, ops.reshape(logsnr, (-1,)))
+        x_t = ops.convert_to_tensor(x_t)
+        output = self.predict_output(x_t, logsnr, labels, use_ema=use_ema)
+        return eps_from_prediction(self.prediction, output, x_t, ops.reshape(logsnr, (-1,)))
 
     # ------------------------------------------------------------------ training
     def target(self, x, noise, alpha, sigma):
@@ -211,20 +189,20 @@ class DiffusionModel(kb.Model):
         return alpha * noise - sigma * x
 
     def per_example_loss(self, x, t, noise, labels=None, training=False):
-        """Weighted loss per example, shape (batch,), at given times `t` (batch,) and noise ε (shape of x)."""
+        """Weighted loss per example, shape (batch,), at given times `t` (batch,) and noise ε (shape of x).
+
+        The network sees z_t = α_t x + σ_t ε; the squared error of its output against `target` is averaged
+        over the multi-scale factors and weighted (`kgen.diffusion.losses`).
+        """
         x = ops.convert_to_tensor(x)
         noise = ops.convert_to_tensor(noise, dtype=x.dtype)
         t = ops.cast(t, x.dtype)
         logsnr = ops.cast(self.schedule.logsnr(t), x.dtype)
         alpha, sigma = alpha_sigma(logsnr, x)
-        z = alpha * x + sigma * noise
-        inputs = self._network_inputs(z, logsnr, labels)
+        z_t = alpha * x + sigma * noise
+        inputs = self._network_inputs(z_t, logsnr, labels)
         residual = ops.cast(self.network(inputs, training=training), x.dtype) - self.target(x, noise, alpha, sigma)
-        terms = []
-        for s in self.multiscale_factors:
-            pooled = residual if s == 1 else average_pool(residual, s)
-            terms.append(ops.mean(ops.reshape(pooled * pooled, (ops.shape(x)[0], -1)), axis=-1))
-        loss = terms[0] if len(terms) == 1 else ops.mean(ops.stack(terms, axis=0), axis=0)
+        loss = multiscale_squared_error(residual, self.multiscale_factors)
         if self.loss_weighting == "min_snr":
             loss = loss * min_snr_weight(logsnr, self.prediction, self.min_snr_gamma)
         return loss
@@ -267,7 +245,7 @@ class DiffusionModel(kb.Model):
         return replica_mean(ops.mean(loss))  # data-parallel training sums the replicas' gradients
 
     def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit` on images in [−1, 1] (and labels when conditional); folds the last step into the EMA.
+        """`keras.Model.fit` on data in `value_range` (and labels when conditional); folds the last step into the EMA.
 
         NumPy `x` is checked before Keras builds anything: float dtype, the model's data shape, finite.
         Tensors, tf.data and generators are not read on the host (stop on a NaN loss with
@@ -275,7 +253,9 @@ class DiffusionModel(kb.Model):
         """
         array = fit_array(x)
         if array is not None:
-            check_data("x", array, self.data_shape, "float data in [-1, 1]", "kgen.datasets.to_signed(x, levels)")
+            low_high = "" if self.value_range is None else " in [{:g}, {:g}]".format(*self.value_range)
+            expects = "float data" + low_high
+            check_data("x", array, self.data_shape, expects, "kgen.datasets.to_signed(x, levels)")
             labels = x[1] if isinstance(x, tuple) and len(x) > 1 else y
             if self.num_classes is not None and labels is None:
                 raise ValueError("a conditional DiffusionModel trains on (images, labels): call fit(x, labels)")
@@ -297,131 +277,132 @@ class DiffusionModel(kb.Model):
         self._finish_ema_fn()
 
     # ------------------------------------------------------------------ sampling
-    def sampler(self, name="ddim", steps=50, **kwargs):
-        """A kgen.diffusion sampler on this model's schedule: "ddim" (η=0 unless `eta`), "ddpm", "ancestral"."""
-        from kgen import diffusion
+    def make_sampler(self, name="ddim", steps=50, clip_denoised="auto", **kwargs):
+        """A kgen.diffusion sampler on this model's schedule: "ddim" (η=0 unless `eta`), "ddpm", "ancestral".
+
+        Like `sample`, it clips every x̂₀ to the model's `value_range` (`clip_denoised="auto"`; None for the exact,
+        unclipped chain that the oracle tests use; a sampler built from a bare schedule knows no data range and
+        does not clip). `kwargs` go to the sampler (`eta`, `variance`, `spacing`, `seed`). Run it with
+        `make_sampler(...).sample(model.eps_fn, x_T)`: the model's weights are found from `model.eps_fn`.
+        """
+        from kgen.diffusion.samplers import AncestralSampler, DDIMSampler, DDPMSampler
 
         check_choice("sampler", name, SAMPLERS)
-        classes = {"ddim": diffusion.DDIMSampler, "ddpm": diffusion.DDPMSampler,
-                   "ancestral": diffusion.AncestralSampler}
-        return classes[name](self.schedule, steps, **kwargs)
+        classes = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "ancestral": AncestralSampler}
+        return classes[name](self.schedule, steps, clip_denoised=self._resolve_clip(clip_denoised), **kwargs)
 
-    def sample(self, n, steps=50, sampler="ddim", seed=None, labels=None, guidance_scale=None, use_ema=True,
-               clip_denoised=1.0):
-        """Draw `n` samples (in [−1, 1] data units) from x_T ~ N(0, I) with a kgen.diffusion sampler.
+    def sampler(self, name="ddim", steps=50, **kwargs):
+        """Deprecated alias of `make_sampler` (the name clashed with `sample(sampler="ddim")`)."""
+        warn_deprecated("DiffusionModel.sampler()", "DiffusionModel.make_sampler()")
+        kwargs.setdefault("clip_denoised", None)  # what sampler() returned: the unclipped chain
+        return self.make_sampler(name, steps, **kwargs)
+
+    def _resolve_clip(self, clip_denoised):
+        """`clip_denoised="auto"` is the data range (`value_range`; None: no clipping); anything else as given."""
+        if isinstance(clip_denoised, str):
+            if clip_denoised != "auto":
+                raise ValueError(f"`clip_denoised` must be 'auto', None, a number > 0 or (low, high), "
+                                 f"got {clip_denoised!r}")
+            return self.value_range
+        return tuple(clip_denoised) if isinstance(clip_denoised, list) else clip_denoised
+
+    def sample(self, n, *, seed=None, steps=50, sampler="ddim", labels=None, guidance_scale=None, use_ema=True,
+               clip_denoised="auto"):
+        """Draw `n` samples (in `value_range` data units) from x_T ~ N(0, I) with a kgen.diffusion sampler.
 
         Args:
             n: number of samples.
+            seed: None draws x_T and the sampler noise from the model's SeedGenerator (every call differs); an
+                int gives the same samples on every call (x_T from `seed`, the per-step noise from `seed + 1`)
+                and leaves the model's generator untouched; a `keras.random.SeedGenerator` is drawn from.
             steps: sampling steps.
             sampler: "ddim" (deterministic, η = 0), "ddpm" or "ancestral".
-            seed: int for reproducible x_T and sampler noise; None draws from the model's SeedGenerator.
             labels: conditional models only: an int or (n,) ints; None samples unconditionally (null label).
             guidance_scale: classifier-free guidance scale g (needs `labels`); None for plain conditioning.
             use_ema: sample with the EMA weights.
-            clip_denoised: c > 0 clips every x̂₀ to [−c, c] (default 1: the data range); None does not clip.
-                Clipping tames the first steps of ε-prediction models, where x̂₀ = (z − σ ε̂)/α divides by
-                a tiny α: the shipped 28×28 animal U-Net gives mean |x| ≈ 150 unclipped on the cosine schedule.
+            clip_denoised: "auto" (default) clips every x̂₀ to `value_range` ([−1, 1] by default; no clipping
+                when the model's `value_range` is None); c > 0 clips to [−c, c], (low, high) to that range, None
+                does not clip. Clipping tames the first steps of ε-prediction models, where x̂₀ = (z_t − σ ε̂)/α
+                divides by a tiny α: the shipped 28×28 animal U-Net gives mean |x| ≈ 150 unclipped on the
+                cosine schedule.
 
-        Unconditional sampling loops are compiled once per (sampler, steps, use_ema) and reused; labelled
+        Returns:
+            A tensor of shape `(n,) + data_shape`; with clipping, within the clip range.
+
+        Unconditional sampling loops are compiled once per (sampler, steps, use_ema, clip) and reused; labelled
         ones are compiled on each call (the labels are constants of the compiled loop).
         """
         n = check_int("n", n, 1)
         if guidance_scale is not None and labels is None:
             raise ValueError("`guidance_scale` needs `labels`")
+        clip_denoised = self._resolve_clip(clip_denoised)
+        if seed is None or isinstance(seed, keras.random.SeedGenerator):
+            start_seed = noise_seed = self.seed_generator if seed is None else seed
+        else:  # an int: two fixed draws, the model's generator untouched
+            start_seed = check_int("seed", seed, 0)
+            noise_seed = start_seed + 1
         self.finish_ema()
-        x_T = keras.random.normal((n,) + self.data_shape, seed=self.seed_generator if seed is None else seed)
+        x_T = keras.random.normal((n,) + self.data_shape, seed=start_seed)
         chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T)
         noise = None
         if chain.needs_noise:  # drawn here, so that a cached sampler still honours `seed`
-            noise = keras.random.normal((chain.steps,) + tuple(x_T.shape),
-                                        seed=self.seed_generator if seed is None else seed + 1)
-        return chain.sample(eps_fn, x_T, noise=noise, state=[self])
+            noise = keras.random.normal((chain.steps,) + tuple(x_T.shape), seed=noise_seed)
+        return chain.sample(eps_fn, x_T, noise=noise)
 
     def _sampling_loop(self, sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T):
-        from kgen import diffusion
+        from kgen.diffusion.guidance import ClassifierFreeGuidance
 
         key = (sampler, steps, bool(use_ema), clip_denoised)
         if labels is None and key in self._sampling_cache:
             return self._sampling_cache[key]
-        chain = self.sampler(sampler, steps, clip_denoised=clip_denoised)
-        unconditional = self._bound_eps_fn(None, use_ema)
+        chain = self.make_sampler(sampler, steps, clip_denoised=clip_denoised)
+        # functools.partial rather than a closure: tf.function's autograph mis-resolves reassigned closure
+        # variables, and a partial of `self.eps_fn` shows the samplers whose weights it reads (`state_of`).
+        unconditional = functools.partial(self.eps_fn, labels=None, use_ema=use_ema)
         if labels is None:
             self._sampling_cache[key] = (chain, unconditional)
             return chain, unconditional
-        conditional = self._bound_eps_fn(self._labels(labels, x_T), use_ema)
+        conditional = functools.partial(self.eps_fn, labels=self._labels(labels, x_T), use_ema=use_ema)
         if guidance_scale is None:
             return chain, conditional
-        return chain, diffusion.ClassifierFreeGuidance(conditional, unconditional, guidance_scale, state=[self])
-
-    def _bound_eps_fn(self, labels, use_ema):
-        # A closure over arguments only (tf.function's autograph mis-resolves reassigned closure variables).
-        def eps_fn(x, logsnr):
-            return self.eps_fn(x, logsnr, labels=labels, use_ema=use_ema)
-
-        return eps_fn
+        return chain, ClassifierFreeGuidance(conditional, unconditional, guidance_scale)
 
     # ------------------------------------------------------------------ serving
-    def export_endpoints(self, steps=50, upsample_scale=None, upsample_w=1.0, use_ema=True, clip_denoised=1.0):
+    def export_endpoints(self, steps=50, upsample_scale=None, upsample_w=1.0, use_ema=True, clip_denoised="auto"):
         """Endpoints for `kgen.export`: the network and a whole deterministic DDIM (η = 0) loop of `steps`.
 
-        - `serve` / `denoise(x_t, logsnr)`: ε̂ (whatever the network predicts, converted to ε), `logsnr` (batch,);
+        - `serve` / `denoise(x, logsnr)`: ε̂ at the noisy sample x (whatever the network predicts, converted
+          to ε), `logsnr` (batch,);
         - `sample(x_T)`: x₀ from the caller's x_T (deterministic; x_T ~ N(0, I) gives a sample);
         - `sample_random(temperature)`: x_T ~ N(0, t²I) drawn from the artifact's seed state; `temperature` is
           float32 of shape `(batch, 1)`, one t per sample, and its length is the number of samples (e.g.
           `tf.fill((16, 1), 1.0)`; a scalar or a `(batch,)` vector is refused by the SavedModel's signature);
         - with `upsample_scale=s`: `sample_upsampled(x_T)` at s× the resolution with `UpsampleGuidance`
           (guidance weight `upsample_w`, the paper's w_t).
-        Unconditional models only; the weights are the EMA weights unless `use_ema=False`; x̂₀ is clipped to
-        ±`clip_denoised` in the loops (as in `sample`; None to not clip).
+        Unconditional models only; the weights are the EMA weights unless `use_ema=False`; x̂₀ is clipped in
+        the loops as in `sample` (`clip_denoised="auto"`: to `value_range`; None to not clip). Built by
+        `kgen.diffusion.export.export_endpoints`.
         """
-        from kgen.diffusion.guidance import UpsampleGuidance
-        from kgen.diffusion.samplers import DDIMSampler
-        from kgen.export import Endpoint
+        from kgen.diffusion.export import export_endpoints
 
-        if self.num_classes is not None:
-            raise ValueError("export of conditional diffusion models is not supported yet: export the network "
-                             "with model.network.export(path)")
-        if len(self.data_shape) != 3 and upsample_scale is not None:
-            raise ValueError("`upsample_scale` needs image data (H, W, C)")
-        self.finish_ema()
-        chain = DDIMSampler(self.schedule, steps, clip_denoised=clip_denoised)
-
-        def denoise(x, logsnr):
-            return self.eps_fn(x, logsnr, use_ema=use_ema)
-
-        def sample(x_T):
-            return chain.loop(denoise, x_T)
-
-        def sample_random(temperature):
-            x_T = keras.random.normal((ops.shape(temperature)[0],) + self.data_shape, seed=self.seed_generator)
-            return sample(x_T * ops.reshape(temperature, (-1,) + (1,) * len(self.data_shape)))
-
-        x_spec = keras.InputSpec(shape=(None,) + self.data_shape, dtype="float32")
-        endpoints = [Endpoint("serve", denoise, [x_spec, keras.InputSpec(shape=(None,), dtype="float32")]),
-                     Endpoint("denoise", denoise, [x_spec, keras.InputSpec(shape=(None,), dtype="float32")]),
-                     Endpoint("sample", sample, [x_spec]),
-                     Endpoint("sample_random", sample_random, [keras.InputSpec(shape=(None, 1), dtype="float32")],
-                              random=True)]
-        if upsample_scale is not None:
-            guided = UpsampleGuidance(denoise, self.schedule, upsample_scale, w=upsample_w)
-            h, w, c = self.data_shape
-            big = keras.InputSpec(shape=(None, h * guided.scale, w * guided.scale, c), dtype="float32")
-            endpoints.append(Endpoint("sample_upsampled", lambda x_T: chain.loop(guided, x_T), [big]))
-        return endpoints
+        return export_endpoints(self, steps=steps, upsample_scale=upsample_scale, upsample_w=upsample_w,
+                                use_ema=use_ema, clip_denoised=clip_denoised)
 
     # ------------------------------------------------------------------ saving
     def get_config(self):
-        return {"network": keras.saving.serialize_keras_object(self.network),
+        return {**super().get_config(),
+                "network": keras.saving.serialize_keras_object(self.network),
                 "schedule": schedules_module.serialize(self.schedule), "prediction": self.prediction,
                 "loss_weighting": self.loss_weighting, "min_snr_gamma": self.min_snr_gamma,
                 "multiscale": self.multiscale if isinstance(self.multiscale, bool) else list(self.multiscale),
                 "ema_decay": self.ema_decay, "label_dropout": self.label_dropout, "num_classes": self.num_classes,
-                "data_shape": list(self.data_shape), "seed": self.seed, "name": self.name}
+                "data_shape": list(self.data_shape), "seed": self.seed,
+                "value_range": None if self.value_range is None else list(self.value_range)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        # Either format: Keras's (kgen >= this release) or `{"class_name", "config"}` (the first .keras files).
         config["schedule"] = schedules_module.deserialize(config["schedule"])
         return cls(**config)
-

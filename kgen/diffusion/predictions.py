@@ -1,22 +1,31 @@
 """Prediction parameterisations ε, x₀ and v, and the eps-function convention shared by samplers and guidance.
 
-With z = α x₀ + σ ε, α² + σ² = 1 and λ = log(α²/σ²) (so α² = sigmoid(λ), σ² = sigmoid(−λ)):
+With the noisy sample z_t = α x₀ + σ ε, α² + σ² = 1 and λ = log(α²/σ²) (so α² = sigmoid(λ), σ² = sigmoid(−λ)):
 - ε-prediction (DDPM, Ho et al. 2020): the network outputs ε̂;
-- x₀-prediction: x̂₀, and ε̂ = (z − α x̂₀)/σ;
+- x₀-prediction: x̂₀, and ε̂ = (z_t − α x̂₀)/σ;
 - v-prediction (Salimans & Ho 2022, arXiv:2202.00512; simple diffusion): v = α ε − σ x₀, so
-  x̂₀ = α z − σ v and ε̂ = σ z + α v.
-Every sampler in kgen.diffusion consumes an eps function `eps_fn(x, logsnr) -> eps`, `logsnr` of shape
-`(batch,)`; `as_eps_fn` wraps an x₀- or v-predicting function into one.
+  x̂₀ = α z_t − σ v and ε̂ = σ z_t + α v.
+Every sampler in kgen.diffusion consumes an eps function `eps_fn(x_t, logsnr) -> eps` (x_t: the noisy sample
+z_t, `logsnr` of shape `(batch,)`); `as_eps_fn` wraps an x₀- or v-predicting function into one.
 
-State: on JAX a compiled sampler must be handed the Keras variables the eps function reads. `state_of(fn)`
-finds them: a Layer/Model itself, the Layer behind a bound method (`model.predict_eps`), or the `state` list
-of kgen's wrappers (this module's `EpsFunction`, `ClassifierFreeGuidance`, `UpsampleGuidance`).
+State: a compiled sampler must know the Keras variables the eps function reads (on JAX they are threaded
+through the compiled loop; otherwise it would see the weights of its first call only). `state_of(fn)` finds
+them, so no one passes them by hand: a Layer/Model itself; the owner of a bound method (`model.eps_fn`); the
+function of a `functools.partial`; the Layers, SeedGenerators and eps functions a closure (a lambda or nested
+function) reads from its enclosing scope; and the `state` of kgen's wrappers (this module's `EpsFunction`,
+`ClassifierFreeGuidance`, `UpsampleGuidance`), which is the state of the functions they wrap. A plain function
+that reads a model through a global variable is the one case not found: wrap the model in a Layer, or use a
+closure.
 """
+
+import functools
+import types
 
 import keras
 from keras import ops
 
 from kgen._checks import check_choice
+from kgen.diffusion._compat import deprecated_state
 
 PREDICTIONS = ("eps", "x0", "v")
 
@@ -38,51 +47,89 @@ def per_example(value, x):
     return ops.zeros_like(first) + ops.cast(value, x.dtype)
 
 
-def eps_from_prediction(prediction, output, x, logsnr):
-    """ε̂ from a network output of type `prediction` ("eps", "x0" or "v") at noisy input `x` and log-SNR λ."""
+def eps_from_prediction(prediction, output, x_t, logsnr):
+    """ε̂ from a network output of type `prediction` ("eps", "x0" or "v") at the noisy sample `x_t` and λ."""
     check_choice("prediction", prediction, PREDICTIONS)
     if prediction == "eps":
         return output
-    alpha, sigma = alpha_sigma(logsnr, x)
+    alpha, sigma = alpha_sigma(logsnr, x_t)
     if prediction == "x0":
-        return (x - alpha * output) / sigma
-    return sigma * x + alpha * output
+        return (x_t - alpha * output) / sigma
+    return sigma * x_t + alpha * output
 
 
-def prediction_from_eps(prediction, eps, x, logsnr):
+def prediction_from_eps(prediction, eps, x_t, logsnr):
     """The inverse of `eps_from_prediction`: a target of type `prediction` from ε̂ (ε, x̂₀ or v̂)."""
     check_choice("prediction", prediction, PREDICTIONS)
     if prediction == "eps":
         return eps
-    alpha, sigma = alpha_sigma(logsnr, x)
-    x0 = (x - sigma * eps) / alpha
+    alpha, sigma = alpha_sigma(logsnr, x_t)
+    x0 = (x_t - sigma * eps) / alpha
     if prediction == "x0":
         return x0
     return alpha * eps - sigma * x0
 
 
+_KERAS_STATE = (keras.layers.Layer, keras.random.SeedGenerator, keras.Variable)
+
+
 def state_of(fn):
-    """The Layers / SeedGenerators / Variables an eps function reads (see the module docstring)."""
-    if isinstance(fn, (keras.layers.Layer, keras.random.SeedGenerator, keras.Variable)):
-        return [fn]
-    owner = getattr(fn, "__self__", None)
-    if isinstance(owner, keras.layers.Layer):
-        return [owner]
-    state = getattr(fn, "state", None)
-    return list(state) if isinstance(state, (list, tuple)) else []
+    """The Layers / SeedGenerators / Variables an eps function reads, in order, without repeats.
+
+    See the module docstring for what is found. Example: `state_of(model.eps_fn) == [model]`.
+    """
+    found = []
+    _collect_state(fn, found, set())
+    return found
+
+
+def _collect_state(fn, found, seen):
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    if isinstance(fn, _KERAS_STATE):
+        found.append(fn)
+        return
+    if isinstance(fn, functools.partial):
+        _collect_state(fn.func, found, seen)
+        return
+    owner = getattr(fn, "__self__", None)  # a bound method: its object holds the state
+    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
+        _collect_state(owner, found, seen)
+        return
+    state = getattr(fn, "state", None)  # kgen's wrappers
+    if isinstance(state, (list, tuple)):
+        for item in state:
+            _collect_state(item, found, seen)
+        return
+    for cell in getattr(fn, "__closure__", None) or ():  # a lambda or nested function: what it closes over
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell (a name not yet bound)
+            continue
+        if isinstance(value, _KERAS_STATE) or callable(value):
+            _collect_state(value, found, seen)
 
 
 class EpsFunction:
-    """An x₀- or v-predicting function `fn(x, logsnr)` seen as an eps function.
+    """An x₀- or v-predicting function `fn(x_t, logsnr)` seen as an eps function.
 
     Args:
-        fn: callable `(x, logsnr) -> prediction`, `logsnr` of shape (batch,).
+        fn: callable `(x_t, logsnr) -> prediction`, `logsnr` of shape (batch,).
         prediction: "eps", "x0" or "v".
-        state: extra Layers/SeedGenerators `fn` reads (found automatically for Layers and bound methods).
+        state: deprecated: the Keras state `fn` reads is found from `fn` (`state_of`).
 
     Example:
-        >>> eps_fn = EpsFunction(lambda x, logsnr: 0.0 * x, prediction="x0")  # "the data is 0"
-        >>> eps_fn(keras.ops.ones((2, 3)), keras.ops.zeros((2,)))          # ε̂ = z / σ = sqrt(2)
+
+    ```python
+    import keras
+    from kgen.diffusion import DDIMSampler, CosineSchedule, EpsFunction
+
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])   # an x₀-predicting "model"
+    eps_fn = EpsFunction(lambda x_t, logsnr: network(x_t), prediction="x0")
+    eps_fn(keras.ops.ones((2, 2)), keras.ops.zeros((2,)))                    # ε̂ = (z_t − α x̂₀)/σ
+    x_0 = DDIMSampler(CosineSchedule(), 10).sample(eps_fn, keras.random.normal((4, 2)))  # finds `network`
+    ```
     """
 
     def __init__(self, fn, prediction="eps", state=None):
@@ -90,16 +137,21 @@ class EpsFunction:
             raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
         self.fn = fn
         self.prediction = check_choice("prediction", prediction, PREDICTIONS)
-        self.state = state_of(fn) + list(state or [])
+        self._extra_state = deprecated_state(state, "EpsFunction")
 
-    def __call__(self, x, logsnr):
-        return eps_from_prediction(self.prediction, self.fn(x, logsnr), x, logsnr)
+    @property
+    def state(self):
+        """The Keras state `fn` reads (`state_of(fn)`), what a compiled sampler threads through its loop."""
+        return state_of(self.fn) + self._extra_state
+
+    def __call__(self, x_t, logsnr):
+        return eps_from_prediction(self.prediction, self.fn(x_t, logsnr), x_t, logsnr)
 
 
 def as_eps_fn(fn, prediction="eps", state=None):
-    """`fn` unchanged when it already predicts ε (and no extra state is given), else an `EpsFunction`."""
+    """`fn` unchanged when it already predicts ε, else an `EpsFunction` (`state`: deprecated, as there)."""
     check_choice("prediction", prediction, PREDICTIONS)
-    if prediction == "eps" and not state:
+    if prediction == "eps" and state is None:
         if not callable(fn):
             raise TypeError(f"`fn` must be callable, got {type(fn).__name__}")
         return fn

@@ -16,7 +16,13 @@ interpolates between two shifts in t (`interpolated`).
 
 Every method takes `t` as a NumPy array or a Keras tensor of any shape and returns a tensor of the same shape,
 computed with `keras.ops` (usable inside a compiled training step). The `*_numpy` twins compute the same in
-float64 NumPy, for samplers' precomputed tables. Serialise with `serialize(schedule)` / `deserialize(config)`.
+float64 NumPy, for samplers' precomputed tables.
+
+Saving: every schedule is registered with Keras (`keras.saving.register_keras_serializable(package="kgen")`) and
+has `get_config` / `from_config`, so `keras.saving.serialize_keras_object(schedule)` and its inverse work, and a
+user subclass registered the same way saves with a model too. `serialize` / `deserialize` here are those two, and
+`deserialize` also reads the older `{"class_name": "CosineSchedule", "config": {...}}` dicts of kgen's first
+`.keras` files.
 """
 
 import math
@@ -27,6 +33,10 @@ import numpy as np
 from keras import ops
 
 from kgen._checks import check_int
+from kgen.diffusion._compat import warn_deprecated
+
+__all__ = ["Schedule", "LinearSchedule", "CosineSchedule", "ShiftedSchedule", "InterpolatedSchedule", "shifted",
+           "interpolated", "serialize", "deserialize"]
 
 
 class _NumpyOps:
@@ -70,15 +80,41 @@ def _as_float_tensor(t):
     return ops.convert_to_tensor(np.asarray(t), dtype=keras.config.floatx())
 
 
+@keras.saving.register_keras_serializable(package="kgen")
 class Schedule:
     """Base class: a decreasing log-SNR λ(t) on t ∈ [0, 1] (t = 0 clean, t = 1 noise).
 
     Subclasses implement `_logsnr(t, xp)` (and `_t_from_logsnr(l, xp)` when a closed form exists) once, with
-    `xp` either `keras.ops` or NumPy; the base class derives α, σ and the NumPy twins from it.
+    `xp` either `keras.ops` or NumPy; the base class derives α, σ and the NumPy twins from it. To save a
+    subclass with a model, register it with Keras and give it a `get_config` holding its constructor arguments.
 
     Attributes:
         num_steps: T for a discrete schedule (a sampler's timestep grid lives on its T points
             t_i = i / T, i = 1..T), None for a continuous one.
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion import DDIMSampler, Schedule
+
+    @keras.saving.register_keras_serializable(package="my_project")
+    class LinearLogSNR(Schedule):  # λ(t) = λ_max + t (λ_min − λ_max): linear in log-SNR
+        def __init__(self, logsnr_min=-10.0, logsnr_max=10.0):
+            self.logsnr_min, self.logsnr_max = logsnr_min, logsnr_max
+
+        def _logsnr(self, t, xp):
+            return self.logsnr_max + t * (self.logsnr_min - self.logsnr_max)
+
+        def get_config(self):
+            return {"logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max}
+
+    schedule = LinearLogSNR()
+    schedule.alpha(np.array([0.0, 0.5, 1.0]))         # α_t, a Keras tensor
+    schedule.t_from_logsnr(np.array([0.0]))            # [0.5], by bisection (no closed form given)
+    x_0 = DDIMSampler(schedule, steps=20).sample(lambda x_t, logsnr: 0.0 * x_t, keras.random.normal((4, 2)))
+    ```
     """
 
     num_steps = None
@@ -145,6 +181,7 @@ def _sigmoid_numpy(x):
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+@keras.saving.register_keras_serializable(package="kgen")
 class LinearSchedule(Schedule):
     """DDPM's linear β schedule (Ho et al. 2020, arXiv:2006.11239), discrete and continuous views.
 
@@ -159,9 +196,14 @@ class LinearSchedule(Schedule):
         beta_start, beta_end: β_1 and β_T, 0 < beta_start <= beta_end < 1.
 
     Example:
-        >>> s = LinearSchedule()
-        >>> float(s.alpha_numpy(1 / 1000) ** 2)  # ā_1 = 1 − β_1
-        0.9999
+
+    ```python
+    from kgen.diffusion import LinearSchedule
+
+    schedule = LinearSchedule()                     # T = 1000, β from 1e-4 to 0.02 (DDPM)
+    float(schedule.alpha_numpy(1 / 1000) ** 2)      # ā_1 = 1 − β_1 = 0.9999
+    schedule.logsnr([0.5, 1.0])                     # λ at t = 0.5 and t = 1, a Keras tensor
+    ```
     """
 
     def __init__(self, num_steps=1000, beta_start=1e-4, beta_end=0.02):
@@ -203,6 +245,7 @@ class LinearSchedule(Schedule):
         return {"num_steps": self.num_steps, "beta_start": self.beta_start, "beta_end": self.beta_end}
 
 
+@keras.saving.register_keras_serializable(package="kgen")
 class CosineSchedule(Schedule):
     """Continuous cosine schedule in log-SNR form, clipped to [logsnr_min, logsnr_max].
 
@@ -218,9 +261,14 @@ class CosineSchedule(Schedule):
         logsnr_max: λ at t = 0 (default 15).
 
     Example:
-        >>> s = CosineSchedule()
-        >>> round(float(s.logsnr_numpy(0.5)), 9)  # the middle of a symmetric clip has SNR 1
-        0.0
+
+    ```python
+    from kgen.diffusion import CosineSchedule
+
+    schedule = CosineSchedule()                     # λ from 15 at t = 0 to −15 at t = 1
+    round(float(schedule.logsnr_numpy(0.5)), 9)     # 0.0: the middle of a symmetric clip has SNR 1
+    schedule.t_from_logsnr([0.0])                   # [0.5], the closed-form inverse
+    ```
     """
 
     def __init__(self, logsnr_min=-15.0, logsnr_max=15.0):
@@ -244,12 +292,22 @@ class CosineSchedule(Schedule):
         return {"logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max}
 
 
+@keras.saving.register_keras_serializable(package="kgen")
 class ShiftedSchedule(Schedule):
     """λ_hi(t) = λ_lo(t) − 2 log s: the schedule `schedule`, tuned at resolution r, moved to resolution s·r.
 
     Average-pooling s×s pixels raises the SNR s² times (Su part 22), so this shift keeps the SNR of the pooled
     image equal to the low-resolution schedule's (simple diffusion eq. 4–6: shift 2 log(64/d)). `num_steps` is
     the base schedule's. Build with `shifted(schedule, scale)`.
+
+    Example:
+
+    ```python
+    from kgen.diffusion import CosineSchedule, ShiftedSchedule
+
+    high = ShiftedSchedule(CosineSchedule(), 4)     # a schedule tuned at 64² used at 256²
+    float(high.logsnr_numpy(0.5))                   # −2 log 4 ≈ −2.77: the same t is noisier
+    ```
     """
 
     def __init__(self, schedule, scale):
@@ -268,13 +326,14 @@ class ShiftedSchedule(Schedule):
         return self.schedule._t_from_logsnr(logsnr - self.shift, xp)
 
     def get_config(self):
-        return {"schedule": serialize(self.schedule), "scale": self.scale}
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "scale": self.scale}
 
     @classmethod
     def from_config(cls, config):
         return cls(deserialize(config["schedule"]), config["scale"])
 
 
+@keras.saving.register_keras_serializable(package="kgen")
 class InterpolatedSchedule(Schedule):
     """λ(t) = (1 − t) λ_clean(t) + t λ_noisy(t): simple diffusion's interpolated shift.
 
@@ -282,6 +341,15 @@ class InterpolatedSchedule(Schedule):
     gets the heavy shift and the clean end (details) the light one; lucidrains' `logsnr_schedule_interpolated`
     weights them this way (the research note trusts the code over one set of paper notes). The inverse is the
     generic bisection. Monotone whenever both schedules are decreasing and λ_noisy <= λ_clean.
+
+    Example:
+
+    ```python
+    from kgen.diffusion import CosineSchedule, InterpolatedSchedule, shifted
+
+    schedule = InterpolatedSchedule(shifted(CosineSchedule(), 2), shifted(CosineSchedule(), 16))
+    schedule.logsnr_numpy([0.0, 1.0])               # λ_clean(0), λ_noisy(1)
+    ```
     """
 
     def __init__(self, clean, noisy):
@@ -298,7 +366,8 @@ class InterpolatedSchedule(Schedule):
         return (1.0 - t) * self.clean._logsnr(t, xp) + t * self.noisy._logsnr(t, xp)
 
     def get_config(self):
-        return {"clean": serialize(self.clean), "noisy": serialize(self.noisy)}
+        return {"clean": keras.saving.serialize_keras_object(self.clean),
+                "noisy": keras.saving.serialize_keras_object(self.noisy)}
 
     @classmethod
     def from_config(cls, config):
@@ -309,7 +378,12 @@ def shifted(schedule, scale):
     """`schedule` moved to a resolution `scale`× larger: λ(t) − 2 log(scale) (see `ShiftedSchedule`).
 
     Example:
-        >>> hi = shifted(CosineSchedule(), 4)   # a 64² schedule used at 256²
+
+    ```python
+    from kgen.diffusion import CosineSchedule, shifted
+
+    high = shifted(CosineSchedule(), 4)      # a 64² schedule used at 256²
+    ```
     """
     return ShiftedSchedule(schedule, scale)
 
@@ -318,36 +392,61 @@ def interpolated(schedule, scale_clean, scale_noisy):
     """simple diffusion's interpolated schedule: shifted by `scale_noisy` at t = 1 and `scale_clean` at t = 0.
 
     Example:
-        >>> s = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
+
+    ```python
+    from kgen.diffusion import CosineSchedule, interpolated
+
+    schedule = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
+    ```
     """
     return InterpolatedSchedule(shifted(schedule, scale_clean), shifted(schedule, scale_noisy))
 
 
-_CLASSES = {cls.__name__: cls for cls in (LinearSchedule, CosineSchedule, ShiftedSchedule, InterpolatedSchedule)}
-
-
 def register(cls):
-    """Make a user subclass of `Schedule` known to `deserialize`; returns `cls` (usable as a decorator)."""
+    """Deprecated: register a Schedule subclass with `keras.saving.register_keras_serializable(package=...)`.
+
+    Registers `cls` with Keras under the package "kgen" (what `deserialize` and `.keras` files read); returns it.
+    """
+    warn_deprecated("kgen.diffusion.schedules.register", "keras.saving.register_keras_serializable()")
     if not (isinstance(cls, type) and issubclass(cls, Schedule)):
         raise TypeError(f"`cls` must be a subclass of Schedule, got {cls!r}")
-    _CLASSES[cls.__name__] = cls
-    return cls
+    return keras.saving.register_keras_serializable(package="kgen")(cls)
 
 
 def serialize(schedule):
-    """A JSON-ready dict `{"class_name": ..., "config": ...}` that `deserialize` turns back into the schedule."""
+    """`keras.saving.serialize_keras_object(schedule)`: a JSON-ready dict that `deserialize` turns back."""
     if not isinstance(schedule, Schedule):
         raise TypeError(f"`schedule` must be a kgen Schedule, got {type(schedule).__name__}")
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return keras.saving.serialize_keras_object(schedule)
 
 
 def deserialize(config):
-    """The schedule described by `serialize`'s dict (a Schedule passes through unchanged)."""
+    """The schedule described by `serialize`'s dict (a Schedule passes through unchanged).
+
+    Also reads the format of kgen's first `.keras` files, `{"class_name": "CosineSchedule", "config": {...}}`
+    without a registered name: the class is looked up among the schedules registered under "kgen".
+    """
     if isinstance(config, Schedule):
         return config
     if not isinstance(config, dict) or "class_name" not in config:
         raise TypeError(f"`config` must be a dict from kgen.diffusion.schedules.serialize, got {config!r}")
-    name = config["class_name"]
-    if name not in _CLASSES:
-        raise ValueError(f"`config` names an unknown schedule {name!r}; known: {sorted(_CLASSES)}")
-    return _CLASSES[name].from_config(dict(config.get("config", {})))
+    if "registered_name" not in config and "module" not in config:  # the old kgen format
+        name = config["class_name"]
+        cls = keras.saving.get_registered_object(f"kgen>{name}")
+        if not (isinstance(cls, type) and issubclass(cls, Schedule)):
+            raise ValueError(f"`config` names an unknown schedule {name!r}; known: {_known_names()}")
+        return cls.from_config(dict(config.get("config") or {}))
+    try:
+        schedule = keras.saving.deserialize_keras_object(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"`config` names an unknown schedule {config['class_name']!r} ({error}); known: "
+                         f"{_known_names()}") from None
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"`config` must describe a kgen Schedule, got {type(schedule).__name__}")
+    return schedule
+
+
+def _known_names():
+    registered = keras.saving.get_custom_objects()
+    return sorted(key for key, cls in registered.items()
+                  if isinstance(cls, type) and issubclass(cls, Schedule) and cls is not Schedule)

@@ -1,11 +1,11 @@
 """Closed-form oracles for testing diffusion code: exact denoisers, exact Gaussian propagation, W2.
 
-Research note §6.1 (kgen/shared research "diffusion.md"). With z = α x₀ + σ ε (α² = sigmoid(λ)):
+Research note §6.1 (kgen/shared research "diffusion.md"). With the noisy sample z = α x₀ + σ ε (α² = sigmoid(λ)):
 - Gaussian data N(μ, Σ): z ~ N(α μ, α² Σ + σ² I) and the optimal noise prediction is affine,
   ε*(z) = σ (α² Σ + σ² I)⁻¹ (z − α μ).
 - Gaussian mixture Σ_k π_k N(μ_k, Σ_k): ε*(z) = Σ_k r_k(z) ε*_k(z), with responsibilities
   r_k ∝ π_k N(z; α μ_k, α² Σ_k + σ² I); the score is ∇ log p(z) = −ε*(z)/σ.
-- Every kgen sampler step is affine, x' = c_x x + c_ε ε̂ + c_z z (`Sampler.coefficients()`), so with a
+- Every kgen sampler step is affine, x' = c_x x + c_ε ε̂ + c_noise·noise (`DiffusionSampler.coefficients()`), so with a
   Gaussian oracle the sampler's output law is Gaussian and `propagate_gaussian` computes its mean and
   covariance exactly (float64 NumPy, no sampling); `w2_gaussian` is the closed-form 2-Wasserstein distance
   (the Fréchet distance of FID is its square).
@@ -43,8 +43,17 @@ class GaussianMixtureDenoiser:
     `affine_numpy(logsnr)` (one component only) returns (A, b) with ε* = A z + b.
 
     Example:
-        >>> oracle = GaussianMixtureDenoiser([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.0]], 0.01 * np.eye(2))
-        >>> eps = oracle(keras.ops.ones((4, 2)), keras.ops.zeros((4,)))
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion import DDIMSampler, CosineSchedule
+    from kgen.diffusion.testing import GaussianMixtureDenoiser
+
+    oracle = GaussianMixtureDenoiser([0.3, 0.7], [[-1.0, 0.0], [1.0, 0.0]], 0.01 * np.eye(2))
+    eps = oracle(keras.ops.ones((4, 2)), keras.ops.zeros((4,)))         # ε*(z_t, λ = 0)
+    x_0 = DDIMSampler(CosineSchedule(), 50).sample(oracle, keras.random.normal((4, 2)))   # near (±1, 0)
+    ```
     """
 
     def __init__(self, weights, means, covs):
@@ -124,8 +133,16 @@ class GaussianDenoiser(GaussianMixtureDenoiser):
     """Exact ε* for Gaussian data N(mean, cov) (see `GaussianMixtureDenoiser`).
 
     Example:
-        >>> oracle = GaussianDenoiser(np.zeros(3), np.diag([0.1, 1.0, 2.0]))
-        >>> eps = oracle(keras.random.normal((8, 3)), keras.ops.zeros((8,)))
+
+    ```python
+    import numpy as np
+    from kgen.diffusion import DDIMSampler, CosineSchedule
+    from kgen.diffusion.testing import GaussianDenoiser, propagate_gaussian, w2_gaussian
+
+    oracle = GaussianDenoiser(np.zeros(3), np.diag([0.1, 1.0, 2.0]))
+    mean, cov = propagate_gaussian(DDIMSampler(CosineSchedule(), 20), oracle)   # the sampler's exact output law
+    w2_gaussian(mean, cov, np.zeros(3), np.diag([0.1, 1.0, 2.0]))              # its error, in W2
+    ```
     """
 
     def __init__(self, mean, cov):
@@ -136,8 +153,8 @@ class GaussianDenoiser(GaussianMixtureDenoiser):
 def propagate_gaussian(sampler, denoiser, mean=None, cov=None):
     """Exact law N(m, C) of `sampler.sample(denoiser, x_T)` for x_T ~ N(mean, cov) (default N(0, I)).
 
-    Uses the sampler's affine steps x' = c_x x + c_ε (A x + b) + c_z z with the oracle's (A, b) per step:
-    m' = M m + c_ε b, C' = M C Mᵀ + c_z² I with M = c_x I + c_ε A. Float64, no sampling.
+    Uses the sampler's affine steps x' = c_x x + c_ε (A x + b) + c_noise·noise with the oracle's (A, b) per step:
+    m' = M m + c_ε b, C' = M C Mᵀ + c_noise² I with M = c_x I + c_ε A. Float64, no sampling.
 
     Returns:
         (m, C): float64 arrays of shapes (D,) and (D, D).
@@ -150,7 +167,7 @@ def propagate_gaussian(sampler, denoiser, mean=None, cov=None):
         a, b = denoiser.affine_numpy(logsnr)
         step = coefficients["c_x"][i] * np.eye(d) + coefficients["c_eps"][i] * a
         m = step @ m + coefficients["c_eps"][i] * b
-        c = step @ c @ step.T + coefficients["c_z"][i] ** 2 * np.eye(d)
+        c = step @ c @ step.T + coefficients["c_noise"][i] ** 2 * np.eye(d)
     return m, 0.5 * (c + c.T)
 
 
@@ -187,9 +204,16 @@ class PeriodicWienerDenoiser:
     at n = 64. Inputs have shape (batch, n, channels).
 
     Example:
-        >>> row = np.exp(-np.minimum(np.arange(32), 32 - np.arange(32)) ** 2 / 18.0)
-        >>> model = PeriodicWienerDenoiser(row)
-        >>> eps = model(keras.ops.ones((2, 64, 1)), keras.ops.zeros((2,)))
+
+    ```python
+    import keras
+    import numpy as np
+    from kgen.diffusion.testing import PeriodicWienerDenoiser
+
+    row = np.exp(-np.minimum(np.arange(32), 32 - np.arange(32)) ** 2 / 18.0)
+    model = PeriodicWienerDenoiser(row)                                 # exact at length 32
+    eps = model(keras.ops.ones((2, 64, 1)), keras.ops.zeros((2,)))      # a CNN's answer at length 64
+    ```
     """
 
     def __init__(self, covariance_row):

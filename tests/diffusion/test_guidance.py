@@ -82,16 +82,21 @@ def test_cfg_composes_with_upsample_guidance_either_way():
 def test_wrappers_collect_the_keras_state_of_what_they_wrap():
     conditional = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
     unconditional = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
 
     class Net(keras.layers.Layer):
         def call(self, x, logsnr):
-            return unconditional(x)
+            return other(x)
+
+    def dropped(x_t, logsnr):  # a closure over a model: found too
+        return unconditional(x_t)
 
     net = Net()
-    cfg = ClassifierFreeGuidance(conditional, net, 2.0)
-    assert state_of(cfg) == [conditional, net]
-    ug = UpsampleGuidance(cfg, CosineSchedule(), 2, state=[unconditional])
-    assert state_of(ug) == [conditional, net, unconditional]
+    cfg = ClassifierFreeGuidance(conditional, dropped, 2.0)
+    assert state_of(cfg) == [conditional, unconditional]
+    ug = UpsampleGuidance(cfg, CosineSchedule(), 2, low_resolution_eps_fn=net)
+    assert state_of(ug) == [conditional, unconditional, net]
+    assert state_of(ClassifierFreeGuidance(net.call, net, 1.0)) == [net]  # a bound method is its owner, once
 
 
 def test_bad_input_raises():

@@ -7,10 +7,12 @@ from keras import ops
 
 import kgen
 from kgen.diffusion import CosineSchedule, LinearSchedule
-from kgen.diffusion.model import DiffusionModel, min_snr_weight
+from kgen.diffusion.losses import min_snr_weight
+from kgen.diffusion.model import DiffusionModel
 from kgen.diffusion.predictions import alpha_sigma, eps_from_prediction
 from kgen.diffusion.testing import GaussianDenoiser, GaussianMixtureDenoiser
-from kgen.diffusion.unet import LogSNREmbedding, UNet
+from kgen.diffusion.unet import UNet
+from kgen.diffusion.unet_layers import LogSNREmbedding
 
 TINY = dict(channels=8, channel_mults=(1, 1), num_res_blocks=1, attention_resolutions=(), norm_groups=4)
 

@@ -199,7 +199,7 @@ def test_seeded_sampler_is_reproducible_and_draws_fresh_noise_per_call():
 
 def test_compiled_sampler_sees_updated_model_weights():
     model = keras.Sequential([keras.Input((DIM,)), keras.layers.Dense(DIM)])
-    eps_fn = EpsFunction(lambda x, logsnr: model(x), state=[model])
+    eps_fn = EpsFunction(lambda x, logsnr: model(x))  # the closure's model is found (`state_of`)
     sampler = DDIMSampler(CosineSchedule(), 5)
     x_t = np.ones((2, DIM), "float32")
     before = _np(sampler.sample(eps_fn, x_t))

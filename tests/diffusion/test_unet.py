@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kgen.diffusion.unet import GroupNorm, LogSNREmbedding, UNet
+from kgen.diffusion.unet import UNet
+from kgen.diffusion.unet_layers import GroupNorm, LogSNREmbedding
 
 TINY = dict(channels=8, channel_mults=(1, 1), num_res_blocks=1, norm_groups=4)
 

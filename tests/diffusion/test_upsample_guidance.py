@@ -137,7 +137,7 @@ def test_ug_equals_exact_high_resolution_eps_when_coarse_and_detail_are_independ
 def test_compiled_sampler_with_gated_ug_and_cfg_matches_a_loop_of_single_steps():
     eps_fn, conv = _smooth_model()
     schedule = CosineSchedule()
-    guided = ClassifierFreeGuidance(UpsampleGuidance(eps_fn, schedule, 2, w=1.2, eta=0.6, state=[conv]),
+    guided = ClassifierFreeGuidance(UpsampleGuidance(eps_fn, schedule, 2, w=1.2, eta=0.6),
                                     UpsampleGuidance(lambda x, l: 0.5 * eps_fn(x, l), schedule, 2, w=1.2, eta=0.6),
                                     guidance_scale=3.0)
     sampler = DDPMSampler(schedule, 6)  # stochastic; UG's gate switches off halfway (ops.cond in the loop)
