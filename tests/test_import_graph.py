@@ -3,7 +3,8 @@ imported outside kgen/backend.
 
 Read from the source (ast), so it needs no backend. An edge A → B is any `import` in A, at any depth, that names
 kgen module B; `from kgen.pkg import name` points at the submodule `kgen.pkg.name` when there is one, else at
-the package `kgen.pkg` itself (its `__init__`).
+the package `kgen.pkg` itself (its `__init__`). The one exception: imports inside a module-level `__getattr__`
+(PEP 562), which kgen uses only to serve deprecated names from their new home for one release.
 """
 
 import ast
@@ -39,7 +40,11 @@ def imports(name, path, known):
     with open(path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read(), path)
     inner, outer = set(), set()
+    shims = {id(n) for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+             for n in ast.walk(f)}
     for node in ast.walk(tree):
+        if id(node) in shims:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

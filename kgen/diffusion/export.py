@@ -8,14 +8,13 @@ from keras import ops
 
 from kgen.diffusion.guidance import UpsampleGuidance
 from kgen.diffusion.samplers import DDIMSampler
+from kgen.endpoint import Endpoint
 
 __all__ = ["export_endpoints"]
 
 
 def export_endpoints(model, steps=50, upsample_scale=None, upsample_w=1.0, use_ema=True, clip_denoised="auto"):
     """The `kgen.export.Endpoint`s of `model` (a `DiffusionModel`); arguments as `DiffusionModel.export_endpoints`."""
-    from kgen.export import Endpoint
-
     if model.num_classes is not None:
         raise ValueError("export of conditional diffusion models is not supported yet: export the network "
                          "with model.network.export(path)")

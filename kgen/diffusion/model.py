@@ -27,16 +27,19 @@ import functools
 import keras
 from keras import ops
 
-from kgen.backend import replica_mean
 from kgen import backend as kb
+from kgen.backend import replica_mean
 from kgen._checks import check_choice, check_data, check_int, check_positive_float, fit_array
 from kgen.base import check_value_range
 from kgen.diffusion import schedules as schedules_module
 from kgen.diffusion._compat import renamed_keywords, warn_deprecated
 from kgen.diffusion.ema import ExponentialMovingAverage
+from kgen.diffusion.export import export_endpoints
+from kgen.diffusion.guidance import ClassifierFreeGuidance
 from kgen.diffusion.losses import (  # noqa: F401  (min_snr_weight: its old import path)
     LOSS_WEIGHTINGS, min_snr_weight, multiscale_factors, multiscale_squared_error)
 from kgen.diffusion.predictions import PREDICTIONS, alpha_sigma, eps_from_prediction
+from kgen.diffusion.samplers import AncestralSampler, DDIMSampler, DDPMSampler
 
 __all__ = ["DiffusionModel", "SAMPLERS"]
 
@@ -285,8 +288,6 @@ class DiffusionModel(kb.Model):
         does not clip). `kwargs` go to the sampler (`eta`, `variance`, `spacing`, `seed`). Run it with
         `make_sampler(...).sample(model.eps_fn, x_T)`: the model's weights are found from `model.eps_fn`.
         """
-        from kgen.diffusion.samplers import AncestralSampler, DDIMSampler, DDPMSampler
-
         check_choice("sampler", name, SAMPLERS)
         classes = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "ancestral": AncestralSampler}
         return classes[name](self.schedule, steps, clip_denoised=self._resolve_clip(clip_denoised), **kwargs)
@@ -350,8 +351,6 @@ class DiffusionModel(kb.Model):
         return chain.sample(eps_fn, x_T, noise=noise)
 
     def _sampling_loop(self, sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T):
-        from kgen.diffusion.guidance import ClassifierFreeGuidance
-
         key = (sampler, steps, bool(use_ema), clip_denoised)
         if labels is None and key in self._sampling_cache:
             return self._sampling_cache[key]
@@ -383,8 +382,6 @@ class DiffusionModel(kb.Model):
         the loops as in `sample` (`clip_denoised="auto"`: to `value_range`; None to not clip). Built by
         `kgen.diffusion.export.export_endpoints`.
         """
-        from kgen.diffusion.export import export_endpoints
-
         return export_endpoints(self, steps=steps, upsample_scale=upsample_scale, upsample_w=upsample_w,
                                 use_ema=use_ema, clip_denoised=clip_denoised)
 

@@ -23,7 +23,7 @@ from keras import ops
 from kgen import backend as kb
 from kgen._checks import check_data, check_int, fit_array
 from kgen.base import check_value_range, seed_generator_for
-from kgen.export import Endpoint
+from kgen.endpoint import Endpoint
 
 __all__ = ["AdversarialGenerator"]
 
