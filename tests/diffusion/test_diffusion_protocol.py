@@ -2,11 +2,7 @@
 the dtype policy and old schedule configs on reload, and the deprecated names of issue 19 still working."""
 
 import functools
-import importlib
-import inspect
 import os
-import re
-import textwrap
 import warnings
 
 import keras
@@ -241,18 +237,3 @@ def test_schedules_serialize_with_keras_and_register_is_deprecated():
 
     assert _warns(lambda: schedules.register(Doubled)) is Doubled
     assert isinstance(schedules.deserialize({"class_name": "Doubled", "config": {}}), Doubled)
-
-
-# ---------------------------------------------------------------------------------------------- docstrings
-EXAMPLE_MODULES = ("schedules", "samplers", "guidance", "predictions", "losses", "ema", "testing", "unet", "model")
-
-
-@pytest.mark.parametrize("name", EXAMPLE_MODULES)
-def test_docstring_examples_run(name):
-    module = importlib.import_module(f"kgen.diffusion.{name}")
-    documented = [value for value in vars(module).values()
-                  if (inspect.isclass(value) or inspect.isfunction(value)) and value.__module__ == module.__name__]
-    blocks = [block for value in documented for block in re.findall(r"```python\n(.*?)```", value.__doc__ or "", re.S)]
-    assert blocks, f"kgen.diffusion.{name} has no Example block"
-    for block in blocks:
-        exec(textwrap.dedent(block), {})  # self-contained: its own imports
