@@ -5,7 +5,7 @@ A user who learned one family can guess the others:
 | verb | flows (`Flow`) | GANs (`GAN`, `EnergyGAN`) | diffusion (`DiffusionModel`) | text (`UniLM`) |
 |---|---|---|---|---|
 | train | `fit(x)` | `fit(x)` / `fit(x, y)` | `fit(x)` / `fit(x, y)` | `fit(inputs)` |
-| draw | `sample(n, *, seed, temperature)` | `sample(n, *, seed, labels, temperature)` | `sample(n, *, seed, steps, sampler, …)` | `generate(source_ids, …)` |
+| draw | `sample(n, *, seed, temperature)` | `sample(n, *, seed, labels, temperature)` | `sample(n, *, seed, steps, sampler, …)` | `generate(source_ids, …, seed=)` |
 | data range | `value_range` = (0, 1) | `value_range` = (−1, 1) | `value_range` = (−1, 1) | token ids |
 | score | `log_prob(x)` (exact) | `energy(x)` (unnormalised) | `per_example_loss(x)` (a bound) | logits (`model(inputs)`) |
 | save / export | `.keras`, `kgen.export` | `.keras`, `kgen.export` | `.keras`, `kgen.export` | `.keras`, `kgen.export` |
@@ -20,7 +20,8 @@ The rules, checked for every family by `tests/test_protocol.py` on all three bac
   recipes, the demo and the exported artifacts.
 - `log_prob(x)` exists only where it is exact (flows); `energy(x)` is an unnormalised score, lower = more
   likely (GAN: −D(x); energy GAN: U(x)); models without either offer `per_example_loss`.
-- Text models keep `generate` (autoregressive decoding, as keras-hub's `CausalLM.generate`).
+- Text models keep `generate` (autoregressive decoding, as keras-hub's `CausalLM.generate`): it returns backend
+  tensors and takes the same `seed=` rule.
 """
 
 from typing import Protocol, runtime_checkable

@@ -10,8 +10,8 @@ Two presets (`preset=`):
 - ``"paper"``: the NICE paper — additive z₂ = x₂ + m(x₁) with a linear m, the dimensions reversed *after*
   each coupling, the scale ("Homothety") initialised to zeros, a standard **logistic** prior.
 
-`scale_init="data"` initialises the scale from the data (std⁻¹) instead: the research notes measured
-3.56 → 2.84 bits/dim on digits from that alone.
+`scale_init="data"` initialises the scale from the data (std⁻¹) instead: on the 8×8 digits (an additive MLP
+flow, 60 epochs) that alone took test bits/dim from 3.56 to 2.84 when kgen's flows were first measured.
 
 Example:
     >>> model = NICE((64,), hidden=(256, 256))

@@ -1,7 +1,7 @@
 """GANs in `keras.ops`: the f-GAN table and every loss, `GAN`, `EnergyGAN`, latent MCMC.
 
 Articles (kexue.fm/archives/NNNN): f-GAN 6016, the energy view 6316/6331, WGAN-div 6139, GAN-QP 6163, the
-single-loss trick 6387, O-GAN 6409. Research notes: /work/shared/research/gans.md.
+single-loss trick 6387, O-GAN 6409.
 
 - `fdivergence(name)`: the f-divergence table (kgen/gans/fdivergences.py); `estimate_fdivergence(p, q, name)`
   and `VariationalCritic`: the variational estimator on that table (kgen/gans/estimation.py).

@@ -19,7 +19,8 @@ I estimated by one of (`entropy=`):
     N standardising over the feature axis (mean and scale left free, unlike the MSE of InfoGAN).
   * None: Su's plain "dig pits + jump in" (6316).
 
-λ = 1 by default: on the 8-Gaussian ring λ = 0.1 (MEG's toy value) collapsed in most runs (research notes).
+λ = 1 by default: on the 8-Gaussian ring λ = 0.1 (MEG's toy value) collapsed in most runs when kgen was
+written; tests/gans/test_toy_gates.py gates the default.
 The entropy term trades precision for spread: it makes G match the smooth e^{−U} rather than its minima.
 Su's advice on optimisers: no or low momentum (Adam β₁ = 0.5 or less), a learning rate that is not too large.
 """

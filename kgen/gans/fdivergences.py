@@ -24,7 +24,7 @@ The table only: `kgen.gans.estimation` trains a critic on the bound (`estimate_f
 
 Jeffrey's conjugate needs the Lambert W function, W(e^{1−t}); it is computed by Newton's method on
 w + log w = 1 − t in log space (stable where e^{1−t} would overflow). It is exact to float32 but costs
-twelve Newton steps per evaluation, and its estimates train poorly (see research notes): no gate covers it.
+twelve Newton steps per evaluation, and its estimates train poorly in toy runs: no gate covers it.
 """
 
 import math
