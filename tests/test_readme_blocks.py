@@ -1,8 +1,9 @@
 """Every ```python block of README.md and docs/*.md runs as written (on TensorFlow: JAX has the longest lane of
 `make test`), so the docs cannot drift.
 
-Blocks run one by one, each in a fresh namespace, from the repository root (as a user runs them: they may read
-`saved_models/`; none writes files). To keep `make test` short the
+Blocks run one by one, each in a fresh namespace, in a temporary directory that holds a link to the repository's
+`saved_models/` (so blocks read the shipped models as a user in the checkout does, and write their files
+elsewhere). To keep `make test` short the
 only change made is to training length: every `epochs=N` becomes `epochs=1, steps_per_epoch=2`. A block that
 cannot run on one machine (several hosts) is marked by the line `<!-- not run: why -->` right above its fence.
 """
@@ -46,8 +47,9 @@ def test_there_are_blocks_to_run():
 
 
 @pytest.mark.parametrize("code, why", blocks())
-def test_block_runs_as_written(code, why, monkeypatch):
+def test_block_runs_as_written(code, why, tmp_path, monkeypatch):
     if why:
         pytest.skip(f"not run: {why}")
-    monkeypatch.chdir(ROOT)
+    os.symlink(os.path.join(ROOT, "saved_models"), tmp_path / "saved_models")
+    monkeypatch.chdir(tmp_path)
     exec(compile(shorten(code), "<markdown block>", "exec"), {"__name__": "__readme__"})
