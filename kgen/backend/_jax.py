@@ -218,6 +218,13 @@ class AdversarialTrainer(Trainer):
         )
         return logs, new_state
 
+    def test_step(self, state, data):
+        groups = (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)
+        mapping = [pair for variables, values in zip(groups, state) for pair in zip(variables, values)]
+        with StatelessScope(state_mapping=mapping) as scope:
+            logs = self._adversarial_test_step(data)
+        return logs, tuple([scope.get_current_value(v) for v in variables] for variables in groups)
+
 
 def compile_function(fn, variables, jit_compile="auto"):
     variables = list(variables)

@@ -42,6 +42,9 @@ class AdversarialTrainer(Trainer):
     def train_step(self, data):
         return self._adversarial_train_step(data)
 
+    def test_step(self, data):
+        return self._adversarial_test_step(data)
+
 
 def compile_function(fn, variables, jit_compile="auto"):
     # Variables are captured by reference in the graph; `variables` only matters on JAX.

@@ -78,6 +78,9 @@ class AdversarialTrainer(Trainer):
     def train_step(self, data):
         return self._adversarial_train_step(data)
 
+    def test_step(self, data):
+        return self._adversarial_test_step(data)
+
 
 def compile_function(fn, variables, jit_compile="auto"):
     # torch.compile is slower than eager for these small loops on CPU (keras#21851); eager without autograd.

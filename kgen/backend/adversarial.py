@@ -100,8 +100,17 @@ class AdversarialModel(impl.AdversarialTrainer):
             multi.build(self.trainable_variables)
 
     def get_compile_config(self):
-        # The routing closure is not serialisable; the networks' optimizers are recreated by `compile`.
-        return None
+        """The networks' optimizers (the routing closure itself is rebuilt by `compile`), so that a reloaded model
+        is compiled again and Keras restores every optimizer's state (moments, iteration counts)."""
+        if not self.network_optimizers:
+            return None
+        return {"optimizers": {name: keras.saving.serialize_keras_object(optimizer)
+                               for name, optimizer in self.network_optimizers.items()}}
+
+    def compile_from_config(self, config):
+        optimizers = {name: keras.saving.deserialize_keras_object(value)
+                      for name, value in config["optimizers"].items()}
+        self.compile(optimizers=optimizers)
 
     def minimize(self, loss_fn, network):
         """One optimizer step of `network` (an attribute name given to `compile`) on the scalar `loss_fn()`."""
@@ -113,6 +122,18 @@ class AdversarialModel(impl.AdversarialTrainer):
     def train_networks(self, data):
         """One training step on a batch; returns `{name: scalar}` for each of `log_names`."""
         raise NotImplementedError(f"{type(self).__name__} must implement train_networks(data)")
+
+    def evaluate_networks(self, data):
+        """The losses of `log_names` on a batch without any optimizer step (what `evaluate` reports); None when a
+        subclass does not say how (evaluate then reports nothing new)."""
+        return None
+
+    def _adversarial_test_step(self, data):
+        logs = self.evaluate_networks(data)
+        if logs is not None:
+            for tracker in self._trackers:
+                tracker.update_state(logs[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self._trackers}
 
     def _adversarial_train_step(self, data):
         logs = self.train_networks(data)

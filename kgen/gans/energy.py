@@ -193,6 +193,15 @@ class EnergyGAN(AdversarialGenerator):
             g_loss = self.minimize_jointly(z_loss, ("generator", partner))
         return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
 
+    def evaluate_networks(self, data):
+        """E_p[U] − E_q[U] (`d_loss`, no gradient penalty), E_q[U] (`g_loss`, no entropy term) and their sum on a
+        batch of held-out data, in inference mode."""
+        x, _ = self._unpack(data)
+        fake = self._generate(self.sample_latent(ops.shape(x)[0]), training=False)
+        fake_energy = ops.mean(self.critic(fake, training=False))
+        d_loss = ops.mean(self.critic(x, training=False)) - fake_energy
+        return {"loss": d_loss + fake_energy, "d_loss": d_loss, "g_loss": fake_energy}
+
     def get_config(self):
         config = {**super().get_config(), "gradient_penalty": self.gradient_penalty, "entropy": self.entropy,
                   "entropy_weight": self.entropy_weight, "d_steps": self.d_steps}

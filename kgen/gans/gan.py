@@ -62,6 +62,14 @@ class GAN(base.AdversarialGenerator):
     Reading the discriminator: `critic(x)` = D(x), the network's raw score per example (higher on data);
     `energy(x)` = −critic(x) = −D(x) (Su 6316), lower on data.
 
+    Logs: `d_loss` and `g_loss` are the two players' adversarial losses (with their penalties in `fit`); `loss` is
+    their sum, what Keras callbacks watch by default (`monitor="loss"`). It says whether training is numerically
+    healthy (`kgen.callbacks.StopOnNaN`), not whether samples improve: a GAN's losses do not fall as it learns,
+    so monitor a sample metric (FD, `kgen.metrics`) to choose checkpoints. `evaluate(x)` reports the same three
+    on held-out data without any step and in inference mode (no penalties, no BatchNorm updates).
+    A saved GAN reloads compiled: `keras.saving.load_model` restores both optimizers and their state, so `fit`
+    continues where it stopped.
+
     Example:
         >>> import keras
         >>> import kgen
@@ -130,6 +138,16 @@ class GAN(base.AdversarialGenerator):
                     "discriminator")
             g_loss = self.minimize(lambda: self.generator_loss(
                 x, y, self._generate(self.sample_latent(batch), y, training=True)), "generator")
+        return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
+
+    def evaluate_networks(self, data):
+        """`d_loss`, `g_loss` and their sum on a batch of held-out data, in inference mode, without penalties."""
+        x, y = self._unpack(data)
+        fake = self._generate(self.sample_latent(ops.shape(x)[0]), y, training=False)
+        critic = lambda t: self.critic(t, y, training=False)  # noqa: E731
+        d_loss = self.adversarial_loss.discriminator_loss(critic, x, fake, self.seed_generator)
+        real_scores = critic(x) if self.adversarial_loss.generator_needs_real else None
+        g_loss = self.adversarial_loss.generator_loss(critic(fake), real_scores)
         return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
 
     def get_config(self):
