@@ -119,12 +119,20 @@ def test_bad_value_range_raises(bad):
 
 
 # ---------------------------------------------------------------------------------------------- samplers, state
+def test_make_sampler_clips_to_the_value_range_like_sample_and_none_is_the_exact_chain():
+    model = _model()
+    assert model.make_sampler("ddim", 5).clip_denoised == (-1.0, 1.0)
+    assert model.make_sampler("ddim", 5, clip_denoised=None).clip_denoised is None
+    assert _model(value_range=None).make_sampler("ddim", 5).clip_denoised is None
+    assert DDIMSampler(model.schedule, 5).clip_denoised is None  # a bare schedule knows no data range
+
+
 def test_readme_sampler_line_needs_no_state_and_sees_new_weights():
     model = _model()
     x_T = keras.random.normal((4, 2), seed=0)
     chain = model.make_sampler("ddim", 5)
     before = _np(chain.sample(model.eps_fn, x_T))  # compiled (jax.jit on JAX); the model's state is found
-    np.testing.assert_allclose(before, _np(model.sample(4, seed=0, steps=5, clip_denoised=None)), atol=1e-5)
+    np.testing.assert_allclose(before, _np(model.sample(4, seed=0, steps=5)), atol=1e-5)  # same default clipping
     model.network.set_weights([0.5 * w for w in model.network.get_weights()])
     after = _np(chain.sample(model.eps_fn, x_T))
     assert np.abs(after - before).max() > 1e-4  # the compiled loop reads the current weights
