@@ -96,6 +96,7 @@ def saved_model_endpoint_options(random):
     return {}
 
 
+@tf.autograph.experimental.do_not_convert  # a host-side question about `x`, never part of the graph
 def concrete_value(x):
     # Inside tf.function every tensor is symbolic (a graph tensor), and so is a variable's read.
     if isinstance(x, (tf.Tensor, tf.Variable)) and (not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):

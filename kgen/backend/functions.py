@@ -211,7 +211,9 @@ def concrete_value(x):
         return np.asarray(x)
     if isinstance(x, keras.Variable):
         x = x.value
-    return impl.concrete_value(x)
+    value = impl.concrete_value(x)
+    # Only an array is a value: once, in a long TF run, a traced call gave back `{}` (not reproduced alone).
+    return value if isinstance(value, np.ndarray) else None
 
 
 def sync_state(model):
