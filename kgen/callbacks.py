@@ -50,9 +50,7 @@ class SampleGrid(keras.callbacks.Callback):
         if not hasattr(self.model, "sample"):
             raise TypeError(f"SampleGrid needs a model with sample(n); {type(self.model).__name__} has none")
         images = ops.convert_to_numpy(self.model.sample(self.n, seed=self.seed))
-        value_range = self.value_range or getattr(self.model, "value_range", None)
-        if value_range is None:  # unbounded samples: the grid's own range
-            value_range = (float(images.min()), float(images.max()) + 1e-6)
+        value_range = self.value_range or getattr(self.model, "value_range", None)  # None: the grid's own range
         path = os.path.join(self.directory, f"{self.prefix}_epoch{epoch + 1:03d}.png")
         self.paths.append(save_grid(path, images, value_range=value_range))
 

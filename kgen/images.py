@@ -8,10 +8,15 @@ import numpy as np
 def to_uint8(images, value_range=(0.0, 1.0)):
     """Map images with values in `value_range` to uint8 0..255, clipping outside values.
 
-    Integer images need their range too: digits are `value_range=(0, 16)`, 8-bit images `(0, 255)`.
+    Integer images need their range too: digits are `value_range=(0, 16)`, 8-bit images `(0, 255)`. None maps
+    the images' own finite minimum and maximum (unbounded samples, e.g. a model whose `value_range` is None).
     """
     images = np.asarray(images)
-    low, high = value_range
+    if value_range is None:
+        finite = images[np.isfinite(images)]
+        low, high = (float(finite.min()), float(finite.max()) + 1e-6) if finite.size else (0.0, 1.0)
+    else:
+        low, high = value_range
     if images.dtype == np.uint8 and (low, high) == (0, 255):
         return images
     if high <= low:
@@ -24,6 +29,8 @@ def to_uint8(images, value_range=(0.0, 1.0)):
 
 def make_grid(images, rows=None, padding=1, value_range=(0.0, 1.0)):
     """Tile `(n, H, W, C)` images (C = 1 or 3) into one `(rows·(H+p)+p, cols·(W+p)+p, C)` uint8 image.
+
+    `value_range` as in `to_uint8` (None: the images' own range).
 
     Example:
         >>> grid = make_grid(np.random.rand(16, 8, 8, 1))   # 4 × 4 tiles

@@ -34,6 +34,12 @@ def test_to_uint8_maps_value_range_and_clips():
     np.testing.assert_array_equal(to_uint8(np.array([np.nan, np.inf, -np.inf])), [0, 255, 0])
 
 
+def test_to_uint8_without_a_range_maps_the_images_own_finite_range():
+    # (−3, 5 + 1e-6): the midpoint rounds down to 127; 1e-6 keeps a constant image from dividing by zero
+    np.testing.assert_array_equal(to_uint8(np.array([-3.0, 1.0, 5.0]), value_range=None), [0, 127, 255])
+    np.testing.assert_array_equal(to_uint8(np.array([-3.0, np.nan, 5.0, np.inf]), value_range=None), [0, 0, 255, 255])
+
+
 def test_bad_images_are_rejected():
     with pytest.raises(ValueError, match="images"):
         make_grid(np.zeros((2, 4, 4, 2)))
@@ -86,7 +92,7 @@ def test_sample_grid_saves_one_png_per_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("value_range, given, pixel", [((-1.0, 1.0), None, 127), ((0.0, 1.0), None, 0),
-                                                       ((-1.0, 1.0), (0.0, 1.0), 0)])
+                                                       ((-1.0, 1.0), (0.0, 1.0), 0), (None, None, 0)])
 def test_sample_grid_reads_the_models_value_range(tmp_path, value_range, given, pixel):
     from PIL import Image
 

@@ -8,7 +8,6 @@ import os
 from typing import Callable
 
 import keras
-import numpy as np
 
 from kgen import datasets
 from kgen._checks import check_int
@@ -46,9 +45,8 @@ class Recipe:
                 f.write("\n".join(samples) + "\n")
             os.replace(path + ".tmp", path)
             return path
-        images = keras.ops.convert_to_numpy(samples)
-        low, high = model.value_range or (float(images.min()), float(images.max()) + 1e-6)
-        return save_grid(stem + ".png", np.clip(images, low, high), value_range=(low, high))
+        # Values outside the model's range are clipped by the grid; None: the samples' own range.
+        return save_grid(stem + ".png", keras.ops.convert_to_numpy(samples), value_range=model.value_range)
 
 
 def _digits(limit):
