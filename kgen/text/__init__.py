@@ -13,15 +13,14 @@ alone turns one Transformer into an MLM (BERT), an LM (GPT), a permutation LM (X
 - `plot`: mask pictures as PNG arrays.
 """
 
-import warnings
-
 from kgen.text.checkpoint import load_bert, minilm_path, unilm_from_bert, unilm_from_minilm
 from kgen.text.decoding import generate
 from kgen.text.encoder import BertEncoder, TransformerBlock
 from kgen.text.masks import BidirectionalMask, CausalMask, CombineMasks, PermutationMask, UniLMMask
 from kgen.text.permutation_lm import PermutationLM
 from kgen.text.plot import mask_image, save_mask_png
-from kgen.text.samplers import BeamSampler, GreedySampler, RandomSampler, TokenSampler, TopKSampler, TopPSampler
+from kgen.text.samplers import (  # noqa: F401  (deprecated_sampler_alias: for __getattr__)
+    BeamSampler, GreedySampler, RandomSampler, TokenSampler, TopKSampler, TopPSampler, deprecated_sampler_alias)
 from kgen.text.unilm import UniLM
 from kgen.text.wordpiece import WordPieceTokenizer
 
@@ -54,7 +53,5 @@ __all__ = [
 
 def __getattr__(name):
     if name == "Sampler":
-        warnings.warn("`kgen.text.Sampler` is deprecated; use `kgen.text.TokenSampler` (the name `Sampler` also "
-                      "names kgen.diffusion's samplers)", DeprecationWarning, stacklevel=2)
-        return TokenSampler
+        return deprecated_sampler_alias("kgen.text.Sampler")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -249,9 +249,14 @@ def get_sampler(sampler):
     raise ValueError(f"`sampler` must be a TokenSampler/BeamSampler instance or one of {list(names)}, got {sampler!r}")
 
 
+def deprecated_sampler_alias(old_name):
+    """`TokenSampler`, with the warning for its former name `old_name` (served by the modules' `__getattr__`)."""
+    warnings.warn(f"`{old_name}` is deprecated; use `kgen.text.TokenSampler` (the name `Sampler` also names "
+                  "kgen.diffusion's samplers)", DeprecationWarning, stacklevel=3)
+    return TokenSampler
+
+
 def __getattr__(name):
     if name == "Sampler":
-        warnings.warn("`kgen.text.samplers.Sampler` is deprecated; use `kgen.text.TokenSampler` (the name "
-                      "`Sampler` also names kgen.diffusion's samplers)", DeprecationWarning, stacklevel=2)
-        return TokenSampler
+        return deprecated_sampler_alias("kgen.text.samplers.Sampler")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
