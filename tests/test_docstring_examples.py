@@ -1,5 +1,9 @@
 """Every public class of kgen has an `Example:` in its docstring, and every docstring example in kgen runs as
-written, on JAX.
+written.
+
+`make test` runs them on PyTorch: the examples are small eager snippets, which torch runs in 27 s where JAX
+compiles every op on first use (208 s, the longest file of the JAX lane) and TF takes 90 s. All of them pass on
+the three backends; `KGEN_TEST_ANY_BACKEND=1 KERAS_BACKEND=jax pytest tests/test_docstring_examples.py` checks.
 
 An example is the `>>>` / `...` lines of a docstring (class, public function or method), or a ```python fenced
 block in it (keras-hub's form), run in a fresh
@@ -21,7 +25,7 @@ import pytest
 
 import kgen
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.torch
 
 _PARSER = doctest.DocTestParser()
 
