@@ -7,6 +7,7 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `gradients(loss_fn, variables)` / `minimize(loss_fn, variables, optimizer)`: one optimizer step on a subset
   of variables, from inside a training step or eagerly.
 - `AdversarialModel`: a `keras.Model` with several networks, one optimizer each, trained by plain `fit`.
+- `state_of(fn)`: the Layers / SeedGenerators / Variables a callable reads (the `state` compiled loops need).
 - `compile_function(fn, state)`: compile a sampling loop (tf.function + XLA on TF, jax.jit on JAX, eager
   without autograd on torch), threading the variables it reads and writes on JAX.
 - `call_network(network, inputs, training)`: how models call their networks in a step (traced replay of
@@ -31,7 +32,7 @@ from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, on_accelerator,
-    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, sync_state)
+    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, state_of, sync_state)
 
 BACKEND = keras.backend.backend()
 

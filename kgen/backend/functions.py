@@ -1,5 +1,8 @@
 """Gradients, Jacobians and compiled functions, dispatched to the active backend."""
 
+import functools
+import types
+
 import keras
 import numpy as np
 from keras import ops
@@ -108,6 +111,59 @@ def jacobian(fn, x):
         grad = input_gradient(lambda t, k=k: ops.reshape(fn(t), (batch, -1))[:, k], x)
         rows.append(ops.reshape(grad, (batch, -1)))
     return ops.stack(rows, axis=1)
+
+
+_KERAS_STATE = (keras.layers.Layer, keras.random.SeedGenerator, keras.Variable)
+
+
+def state_of(fn):
+    """The Layers / SeedGenerators / Variables a callable reads, in order, without repeats.
+
+    A compiled loop (`compile_function`) must be told the Keras state the functions it runs read: on JAX the
+    variables are threaded through the compiled function, which otherwise keeps the values of its first call.
+    Diffusion samplers and guidance, and `kgen.gans.LatentMCMC`, find it with this, so no one passes it by hand.
+    Found: a Layer/Model, SeedGenerator or Variable itself; the owner of a bound method (`model.eps_fn`,
+    `gan.energy`); the function of a `functools.partial`; what a closure (a lambda or nested function) reads
+    from its enclosing scope (Layers, SeedGenerators, and callables, searched in turn); and the `state` list of
+    kgen's wrappers (`ClassifierFreeGuidance`, `UpsampleGuidance`, `EpsFunction`). Not found: a model that a
+    plain function reads through a global variable (wrap it in a Layer, or use a closure).
+
+    Example:
+        >>> net = keras.layers.Dense(2)
+        >>> kgen.backend.state_of(lambda x: 2.0 * net(x)) == [net]
+        True
+    """
+    found = []
+    _collect_state(fn, found, set())
+    return found
+
+
+def _collect_state(fn, found, seen):
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    if isinstance(fn, _KERAS_STATE):
+        found.append(fn)
+        return
+    if isinstance(fn, functools.partial):
+        _collect_state(fn.func, found, seen)
+        return
+    owner = getattr(fn, "__self__", None)  # a bound method: its object holds the state
+    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
+        _collect_state(owner, found, seen)
+        return
+    state = getattr(fn, "state", None)  # kgen's wrappers
+    if isinstance(state, (list, tuple)):
+        for item in state:
+            _collect_state(item, found, seen)
+        return
+    for cell in getattr(fn, "__closure__", None) or ():  # a lambda or nested function: what it closes over
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell (a name not yet bound)
+            continue
+        if isinstance(value, _KERAS_STATE) or callable(value):
+            _collect_state(value, found, seen)
 
 
 def _collect_variables(state):

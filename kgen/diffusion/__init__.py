@@ -7,7 +7,7 @@ Articles: Su Jianlin, "生成扩散模型漫谈" (https://kexue.fm/archives/9119
 Convention everywhere: the noisy sample z_t = α_t x_0 + σ_t ε (called `x_t` in code), α² + σ² = 1,
 λ = log(α²/σ²); t ∈ [0, 1] with t = 0 clean; `noise` is a fresh N(0, I) draw. Noise-prediction functions have
 the signature `eps_fn(x_t, logsnr) -> eps` with `logsnr` of shape `(batch,)`; samplers find the Keras state
-they read themselves (`predictions.state_of`).
+they read themselves (`kgen.backend.state_of`).
 
 Files: schedules, grids, predictions, samplers (`DiffusionSampler` and its DDIM / DDPM / ancestral
 subclasses), guidance (CFG, Upsample Guidance), unet_layers + unet, ema, losses (min-SNR, multi-scale),
@@ -41,7 +41,7 @@ _DEPRECATED = {"Sampler": ("DiffusionSampler", DiffusionSampler)}
 def __getattr__(name):
     """Deprecated names, kept for one release: `kgen.diffusion.Sampler` is `DiffusionSampler`."""
     if name in _DEPRECATED:
-        from kgen.diffusion._compat import warn_deprecated
+        from kgen._deprecation import warn_deprecated
 
         new, value = _DEPRECATED[name]
         warn_deprecated(f"kgen.diffusion.{name}", f"kgen.diffusion.{new}")

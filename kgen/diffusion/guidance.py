@@ -1,7 +1,7 @@
 """Guidance as wrappers of eps functions: classifier-free guidance and Upsample Guidance (UG).
 
 Both return a new eps function `(x_t, logsnr) -> eps`, so they work with every sampler and with each other.
-Their `state` is the Keras state of the functions they wrap (`predictions.state_of`), which is how a compiled
+Their `state` is the Keras state of the functions they wrap (`kgen.backend.state_of`), which is how a compiled
 sampler finds the weights behind them: nobody passes variables by hand.
 
 Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598; Su part 9, https://kexue.fm/archives/9257):
@@ -34,8 +34,9 @@ import numbers
 import numpy as np
 from keras import ops
 
-from kgen.diffusion._compat import deprecated_state
-from kgen.diffusion.predictions import expand_to, state_of
+from kgen._deprecation import deprecated_state
+from kgen.backend import state_of
+from kgen.diffusion.predictions import expand_to
 
 __all__ = ["ClassifierFreeGuidance", "UpsampleGuidance", "average_pool", "nearest_upsample"]
 from kgen.diffusion.schedules import Schedule

@@ -32,7 +32,7 @@ from kgen.backend import replica_mean
 from kgen._checks import check_choice, check_data, check_int, check_positive_float, fit_array
 from kgen.base import check_value_range
 from kgen.diffusion import schedules as schedules_module
-from kgen.diffusion._compat import renamed_keywords, warn_deprecated
+from kgen._deprecation import renamed_keywords, warn_deprecated
 from kgen.diffusion.ema import ExponentialMovingAverage
 from kgen.diffusion.export import export_endpoints
 from kgen.diffusion.guidance import ClassifierFreeGuidance

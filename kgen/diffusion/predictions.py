@@ -9,7 +9,7 @@ Every sampler in kgen.diffusion consumes an eps function `eps_fn(x_t, logsnr) ->
 z_t, `logsnr` of shape `(batch,)`); `as_eps_fn` wraps an x₀- or v-predicting function into one.
 
 State: a compiled sampler must know the Keras variables the eps function reads (on JAX they are threaded
-through the compiled loop; otherwise it would see the weights of its first call only). `state_of(fn)` finds
+through the compiled loop; otherwise it would see the weights of its first call only). `kgen.backend.state_of(fn)` finds
 them, so no one passes them by hand: a Layer/Model itself; the owner of a bound method (`model.eps_fn`); the
 function of a `functools.partial`; the Layers, SeedGenerators and eps functions a closure (a lambda or nested
 function) reads from its enclosing scope; and the `state` of kgen's wrappers (this module's `EpsFunction`,
@@ -18,14 +18,12 @@ that reads a model through a global variable is the one case not found: wrap the
 closure.
 """
 
-import functools
-import types
-
 import keras
 from keras import ops
 
 from kgen._checks import check_choice
-from kgen.diffusion._compat import deprecated_state
+from kgen._deprecation import deprecated_state
+from kgen.backend import state_of  # noqa: F401  (re-exported: `predictions.state_of`)
 
 PREDICTIONS = ("eps", "x0", "v")
 
@@ -68,47 +66,6 @@ def prediction_from_eps(prediction, eps, x_t, logsnr):
     if prediction == "x0":
         return x0
     return alpha * eps - sigma * x0
-
-
-_KERAS_STATE = (keras.layers.Layer, keras.random.SeedGenerator, keras.Variable)
-
-
-def state_of(fn):
-    """The Layers / SeedGenerators / Variables an eps function reads, in order, without repeats.
-
-    See the module docstring for what is found. Example: `state_of(model.eps_fn) == [model]`.
-    """
-    found = []
-    _collect_state(fn, found, set())
-    return found
-
-
-def _collect_state(fn, found, seen):
-    if id(fn) in seen:
-        return
-    seen.add(id(fn))
-    if isinstance(fn, _KERAS_STATE):
-        found.append(fn)
-        return
-    if isinstance(fn, functools.partial):
-        _collect_state(fn.func, found, seen)
-        return
-    owner = getattr(fn, "__self__", None)  # a bound method: its object holds the state
-    if owner is not None and not isinstance(owner, (type, types.ModuleType)):
-        _collect_state(owner, found, seen)
-        return
-    state = getattr(fn, "state", None)  # kgen's wrappers
-    if isinstance(state, (list, tuple)):
-        for item in state:
-            _collect_state(item, found, seen)
-        return
-    for cell in getattr(fn, "__closure__", None) or ():  # a lambda or nested function: what it closes over
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell (a name not yet bound)
-            continue
-        if isinstance(value, _KERAS_STATE) or callable(value):
-            _collect_state(value, found, seen)
 
 
 class EpsFunction:

@@ -16,7 +16,7 @@ shape (batch,).
 once per eps function; all the loop's noise, shape (steps,) + x_T.shape, is drawn before the loop from the
 sampler's SeedGenerator (or given as `noise`, which makes runs reproducible across backends). Memory: that
 noise is `steps` copies of x_T. The Keras state the eps function reads (weights, seed generators) is found
-from the function itself (`predictions.state_of`: a Layer, a bound method or closure of one, kgen's wrappers),
+from the function itself (`kgen.backend.state_of`: a Layer, a bound method or closure of one, kgen's wrappers),
 so the compiled loop sees the current weights on every backend without being told.
 """
 
@@ -28,10 +28,11 @@ from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_choice, check_int
+from kgen._deprecation import deprecated_state, renamed_keywords, warn_deprecated
+from kgen.backend import state_of
 from kgen.base import check_value_range
 from kgen.diffusion import grids
-from kgen.diffusion._compat import deprecated_state, renamed_keywords, warn_deprecated
-from kgen.diffusion.predictions import per_example, state_of
+from kgen.diffusion.predictions import per_example
 from kgen.diffusion.schedules import Schedule, _sigmoid_numpy, serialize
 
 __all__ = ["DiffusionSampler", "DDIMSampler", "DDPMSampler", "AncestralSampler"]
@@ -157,7 +158,7 @@ class DiffusionSampler:
         Args:
             eps_fn: `eps_fn(x_t, logsnr) -> eps`, `logsnr` of shape (batch,) (see `as_eps_fn` for x₀/v models):
                 `model.eps_fn`, a Keras Layer, a function of one, or kgen's guidance wrappers. The Keras
-                state it reads is found from it (`predictions.state_of`).
+                state it reads is found from it (`kgen.backend.state_of`).
             x_T: the start, shape (batch, ...), usually N(0, I) (α_{t_0} x₀ + σ_{t_0} ε when t_0 < 1).
             noise: optional pre-drawn per-step noise of shape (steps,) + x_T.shape; drawn from the sampler's
                 seed generator when None (only used by stochastic samplers).

@@ -33,7 +33,7 @@ import numpy as np
 from keras import ops
 
 from kgen._checks import check_int
-from kgen.diffusion._compat import warn_deprecated
+from kgen._deprecation import warn_deprecated
 
 __all__ = ["Schedule", "LinearSchedule", "CosineSchedule", "ShiftedSchedule", "InterpolatedSchedule", "shifted",
            "interpolated", "serialize", "deserialize"]

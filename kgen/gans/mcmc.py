@@ -36,6 +36,7 @@ from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_choice, check_int, check_positive_float
+from kgen._deprecation import deprecated_state
 
 METHODS = ("mala", "langevin")
 
@@ -49,16 +50,6 @@ def latent_energy(generator, energy):
         return ops.reshape(energy(generator(z)), (batch,)) + prior
 
     return fn
-
-
-def _owners(*fns):
-    """The Keras layers whose variables a callable reads (a Layer, or a Layer's bound method)."""
-    found = []
-    for fn in fns:
-        owner = fn if isinstance(fn, keras.layers.Layer) else getattr(fn, "__self__", None)
-        if isinstance(owner, keras.layers.Layer):
-            found.append(owner)
-    return found
 
 
 def _sq_norm(t):
@@ -78,8 +69,8 @@ class LatentMCMC:
         step_size: ε of z' = z − ½ε∇E + √ε ξ.
         steps: number of steps per `run`.
         seed: seed of the sampler's SeedGenerator.
-        state: extra Layers / SeedGenerators / Variables the callables read (the owners of `generator` and of a
-            bound `energy` are found automatically).
+        state: deprecated: the Keras state `generator` and `energy` read is found from them
+            (`kgen.backend.state_of`: a Layer/Model, a bound method, partial or closure of one).
         jit_compile: passed to `kgen.backend.compile_function`.
 
     Example:
@@ -106,7 +97,8 @@ class LatentMCMC:
         self.latent_energy = latent_energy(generator, energy)
         self.seed_generator = keras.random.SeedGenerator(check_int("seed", seed, 0))
         self.acceptance_rate = None
-        state = list(state or []) + _owners(generator, energy) + [self.seed_generator]
+        state = (deprecated_state(state, "LatentMCMC") + kb.state_of(generator) + kb.state_of(energy)
+                 + [self.seed_generator])
         self._run = kb.compile_function(self._chain, state=state, jit_compile=jit_compile)
 
     def _energy_and_gradient(self, z):
@@ -152,7 +144,10 @@ class LatentMCMC:
         `latent_shape` defaults to the generator's input shape (a keras.Model built from keras.Input).
         """
         if latent_shape is None:
-            latent_shape = tuple(self.generator.inputs[0].shape[1:])
+            inputs = getattr(self.generator, "inputs", None)
+            if not inputs:
+                raise ValueError("`latent_shape` is needed: the generator is not a keras.Model built from keras.Input")
+            latent_shape = tuple(inputs[0].shape[1:])
         z0 = keras.random.normal((check_int("n", n, 1),) + tuple(latent_shape), seed=self.seed_generator)
         z, rate = self.run(z0)
         if isinstance(self.generator, keras.layers.Layer):

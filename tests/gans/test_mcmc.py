@@ -5,6 +5,8 @@ import pytest
 from keras import ops
 from scipy import stats
 
+import kgen
+
 from kgen.gans import GAN
 from kgen.gans.networks import mlp
 from kgen.gans.mcmc import LatentMCMC, latent_energy
@@ -82,6 +84,34 @@ def test_sampler_runs_on_a_gan_energy_and_keeps_shapes():
     model.generator.layers[-1].bias.assign(np.array([100.0, 100.0], "float32"))
     x2, _, _ = sampler.sample(4)
     assert np.all(_np(x2) > 50.0)
+
+
+def test_the_state_of_closures_is_found_without_state_argument():
+    """A generator and energy written as closures over Keras layers: their variables are found (kgen.backend.state_of),
+    so the compiled chain follows weight changes on JAX too; the old `state=` still works, with a warning."""
+    model = GAN(mlp(3, 2, hidden=(8,), seed=1), mlp(2, 1, hidden=(8,), seed=2))
+    generator = lambda z: 2.0 * model.generator(z)  # noqa: E731
+    energy = lambda x: -ops.squeeze(model.discriminator(x), -1)  # noqa: E731
+    assert kgen.backend.state_of(generator) == [model]  # the closure reads `model`
+    sampler = LatentMCMC(generator, energy, step_size=0.01, steps=3)
+    with pytest.raises(ValueError, match="latent_shape"):
+        sampler.sample(4)
+    sampler.sample(4, latent_shape=(3,))
+    model.generator.layers[-1].bias.assign(np.array([100.0, 100.0], "float32"))
+    x, _, _ = sampler.sample(4, latent_shape=(3,))
+    assert np.all(_np(x) > 100.0)
+    # negative control: a plain function reading the model through a global is not found
+    assert kgen.backend.state_of(_global_generator) == []
+    with pytest.warns(DeprecationWarning, match="state="):
+        old = LatentMCMC(generator, energy, steps=2, state=[model])
+    assert tuple(old.sample(2, latent_shape=(3,))[0].shape) == (2, 2)
+
+
+_GLOBAL = {}
+
+
+def _global_generator(z):
+    return _GLOBAL["g"](z)
 
 
 def test_bad_arguments_are_named():

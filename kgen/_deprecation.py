@@ -1,4 +1,4 @@
-"""Deprecated diffusion names kept for one release: one warning helper and a keyword-renaming decorator."""
+"""Deprecated names kept for one release: one warning helper, a keyword-renaming decorator, the old `state=`."""
 
 import functools
 import warnings
@@ -41,6 +41,6 @@ def deprecated_state(state, where):
     if state is None:
         return []
     warnings.warn(f"`state=` of {where} is deprecated and will be removed in the next release: leave it out, the "
-                  "state is found from the eps function itself (a Keras Layer/Model, a bound method, partial or "
-                  "closure of one, or a kgen wrapper)", DeprecationWarning, stacklevel=3)
+                  "state is found from the functions themselves (kgen.backend.state_of: a Keras Layer/Model, a bound "
+                  "method, partial or closure of one, or a kgen wrapper)", DeprecationWarning, stacklevel=3)
     return list(state) if isinstance(state, (list, tuple)) else [state]
