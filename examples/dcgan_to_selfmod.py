@@ -95,7 +95,6 @@ def main(argv=None):
 
     import kgen
     from kgen.datasets import load_animals
-    from kgen.gans.ema import EMA
     from kgen.gans import GAN
     from kgen.images import save_grid
 
@@ -116,21 +115,20 @@ def main(argv=None):
     for stage in stages:
         kgen.set_seed(args.seed)
         generator, discriminator = stage_networks(stage, args.latent_dim, args.width)
-        gan = GAN(generator, discriminator, loss="hinge", seed=args.seed)
+        conditional = stage == "biggan"
+        gan = GAN(generator, discriminator, loss="hinge", seed=args.seed, ema_decay=0.999 if conditional else None)
         gan.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
                                 "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
-        conditional = stage == "biggan"
-        ema = EMA(decay=0.999, seed=args.seed) if conditional else None
         gan.fit(x, train_labels.astype("int32") if conditional else None, batch_size=args.batch_size,
-                epochs=args.epochs, verbose=0, callbacks=[ema] if ema else [])
+                epochs=args.epochs, verbose=0)
         n = len(test01)
         labels = rng.integers(0, 10, size=n).astype("int32") if conditional else None
-        fake = generate_all(lambda k, y: gan.generate(k, labels=y), n, labels)
+        fake = generate_all(lambda k, y: gan.generate(k, labels=y, use_ema=False), n, labels)
         line = f"{stage}: FD {frechet_distance_in_features(features, fake * 0.5 + 0.5, test01):.2f}"
-        if ema:
-            fake = generate_all(lambda k, y: ema.sample(k, labels=y), n, labels)
+        if gan.ema is not None:
+            fake = generate_all(lambda k, y: gan.generate(k, labels=y), n, labels)
             line += f", EMA generator FD {frechet_distance_in_features(features, fake * 0.5 + 0.5, test01):.2f}"
-            generator = ema.averaged_generator
+            generator = gan.averaged_generator()
         print(line, flush=True)
         save_grid(os.path.join(args.out, f"{stage}_samples.png"), np.clip(fake[:64], -1, 1), value_range=(-1.0, 1.0),
                   scale=2)

@@ -13,6 +13,7 @@ from kgen import base  # noqa: F401
 from kgen import datasets  # noqa: F401
 from kgen import diffusion  # noqa: F401
 from kgen import distribute  # noqa: F401
+from kgen import ema  # noqa: F401
 from kgen import export  # noqa: F401
 from kgen import flows  # noqa: F401
 from kgen import gans  # noqa: F401

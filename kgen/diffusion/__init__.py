@@ -31,7 +31,7 @@ from kgen.diffusion.samplers import AncestralSampler, DDIMSampler, DDPMSampler, 
 from kgen.diffusion.guidance import ClassifierFreeGuidance, UpsampleGuidance  # noqa: F401
 from kgen.diffusion import testing  # noqa: F401
 from kgen.diffusion.unet import UNet  # noqa: F401
-from kgen.diffusion.ema import ExponentialMovingAverage  # noqa: F401
+from kgen.ema import ExponentialMovingAverage  # noqa: F401  (kgen.ema: shared with the GANs)
 from kgen.diffusion.losses import min_snr_weight  # noqa: F401
 from kgen.diffusion.model import DiffusionModel  # noqa: F401
 

@@ -18,7 +18,7 @@ error between the network output and its target, times an optional per-example w
 Loss weightings (`kgen.diffusion.losses`): min-SNR-γ (Hang et al.) and the multi-scale loss of simple
 diffusion (Su 10047). Serving endpoints: `kgen.diffusion.export`.
 
-EMA of the network weights: see `kgen.diffusion.ema` (non-trainable variables of the model, updated inside
+EMA of the network weights: see `kgen.ema` (non-trainable variables of the model, updated inside
 the compiled step; `fit` folds the last step in when it returns).
 """
 
@@ -33,8 +33,8 @@ from kgen._checks import check_choice, check_data, check_int, check_positive_flo
 from kgen.base import check_value_range
 from kgen.diffusion import schedules as schedules_module
 from kgen._deprecation import renamed_keywords, warn_deprecated
-from kgen.diffusion.ema import ExponentialMovingAverage
 from kgen.diffusion.export import export_endpoints
+from kgen.ema import ExponentialMovingAverage
 from kgen.diffusion.guidance import ClassifierFreeGuidance
 from kgen.diffusion.losses import (  # noqa: F401  (min_snr_weight: its old import path)
     LOSS_WEIGHTINGS, min_snr_weight, multiscale_factors, multiscale_squared_error)
@@ -71,7 +71,8 @@ class DiffusionModel(kb.Model):
         loss_weighting: None (plain MSE in the prediction's space) or "min_snr".
         min_snr_gamma: γ of min-SNR weighting.
         multiscale: False, True (scales 1, 2, 4, ... down to 4×4) or a tuple of pooling factors.
-        ema_decay: decay of the weight EMA, or None for no EMA.
+        ema_decay: decay of the weight EMA (`kgen.ema`, the same mechanism as the GANs'), or None for no EMA.
+        ema_start: number of training steps during which the EMA is a plain copy of the weights.
         label_dropout: probability of replacing a label by the null label while training (classifier-free
             guidance; conditional networks only).
         num_classes: classes of a conditional network (default: `network.num_classes`, None if absent); label
@@ -103,7 +104,7 @@ class DiffusionModel(kb.Model):
 
     def __init__(self, network, schedule, prediction="eps", loss_weighting=None, min_snr_gamma=5.0,
                  multiscale=False, ema_decay=0.999, label_dropout=0.1, num_classes=None, data_shape=None,
-                 seed=0, value_range=(-1.0, 1.0), **kwargs):
+                 seed=0, value_range=(-1.0, 1.0), ema_start=0, **kwargs):
         # Mixed precision lives in the network's own policy; the model (noising, targets, loss, EMA, samplers)
         # computes in the variable dtype, float32, and casts the network's output to it.
         policy = keras.dtype_policies.get(kwargs.pop("dtype", None) or keras.config.dtype_policy())
@@ -128,9 +129,10 @@ class DiffusionModel(kb.Model):
             raise ValueError(f"`label_dropout` must be in [0, 1), got {label_dropout}")
         self.label_dropout = float(label_dropout)
         self.ema_decay = None if ema_decay is None else check_positive_float("ema_decay", ema_decay)
+        self.ema_start = check_int("ema_start", ema_start, 0)
         self.ema = None
         if self.ema_decay is not None:
-            self.ema = ExponentialMovingAverage(self.ema_decay, name="ema")
+            self.ema = ExponentialMovingAverage(self.ema_decay, start_step=self.ema_start, name="ema")
             self.ema.track(self.network.trainable_variables)
         self.value_range = check_value_range(value_range)
         self.seed = int(seed)
@@ -164,10 +166,7 @@ class DiffusionModel(kb.Model):
         """The network's raw output (ε̂, x̂₀ or v̂) at the noisy sample `x_t` and log-SNR `logsnr` (batch,)."""
         inputs = self._network_inputs(x_t, logsnr, labels)
         if use_ema and self.ema is not None:
-            trainable = [average.value for average in self.ema.averages]
-            non_trainable = [v.value for v in self.network.non_trainable_variables]
-            output, _ = self.network.stateless_call(trainable, non_trainable, inputs, training=training)
-            return ops.cast(output, x_t.dtype)
+            return ops.cast(self.ema.call_with_averages(self.network, inputs, training=training), x_t.dtype)
         return ops.cast(self.network(inputs, training=training), x_t.dtype)
 
     @renamed_keywords(x="x_t")
@@ -392,7 +391,8 @@ class DiffusionModel(kb.Model):
                 "schedule": schedules_module.serialize(self.schedule), "prediction": self.prediction,
                 "loss_weighting": self.loss_weighting, "min_snr_gamma": self.min_snr_gamma,
                 "multiscale": self.multiscale if isinstance(self.multiscale, bool) else list(self.multiscale),
-                "ema_decay": self.ema_decay, "label_dropout": self.label_dropout, "num_classes": self.num_classes,
+                "ema_decay": self.ema_decay, "ema_start": self.ema_start, "label_dropout": self.label_dropout,
+                "num_classes": self.num_classes,
                 "data_shape": list(self.data_shape), "seed": self.seed,
                 "value_range": None if self.value_range is None else list(self.value_range)}
 

@@ -43,7 +43,7 @@ class Glow(Flow):
     """Glow on images `(H, W, C)`, H and W divisible by 2^levels; see the module docstring.
 
     Args:
-        input_shape: `(H, W, C)`.
+        data_shape: `(H, W, C)`.
         levels: number of levels L (each squeezes by 2).
         depth: steps of flow K per level.
         filters: width of the coupling networks.
@@ -62,13 +62,13 @@ class Glow(Flow):
         >>> model.sample(4, seed=0, temperature=0.7).shape     # (4, 8, 8, 1)
     """
 
-    def __init__(self, input_shape, levels=3, depth=32, filters=512, preset="openai", coupling=None,
+    def __init__(self, data_shape=None, levels=3, depth=32, filters=512, preset="openai", coupling=None,
                  permutation=None, split_prior="conditional", learn_top=True, squeeze_order=None,
                  prior="gaussian", sample_temperature=None, seed=0, **kwargs):
         if preset not in PRESETS:
             raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
         options = PRESETS[preset]
-        super().__init__(input_shape, prior=prior, data_init=options["data_init"],
+        super().__init__(data_shape, prior=prior, data_init=options["data_init"],
                          sample_temperature=options["sample_temperature"] if sample_temperature is None
                          else sample_temperature, seed=seed, **kwargs)
         self.preset, self.levels, self.depth, self.filters = preset, int(levels), int(depth), int(filters)
@@ -81,10 +81,10 @@ class Glow(Flow):
         if self.permutation not in PERMUTATIONS:
             raise ValueError(f"`permutation` must be one of {PERMUTATIONS}, got {self.permutation!r}")
         if len(self.data_shape) != 3:
-            raise ValueError(f"`input_shape` must be (H, W, C) for Glow, got {self.data_shape}")
+            raise ValueError(f"`data_shape` must be (H, W, C) for Glow, got {self.data_shape}")
         height, width, _ = self.data_shape
         if height % 2 ** self.levels or width % 2 ** self.levels:
-            raise ValueError(f"`input_shape` {self.data_shape}: height and width must be divisible by "
+            raise ValueError(f"`data_shape` {self.data_shape}: height and width must be divisible by "
                              f"2**levels = {2 ** self.levels}")
         layers = [Shift(offset=options["offset"], scale=options["scale"])]
         for level in range(self.levels):

@@ -19,6 +19,7 @@ from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_data, check_example_shape, check_int, fit_array
+from kgen._deprecation import warn_deprecated
 from kgen.base import seed_generator_for
 from kgen.endpoint import Endpoint
 from kgen.backend import replica_mean
@@ -45,7 +46,8 @@ class Flow(kb.Model):
     """Base of kgen's flow models; subclasses build `self.flow_layers` in `__init__`.
 
     Args:
-        input_shape: `(D,)` for vectors or `(H, W, C)` for images.
+        data_shape: `(D,)` for vectors or `(H, W, C)` for images: the shape of one example (`input_shape`, its
+            name before this release, still works with a DeprecationWarning).
         prior: "gaussian" or "logistic" (NICE paper), the density of every standardised latent.
         data_init: whether `initialize` / the first `fit` run data-dependent initialisation (ActNorm).
         sample_temperature: default temperature of `sample` (Su's NICE samples with 0.75).
@@ -58,18 +60,26 @@ class Flow(kb.Model):
         >>> model.value_range is None                           # no logit preprocessing: data on R^2
     """
 
-    def __init__(self, input_shape, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0,
+    def __init__(self, data_shape=None, prior="gaussian", data_init=True, sample_temperature=1.0, seed=0,
                  network_dtype=None, **kwargs):
+        if "input_shape" in kwargs:  # the name before this release (and Keras's own, which means the batch's)
+            if data_shape is not None:
+                raise TypeError("pass `data_shape` only (`input_shape` is its deprecated name)")
+            warn_deprecated(f"the `input_shape` argument of {type(self).__name__}", "`data_shape` (the same shape)",
+                            stacklevel=4 if type(self) is not Flow else 3)
+            data_shape = kwargs.pop("input_shape")
+        if data_shape is None:
+            raise TypeError(f"{type(self).__name__} needs `data_shape`, the shape of one example: (D,) or (H, W, C)")
         # Mixed precision: the coupling networks compute in the policy (`dtype`, else the global one); the flow
         # itself (state, log-dets, priors, ActNorm, 1×1 convs) in its variable dtype, float32.
         dtype = kwargs.pop("dtype", None)  # a reloaded config holds both: `network_dtype` wins
         policy = keras.dtype_policies.get(network_dtype or dtype or keras.config.dtype_policy())
         super().__init__(dtype=policy.variable_dtype, **kwargs)
         self.network_dtype = policy.name
-        input_shape = tuple(int(d) for d in input_shape)
-        if len(input_shape) not in (1, 3) or min(input_shape) <= 0:
-            raise ValueError(f"`input_shape` must be (D,) or (H, W, C) with positive sizes, got {input_shape}")
-        self.data_shape = input_shape
+        data_shape = tuple(int(d) for d in data_shape)
+        if len(data_shape) not in (1, 3) or min(data_shape) <= 0:
+            raise ValueError(f"`data_shape` must be (D,) or (H, W, C) with positive sizes, got {data_shape}")
+        self.data_shape = data_shape
         self.prior_name = prior
         self.prior = get_prior(prior)
         self.data_init = bool(data_init)
@@ -274,7 +284,14 @@ class Flow(kb.Model):
 
     def get_config(self):
         # `data_init` is not here: each model derives it from its own arguments (preset, scale_init).
-        return {**super().get_config(), "input_shape": list(self.data_shape), "prior": self.prior_name,
+        return {**super().get_config(), "data_shape": list(self.data_shape), "prior": self.prior_name,
                 "sample_temperature": self.sample_temperature, "seed": self.seed, "name": self.name,
                 "network_dtype": self.network_dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "input_shape" in config and "data_shape" not in config:  # a file written before the rename
+            config["data_shape"] = config.pop("input_shape")
+        return cls(**config)
 

@@ -40,7 +40,7 @@ class NICE(Flow):
     """NICE on vectors `(D,)` or images `(H, W, C)` (flattened first).
 
     Args:
-        input_shape: `(D,)` or `(H, W, C)`; D (or H·W·C) must be even.
+        data_shape: `(D,)` or `(H, W, C)`; D (or H·W·C) must be even.
         preset: "su" (default) or "paper", see the module docstring; the other arguments override it.
         num_couplings: number of additive couplings (4 in both).
         hidden: hidden sizes of each coupling's MLP m (5 × 1000 in both).
@@ -58,7 +58,7 @@ class NICE(Flow):
         >>> model.sample(4, seed=0).shape                        # (4, 64), unbounded: value_range is None
     """
 
-    def __init__(self, input_shape, preset="su", num_couplings=4, hidden=(1000,) * 5, scale_init=None,
+    def __init__(self, data_shape=None, preset="su", num_couplings=4, hidden=(1000,) * 5, scale_init=None,
                  prior=None, sample_temperature=None, seed=0, **kwargs):
         if preset not in PRESETS:
             raise ValueError(f"`preset` must be one of {sorted(PRESETS)}, got {preset!r}")
@@ -66,7 +66,7 @@ class NICE(Flow):
         scale_init = options["scale_init"] if scale_init is None else scale_init
         if scale_init not in ("glorot_normal", "zeros", "data"):
             raise ValueError(f"`scale_init` must be 'glorot_normal', 'zeros' or 'data', got {scale_init!r}")
-        super().__init__(input_shape, prior=prior or options["prior"], data_init=scale_init == "data",
+        super().__init__(data_shape, prior=prior or options["prior"], data_init=scale_init == "data",
                          sample_temperature=options["sample_temperature"] if sample_temperature is None
                          else sample_temperature, seed=seed, **kwargs)
         self.preset, self.num_couplings, self.hidden, self.scale_init = preset, int(num_couplings), tuple(hidden), scale_init

@@ -34,7 +34,7 @@ class RealNVP(Flow):
     """RealNVP on vectors or images; see the module docstring.
 
     Args:
-        input_shape: `(D,)` (D even) or `(H, W, C)` (H, W divisible by 2^(scales−1)).
+        data_shape: `(D,)` (D even) or `(H, W, C)` (H, W divisible by 2^(scales−1)).
         num_couplings: couplings for vectors.
         hidden: MLP hidden sizes (vectors).
         scales: number of scales (images).
@@ -54,10 +54,10 @@ class RealNVP(Flow):
         >>> model.sample(3, seed=0).shape                # (3, 4), in model.value_range = (0.0, 1.0)
     """
 
-    def __init__(self, input_shape, num_couplings=8, hidden=(64, 64), scales=2, filters=64,
+    def __init__(self, data_shape=None, num_couplings=8, hidden=(64, 64), scales=2, filters=64,
                  permutation="alternate", scale_fn="tanh_exp", split_prior="standard", batch_norm=False,
                  logit_alpha=0.05, prior="gaussian", sample_temperature=1.0, seed=0, **kwargs):
-        super().__init__(input_shape, prior=prior, data_init=True, sample_temperature=sample_temperature,
+        super().__init__(data_shape, prior=prior, data_init=True, sample_temperature=sample_temperature,
                          seed=seed, **kwargs)
         if permutation not in ("alternate", "random"):
             raise ValueError(f"`permutation` must be 'alternate' or 'random', got {permutation!r}")
@@ -99,7 +99,7 @@ class RealNVP(Flow):
     def _check_image_side(self, factor):
         height, width, _ = self.data_shape
         if height % factor or width % factor:
-            raise ValueError(f"`input_shape` {self.data_shape}: height and width must be divisible by {factor}")
+            raise ValueError(f"`data_shape` {self.data_shape}: height and width must be divisible by {factor}")
 
     def get_config(self):
         return {**super().get_config(), "num_couplings": self.num_couplings, "hidden": list(self.hidden),

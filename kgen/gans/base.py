@@ -6,8 +6,12 @@ A generator G: z -> x with z ~ N(0, I), and a discriminator network read as one 
     energy(x)  = energy_sign · critic(x), lower = more likely:
                  GAN:       D is a score, higher on data  ->  energy = −D(x)   (Su 6316: U = −D)
                  EnergyGAN: the network is the energy U    ->  energy = U(x)
-    sample(n, *, seed=None, labels=None, temperature=1.0)  = G(temperature · z), z ~ N(0, I)
-    generate(n_or_z, labels=None)                          = G of given latents; generate(n) is sample(n)
+    sample(n, *, seed=None, labels=None, temperature=1.0, use_ema=True)  = G(temperature · z), z ~ N(0, I)
+    generate(n_or_z, labels=None, use_ema=True)        = G of given latents; generate(n) is sample(n)
+
+With `ema_decay` the model keeps an exponential moving average of the generator's weights (`kgen.ema`, the
+mechanism diffusion models use), folded in inside the compiled step after every generator update and saved with
+the model; sampling, generation and export then use the averaged weights unless `use_ema=False`.
 
 `value_range` (default (−1, 1): images in [−1, 1] from a tanh output; None for unbounded toy data) is what
 `sample` returns and what the tools (SampleGrid, runs, demo) read. Training: `kgen.backend.AdversarialModel`
@@ -21,8 +25,9 @@ import keras
 from keras import ops
 
 from kgen import backend as kb
-from kgen._checks import check_data, check_int, fit_array
+from kgen._checks import check_data, check_int, check_positive_float, fit_array
 from kgen.base import check_value_range, seed_generator_for
+from kgen.ema import ExponentialMovingAverage
 from kgen.endpoint import Endpoint
 
 __all__ = ["AdversarialGenerator"]
@@ -51,6 +56,9 @@ class AdversarialGenerator(kb.AdversarialModel):
         seed: seed of the model's SeedGenerator (every z and every ε).
         value_range: `(low, high)` of the generator's outputs (default (−1, 1), a tanh output), or None
             (unbounded, e.g. a toy generator with a linear output).
+        ema_decay: None (no average), or d in (0, 1): keep an EMA of the generator's weights, the generator that
+            `sample`, `generate` and export use (BigGAN: 0.9999; 0.999 suits short runs).
+        ema_start: number of generator updates during which the average is a plain copy (BigGAN: 20k).
 
     Subclasses set `energy_sign`: −1 when the discriminator is a score (higher on data, `GAN`), +1 when it is
     the energy itself (`EnergyGAN`).
@@ -65,7 +73,8 @@ class AdversarialGenerator(kb.AdversarialModel):
 
     energy_sign = -1.0
 
-    def __init__(self, generator, discriminator, seed=0, value_range=(-1.0, 1.0), **kwargs):
+    def __init__(self, generator, discriminator, seed=0, value_range=(-1.0, 1.0), ema_decay=None, ema_start=0,
+                 **kwargs):
         g_shapes = _input_shapes(generator, "generator")
         d_shapes = _input_shapes(discriminator, "discriminator")
         latent_shape = g_shapes[0]
@@ -75,6 +84,8 @@ class AdversarialGenerator(kb.AdversarialModel):
             raise ValueError("generator and discriminator must both take one input (z / x) or both two "
                              f"([z, y] / [x, y]); got {len(g_shapes)} and {len(d_shapes)} inputs")
         value_range = check_value_range(value_range)
+        ema_decay = None if ema_decay is None else check_positive_float("ema_decay", ema_decay)
+        ema_start = check_int("ema_start", ema_start, 0)
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -85,6 +96,11 @@ class AdversarialGenerator(kb.AdversarialModel):
         self.value_range = value_range
         self.seed = check_int("seed", seed, 0)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.ema_decay, self.ema_start = ema_decay, ema_start
+        self.ema = None
+        if ema_decay is not None:
+            self.ema = ExponentialMovingAverage(ema_decay, start_step=ema_start, name="ema")
+            self.ema.track(generator.trainable_variables)
         if generator.built and discriminator.built:
             self.built = True  # every variable exists: exportable and savable before any fit
 
@@ -93,10 +109,13 @@ class AdversarialGenerator(kb.AdversarialModel):
         """z ~ N(0, I) of shape `(n,) + latent_shape`, from the model's SeedGenerator."""
         return keras.random.normal((n,) + self.latent_shape, seed=self.seed_generator)
 
-    def _generate(self, z, y=None, training=False):
-        return kb.call_network(self.generator, z if y is None else [z, y], training=training)
+    def _generate(self, z, y=None, training=False, use_ema=False):
+        inputs = z if y is None else [z, y]
+        if use_ema and self.ema is not None:
+            return self.ema.call_with_averages(self.generator, inputs, training=training)
+        return kb.call_network(self.generator, inputs, training=training)
 
-    def sample(self, n, *, seed=None, labels=None, temperature=1.0):
+    def sample(self, n, *, seed=None, labels=None, temperature=1.0, use_ema=True):
         """`n` samples G(temperature · z), z ~ N(0, I): a backend tensor `(n,) + data_shape` in `value_range`.
 
         Args:
@@ -105,21 +124,22 @@ class AdversarialGenerator(kb.AdversarialModel):
                 on every call and leaves the model's generator untouched.
             labels: conditional models only (required there): a batch of n labels y.
             temperature: scale of z (the truncation trick's cousin; 1 = the prior, 0 = G(0)).
+            use_ema: with the averaged generator when the model keeps one (`ema_decay`); False: the live one.
         """
         n = check_int("n", n, 1)
         temperature = float(temperature)
         if not temperature >= 0.0:
             raise ValueError(f"`temperature` must be >= 0, got {temperature}")
         z = keras.random.normal((n,) + self.latent_shape, seed=seed_generator_for(self, seed))
-        return self.generate(z if temperature == 1.0 else z * temperature, labels)
+        return self.generate(z if temperature == 1.0 else z * temperature, labels, use_ema=use_ema)
 
-    def generate(self, n_or_z, labels=None):
+    def generate(self, n_or_z, labels=None, use_ema=True):
         """G of given latents: `generate(z)` = G(z) (or G(z, y)); `generate(n)` is `sample(n, labels=labels)`.
 
-        Conditional models need `labels` (batch of y matching the number of samples).
+        Conditional models need `labels` (batch of y matching the number of samples). `use_ema`: as in `sample`.
         """
         if isinstance(n_or_z, int) and not isinstance(n_or_z, bool):
-            return self.sample(n_or_z, labels=labels)
+            return self.sample(n_or_z, labels=labels, use_ema=use_ema)
         z = ops.convert_to_tensor(n_or_z, dtype=self.compute_dtype)
         if tuple(z.shape[1:]) != self.latent_shape:
             raise ValueError(f"`z` must have shape (n,) + {self.latent_shape}, got {tuple(z.shape)}")
@@ -131,7 +151,18 @@ class AdversarialGenerator(kb.AdversarialModel):
             labels = ops.convert_to_tensor(labels)
             if isinstance(z.shape[0], int) and isinstance(labels.shape[0], int) and labels.shape[0] != z.shape[0]:
                 raise ValueError(f"`labels` must have one row per sample ({z.shape[0]}), got {labels.shape[0]}")
-        return self._generate(z, labels, training=False)
+        return self._generate(z, labels, training=False, use_ema=use_ema)
+
+    def averaged_generator(self):
+        """A copy of the generator holding the EMA weights (trainable) and the live non-trainable ones: a plain
+        Keras model to save, export or hand to `LatentMCMC` on its own."""
+        if self.ema is None:
+            raise ValueError("this model keeps no average: build it with ema_decay=...")
+        copy = keras.models.clone_model(self.generator)
+        trainable = {id(v): a for v, a in zip(self.generator.trainable_variables, self.ema.averages)}
+        for target, live in zip(copy.weights, self.generator.weights):
+            target.assign(ops.copy(trainable.get(id(live), live).value))
+        return copy
 
     def call(self, inputs, training=False):
         z, y = (inputs[0], inputs[1]) if self.conditional else (inputs, None)
@@ -158,6 +189,12 @@ class AdversarialGenerator(kb.AdversarialModel):
         return scores if self.energy_sign > 0 else -scores
 
     # ---------------------------------------------------------------- training helpers
+    def _adversarial_train_step(self, data):
+        logs = super()._adversarial_train_step(data)
+        if self.ema is not None:  # after this step's generator update, inside the compiled step (kgen.ema)
+            self.ema.fold(self.generator.trainable_variables)
+        return logs
+
     def fit(self, x=None, y=None, **kwargs):
         """`keras.Model.fit` on float data (images in [-1, 1]): `fit(x)`, or `fit(x, y)` / `fit((x, y))` when
         conditional. NumPy `x` is checked before any step: float dtype, the discriminator's input shape, finite.
@@ -198,7 +235,8 @@ class AdversarialGenerator(kb.AdversarialModel):
     # ---------------------------------------------------------------- serving (kgen.export)
     def export_endpoints(self):
         """`serve`/`sample(z)` = G(z) with the caller's z, `sample_random(temperature)` with z drawn from the
-        artifact's seed state, `critic(x)` = the discriminator's raw output per example.
+        artifact's seed state, `critic(x)` = the discriminator's raw output per example. G is the averaged
+        generator when the model keeps one (`ema_decay`).
 
         `temperature` is float32 of shape `(batch, 1)`: one factor per sample scaling its z, and its length is the
         number of samples (e.g. `tf.fill((16, 1), 1.0)`; a scalar or a `(batch,)` vector is refused by the
@@ -211,11 +249,11 @@ class AdversarialGenerator(kb.AdversarialModel):
         x_spec = keras.InputSpec(shape=(None,) + tuple(self.generator.output_shape[1:]), dtype="float32")
 
         def generate(z):
-            return self._generate(z, training=False)
+            return self._generate(z, training=False, use_ema=True)
 
         def sample_random(temperature):
             z = keras.random.normal((ops.shape(temperature)[0],) + self.latent_shape, seed=self.seed_generator)
-            return self._generate(z * ops.reshape(temperature, (-1,) + (1,) * len(self.latent_shape)))
+            return self._generate(z * ops.reshape(temperature, (-1,) + (1,) * len(self.latent_shape)), use_ema=True)
 
         return [Endpoint("serve", generate, [z_spec]), Endpoint("sample", generate, [z_spec]),
                 Endpoint("sample_random", sample_random, [keras.InputSpec(shape=(None, 1), dtype="float32")],
@@ -227,7 +265,8 @@ class AdversarialGenerator(kb.AdversarialModel):
         return {**super().get_config(),
                 "generator": keras.saving.serialize_keras_object(self.generator),
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-                "seed": self.seed, "value_range": None if self.value_range is None else list(self.value_range)}
+                "seed": self.seed, "value_range": None if self.value_range is None else list(self.value_range),
+                "ema_decay": self.ema_decay, "ema_start": self.ema_start}
 
     @classmethod
     def from_config(cls, config):

@@ -1,4 +1,8 @@
-"""Exponential moving average (EMA) of the generator's weights: the generator you sample from.
+"""Deprecated: the `EMA` callback. Build the model with `GAN(..., ema_decay=d, ema_start=k)` instead: the model
+then keeps the average itself (`kgen.ema`, the mechanism diffusion models use), folds it in inside the compiled
+step (no host round-trip per update), saves it with the model, and samples and exports with it.
+
+What the callback did (kept for one release):
 
 Yazıcı, Foo, Winkler, Yap, Piliouras & Chandrasekhar (2019), "The Unusual Effectiveness of Averaging in GAN
 Training" (ICLR); BigGAN (Brock, Donahue & Simonyan 2019) evaluates its EMA generator; Su's O-GAN code
@@ -23,12 +27,15 @@ from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_int
+from kgen._deprecation import warn_deprecated
 from kgen.base import seed_generator_for
 
 
 @keras.saving.register_keras_serializable(package="kgen")
 class EMA(keras.callbacks.Callback):
-    """A callback that keeps `averaged_generator`, an exponential moving average of a generator's weights.
+    """Deprecated: `GAN(..., ema_decay=..., ema_start=...)` keeps the average in the model (`kgen.ema`).
+
+    A callback that keeps `averaged_generator`, an exponential moving average of a generator's weights.
 
     Args:
         generator: the live generator (a Keras model). None: `model.generator` of the model being fit
@@ -38,20 +45,22 @@ class EMA(keras.callbacks.Callback):
         every: update after every `every` training batches.
         seed: seed of the SeedGenerator that `sample` draws z from.
 
-    Example:
+    Example (the replacement):
         >>> import keras
         >>> import kgen
         >>> from kgen.gans import networks
-        >>> gan = kgen.gans.GAN(networks.mlp_generator(), networks.mlp_discriminator(), value_range=None)
+        >>> gan = kgen.gans.GAN(networks.mlp_generator(), networks.mlp_discriminator(), value_range=None,
+        ...                     ema_decay=0.999)
         >>> gan.compile(optimizers={"generator": keras.optimizers.Adam(1e-3, 0.5, 0.9),
         ...                         "discriminator": keras.optimizers.Adam(1e-3, 0.5, 0.9)})
-        >>> ema = kgen.gans.EMA(decay=0.999)
-        >>> gan.fit(kgen.datasets.toy2d("ring8", 2560), batch_size=256, epochs=1, verbose=0, callbacks=[ema])
-        >>> points = ema.sample(64, seed=0)    # from the averaged generator, shape (64, 2)
-        >>> ema.averaged_generator.save("g_ema.keras")
+        >>> gan.fit(kgen.datasets.toy2d("ring8", 2560), batch_size=256, epochs=1, verbose=0)
+        >>> points = gan.sample(64, seed=0)    # from the averaged generator, shape (64, 2)
+        >>> gan.averaged_generator().save("g_ema.keras")
     """
 
     def __init__(self, generator=None, decay=0.999, start_step=0, every=1, seed=0):
+        warn_deprecated("the kgen.gans.EMA callback", "GAN(..., ema_decay=d, ema_start=k): the model keeps the "
+                        "average (kgen.ema), updated inside the compiled step and saved with the model")
         super().__init__()
         if not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
             raise ValueError(f"`decay` must be a number in [0, 1), got {decay!r}")

@@ -66,6 +66,7 @@ class EnergyGAN(AdversarialGenerator):
         d_steps: energy steps per generator step (MEG uses 5; fresh z each).
         seed: seed of the model's SeedGenerator.
         value_range: `(low, high)` of G's outputs (default (−1, 1): images, tanh output), or None (unbounded).
+        ema_decay, ema_start: an exponential moving average of G's weights for sampling (as in `GAN`).
 
     `compile(optimizers=...)` needs "generator", "discriminator" and, when an entropy term is used,
     "statistics_network" (jsd) or "encoder" (correlation).

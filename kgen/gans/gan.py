@@ -58,6 +58,8 @@ class GAN(base.AdversarialGenerator):
         r1_weight: weight of the zero-centred penalty mean‖∇ₓD(x_r)‖² on real samples (0: off).
         seed: seed of the model's SeedGenerator.
         value_range: `(low, high)` of G's outputs (default (−1, 1): images, tanh output), or None (unbounded).
+        ema_decay, ema_start: keep an exponential moving average of G's weights, the generator `sample` uses
+            (`kgen.gans.base.AdversarialGenerator`, `kgen.ema`); None: no average.
 
     Reading the discriminator: `critic(x)` = D(x), the network's raw score per example (higher on data);
     `energy(x)` = −critic(x) = −D(x) (Su 6316), lower on data.

@@ -1,5 +1,7 @@
 """NICE, RealNVP and Glow as whole models: invertibility, exact log-likelihood, sampling, saving, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import keras
@@ -117,8 +119,27 @@ def test_fit_trains_and_initialises_actnorm_first():
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
+def test_the_shape_argument_is_data_shape_and_the_old_name_warns(tmp_path):
+    """`data_shape` (the name every model uses) is the argument and the config key; `input_shape=` still builds the
+    same model with a DeprecationWarning, and a config saved under the old key loads without one."""
+    model = RealNVP(data_shape=(4,), num_couplings=2, hidden=(4,))
+    assert model.data_shape == (4,) and model.get_config()["data_shape"] == [4]
+    with pytest.warns(DeprecationWarning, match="data_shape"):
+        old = RealNVP(input_shape=(4,), num_couplings=2, hidden=(4,))
+    assert old.data_shape == (4,)
+    with pytest.raises(TypeError, match="data_shape"):
+        RealNVP((4,), input_shape=(4,))
+    with pytest.raises(TypeError, match="data_shape"):
+        NICE(hidden=(4,))
+    config = model.get_config()
+    config["input_shape"] = config.pop("data_shape")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert RealNVP.from_config(config).data_shape == (4,)
+
+
 def test_bad_input_is_rejected_with_the_argument_named():
-    with pytest.raises(ValueError, match="input_shape"):
+    with pytest.raises(ValueError, match="data_shape"):
         Glow((6, 6, 1), levels=2, depth=1, filters=4)
     with pytest.raises(ValueError, match="x"):
         NICE((7,), hidden=(4,))

@@ -11,7 +11,7 @@ The article's path, for 28×28 animals (`D` always spectral-normalized from SNGA
     SNGAN     generator(s, norm="bn"),                          discriminator(s)
     SAGAN     generator(s, spectral_norm=True, attention=True), discriminator(s, attention=True)
     BigGAN    generator(s, norm="cbn", num_classes=10, spectral_norm=True, attention=True),
-              discriminator(s, attention=True, num_classes=10), with kgen.gans.EMA
+              discriminator(s, attention=True, num_classes=10), with GAN(..., ema_decay=...)
     SELF-MOD  generator(s, norm="selfmod"),                     discriminator(s)
 """
 

@@ -4,7 +4,7 @@
     +nearest  upsample="nearest": UpSampling2D + 3×3 conv instead of strided deconvolution (no checkerboard)
     SNGAN     the same G; the discriminator gets spectral_norm=True       (Miyato et al. 2018)
     SAGAN     spectral_norm=True, attention=True (and the D likewise)     (Zhang et al. 2019)
-    BigGAN-ish num_classes=..., norm="cbn", spectral_norm, attention; projection D; kgen.gans.EMA
+    BigGAN-ish num_classes=..., norm="cbn", spectral_norm, attention; projection D; GAN(..., ema_decay=...)
     SELF-MOD  norm="selfmod": γ(z), β(z) in every BatchNorm               (Chen et al. 2019)
     ResNet    arch="resnet": pre-activation residual up-blocks (SNGAN/BigGAN style)
 

@@ -1,0 +1,137 @@
+"""Exponential moving average (EMA) of network weights, kept by the model and updated inside its compiled step.
+
+One mechanism for every family that samples from averaged weights: diffusion models (DDPM, Ho et al. 2020:
+decay 0.9999; keras.io DDIM and DDPM examples: 0.999; Su's Keras-DDPM: 0.9999) and GAN generators (Yazıcı et
+al. 2019, "The Unusual Effectiveness of Averaging in GAN Training"; BigGAN, Brock et al. 2019; Su's O-GAN code
+and "从DCGAN到SELF-MOD", kexue.fm/archives/6549). After optimizer step k has produced weights w_k,
+
+    ema_k = d_k · ema_{k−1} + (1 − d_k) · w_k,      ema_0 = w_0 (the weights before training),
+    d_k = 0 for the first `start_step` folds (the average is a plain copy; BigGAN starts at 20k), d after.
+
+Only trainable weights are averaged. A network run with the averages (`call_with_averages`) keeps its live
+non-trainable weights (BatchNorm moving statistics, spectral-norm vectors): they belong to the live weights,
+an approximation BigGAN corrects with "standing statistics" (not done here).
+
+Mechanism (why not the alternatives). Keras's own `optimizer(use_ema=True)` keeps the average inside the
+optimizer: it is lost with `compile=False` reloads, has to be copied out by hand, and sharing its variables
+with the model breaks JAX's buffer donation. A callback cannot see the weights inside a JAX epoch without a
+host round-trip per update. So the model owns the averages (this layer's non-trainable variables, saved with
+the model) and folds them in from inside the compiled training step, with keras.ops only, on every backend.
+Two ways to call it, after how the step is ordered:
+- `fold(variables)`, right after the optimizer step, where the model's step runs the optimizer itself (the
+  GANs' `train_networks`);
+- `update(variables)` at the start of the step and `finish(variables)` after training, where Keras's own
+  `train_step` runs the loss before the optimizer (`DiffusionModel.compute_loss`): a step then folds in the
+  weights of the *previous* step; a `pending` flag records that the latest step's weights are not folded yet,
+  and `finish` (called by `DiffusionModel.fit` at the end) folds them. Each w_k is folded exactly once, however
+  `fit` is split.
+"""
+
+import keras
+from keras import ops
+
+from kgen._checks import check_int, check_positive_float
+
+__all__ = ["ExponentialMovingAverage"]
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class ExponentialMovingAverage(keras.layers.Layer):
+    """Non-trainable copies of some variables, moved towards them by `fold` (or `update` / `finish`).
+
+    Args:
+        decay: d in (0, 1).
+        start_step: number of folds during which the average is a plain copy of the weights (d = 0).
+
+    Call `track(variables)` once (it creates the averages, initialised to the variables' current values).
+    Models own one: `DiffusionModel(ema_decay=...)`, `GAN(..., ema_decay=...)`.
+
+    Example:
+
+    ```python
+    import keras
+    from kgen.ema import ExponentialMovingAverage
+
+    dense = keras.layers.Dense(2)
+    dense.build((None, 3))
+    ema = ExponentialMovingAverage(0.9)
+    ema.track(dense.trainable_variables)     # averages = the weights now
+    dense.kernel.assign(dense.kernel + 1.0)  # an optimizer step
+    ema.fold(dense.trainable_variables)      # averages = 0.9 · averages + 0.1 · weights
+    y = ema.call_with_averages(dense, keras.ops.ones((4, 3)))   # the layer run with the averaged weights
+    ```
+    """
+
+    def __init__(self, decay=0.999, start_step=0, **kwargs):
+        super().__init__(**kwargs)
+        self.decay = check_positive_float("decay", decay)
+        if self.decay >= 1.0:
+            raise ValueError(f"`decay` must be in (0, 1), got {decay}")
+        self.start_step = check_int("start_step", start_step, 0)
+        self.averages = []
+
+    def track(self, variables):
+        """Create one average per variable, equal to it now, the `pending` flag (0) and, with `start_step`, the
+        count of folds."""
+        if self.averages:
+            raise ValueError("ExponentialMovingAverage already tracks variables")
+        for i, variable in enumerate(variables):
+            average = self.add_weight(shape=tuple(variable.shape), initializer="zeros", trainable=False,
+                                      dtype=variable.dtype, name=f"average_{i}")
+            average.assign(ops.copy(variable.value))  # a copy: JAX must not see one buffer twice
+            self.averages.append(average)
+        self.pending = self.add_weight(shape=(), initializer="zeros", trainable=False, name="pending")
+        # Only with a warm-up, so that files saved before `start_step` existed load unchanged.
+        self.folds = (self.add_weight(shape=(), initializer="zeros", trainable=False, name="folds")
+                      if self.start_step else None)
+        self.built = True
+
+    def _fold(self, variables, pending):
+        """ema ← ema + pending·(1 − d_k)·(w − ema): a fold when `pending` is 1, nothing when it is 0."""
+        variables = list(variables)
+        if len(variables) != len(self.averages):
+            raise ValueError(f"expected the {len(self.averages)} tracked variables, got {len(variables)}")
+        pending = ops.cast(pending, "float32")
+        if self.folds is None:
+            keep = ops.convert_to_tensor(self.decay, "float32")
+        else:
+            warm = ops.cast(self.folds.value >= self.start_step, "float32")
+            keep = warm * self.decay
+            self.folds.assign(self.folds.value + pending)
+        for average, variable in zip(self.averages, variables):
+            weight = ops.cast(pending * (1.0 - keep), average.dtype)
+            average.assign(average + weight * (ops.stop_gradient(variable.value) - average))
+
+    def fold(self, variables):
+        """Fold the current `variables` in now (call right after an optimizer step)."""
+        self._fold(variables, ops.ones_like(self.pending.value))
+
+    def update(self, variables):
+        """Start of a training step: fold in `variables` if a step has changed them since the last fold."""
+        self._fold(variables, self.pending.value)
+        self.pending.assign(ops.ones_like(self.pending.value))
+
+    def finish(self, variables):
+        """After training: fold in the weights of the last optimizer step (nothing if already folded)."""
+        self._fold(variables, self.pending.value)
+        self.pending.assign(ops.zeros_like(self.pending.value))
+
+    def call_with_averages(self, network, inputs, training=False):
+        """`network(inputs)` computed with the averages in place of its trainable weights (which it must be the
+        one tracked), its live non-trainable weights, and no change to either."""
+        if len(network.trainable_variables) != len(self.averages):
+            raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
+                             f"tracks {len(self.averages)}")
+        trainable = [average.value for average in self.averages]
+        non_trainable = [v.value for v in network.non_trainable_variables]
+        output, _ = network.stateless_call(trainable, non_trainable, inputs, training=training)
+        return output
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        config = {**super().get_config(), "decay": self.decay}
+        if self.start_step:
+            config["start_step"] = self.start_step
+        return config
