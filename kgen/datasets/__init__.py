@@ -6,6 +6,7 @@ Offline (no network; imports only numpy, scikit-learn and the standard library):
 * `load_animals`: Animal-MNIST silhouettes from the ``animal-mnist`` wheel (``pip install kgen[data]``);
 * `load_patches`, `patch_boxes`: grayscale crops of scikit-image's bundled photographs and textures
   (``pip install kgen[data]``), split by image region;
+* `gaussian_field`, `field_spectrum`: stationary periodic Gaussian fields with a power-law spectrum |k|^-slope;
 * `toy2d`, `toy2d_modes`: 2-D rings, grids, moons and swiss rolls;
 * `dequantize`, `quantize`: between integer pixels and continuous data on [0, 1) (flows);
 * `to_signed`: integer pixels to float32 data in [-1, 1] (GANs, diffusion);
@@ -19,6 +20,7 @@ Images are uint8 ``(n, H, W, C)``, labels int64 ``(n,)``; `split` is "train", "t
 from .animals import ANIMAL_CLASS_NAMES, ANIMAL_LEVELS, load_animals
 from .quantization import dequantize, quantize, to_signed
 from .images import DIGIT_LEVELS, load_digits, stacked_digits
+from .fields import field_spectrum, frequency_magnitude, gaussian_field
 from .patches import PATCH_LEVELS, PATCH_SOURCES, load_patches, patch_boxes
 from .keras_datasets import KERAS_DATASET_NAMES, load_keras_dataset
 from .safe_pickle import ALLOWED_GLOBALS, RestrictedUnpicklingError, load_pickle_restricted
@@ -39,6 +41,9 @@ __all__ = [
     "TOY2D_NAMES",
     "dequantize",
     "exact_match",
+    "field_spectrum",
+    "frequency_magnitude",
+    "gaussian_field",
     "load_animals",
     "load_digits",
     "load_keras_dataset",
