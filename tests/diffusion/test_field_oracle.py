@@ -239,3 +239,20 @@ def test_exact_w2_at_16_to_32_orders_the_samplers_as_measured():
     }
     assert w2["exact_200"] < w2["exact"] < w2["ug"] < w2["ug_1.2"] < w2["upsampled"] < w2["naive"] < 32.0, w2
     np.testing.assert_allclose([w2["exact"], w2["ug"], w2["naive"]], [1.5872, 5.2351, 20.6200], atol=1e-3)
+
+
+@pytest.mark.jax
+def test_benchmark_field_mode_writes_the_exact_w2_table(tmp_path):
+    import importlib.util
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_upsample_guidance.py")
+    spec = importlib.util.spec_from_file_location("bench_upsample_guidance", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    info = bench.main(["--data", "field", "--steps", "20", "--out", str(tmp_path)])
+    with open(tmp_path / "field.json") as f:
+        assert json.load(f)["w2"] == info["w2"]
+    w2 = {name.split(" ")[0] + (" 1.2" if "1.2" in name else ""): value for name, value in info["w2"].items()}
+    assert w2["(oracle)"] < w2["(c)"] < w2["(b)"] < w2["(a)"], info["w2"]
