@@ -1,9 +1,12 @@
 """kgen.datasets.gaussian_field: the law of the power-law Gaussian field, measured on samples. NumPy only."""
 
+import doctest
+
 import numpy as np
 import pytest
 
 from kgen import datasets
+from kgen.datasets import fields
 
 pytestmark = pytest.mark.jax  # no backend involved: once is enough
 
@@ -60,3 +63,8 @@ def test_fields_are_seeded_and_float32():
 def test_bad_arguments_name_the_argument(kwargs, error, name):
     with pytest.raises(error, match=f"`{name}`"):
         datasets.gaussian_field(**{"n": 2, **kwargs})
+
+
+def test_module_doctests_print_what_they_show():
+    result = doctest.testmod(fields, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,6 @@
 """kgen.datasets.load_patches: grayscale crops of scikit-image's images, split by region. NumPy only."""
 
+import doctest
 import hashlib
 import importlib.util
 
@@ -106,3 +107,8 @@ def test_missing_scikit_image_names_the_data_extra(monkeypatch):
             datasets.load_patches("test", size=8)
     finally:
         patches._sources.cache_clear()
+
+
+def test_module_doctests_print_what_they_show():
+    result = doctest.testmod(patches, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

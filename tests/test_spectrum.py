@@ -1,11 +1,13 @@
 """kgen.metrics.power_spectrum and spectrum_distance: flat for white noise, a sinusoid in its bin, the documented
 invariances, and a blurred set told apart from a fresh draw. NumPy only."""
 
+import doctest
+
 import numpy as np
 import pytest
 
 from kgen.datasets import gaussian_field
-from kgen.metrics import power_spectrum, spectrum_distance
+from kgen.metrics import power_spectrum, spectrum, spectrum_distance
 
 pytestmark = pytest.mark.jax  # no backend involved: once is enough
 
@@ -76,3 +78,8 @@ def test_distance_needs_equal_sizes_and_nonconstant_images():
         spectrum_distance(np.ones((2, 8, 8)), np.ones((2, 16, 16)))
     with pytest.raises(ValueError, match="constant"):
         spectrum_distance(np.ones((2, 8, 8)), np.random.default_rng(0).normal(size=(2, 8, 8)))
+
+
+def test_module_doctests_print_what_they_show():
+    result = doctest.testmod(spectrum, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,6 +1,6 @@
 """Datasets for kgen as numpy arrays: numpy in, numpy out.
 
-Offline (no network; imports only numpy, scikit-learn and the standard library):
+Offline (no network; imports only numpy, scikit-learn, scikit-image (for `load_patches`) and the standard library):
 
 * `load_digits`, `stacked_digits`: scikit-learn's 8x8 digits (pixels 0..16) and their 1000-mode StackedMNIST form;
 * `load_animals`: Animal-MNIST silhouettes from the ``animal-mnist`` wheel (``pip install kgen[data]``);

@@ -53,7 +53,7 @@ def field_covariance(spectrum):
         >>> from kgen.datasets import field_spectrum
         >>> c = field_covariance(field_spectrum(4, slope=2.0))
         >>> print(c.shape, np.allclose(np.diag(c), 1.0))
-        (16, 16) 0.57
+        (16, 16) True
     """
     s = _check_spectrum(spectrum)
     f1 = np.fft.fft(np.eye(len(s)), norm="ortho")
@@ -220,7 +220,13 @@ def _pool_rows(size, scale):
 
 
 def diagonal_blocks(spectrum, scale):
-    """A spectrum (or per-frequency gains) (n, n) as alias blocks (L, L, k, k) (diagonal blocks)."""
+    """A spectrum (or per-frequency gains) (n, n) as alias blocks (L, L, k, k) (diagonal blocks).
+
+    Example:
+        >>> blocks = diagonal_blocks(np.arange(16.0).reshape(4, 4), 2)
+        >>> print(blocks.shape, np.diag(blocks[0, 1]).tolist())      # frequencies (0,1), (0,3), (2,1), (2,3)
+        (2, 2, 4, 4) [1.0, 3.0, 9.0, 11.0]
+    """
     values = _to_blocks(np.asarray(spectrum), scale)
     return values[..., :, None] * np.eye(scale * scale)
 
@@ -245,9 +251,20 @@ def upsample_guidance_blocks(guidance, logsnr, size):
     ε̃ = A x + w_t U[(c/ρ) B D x − D A x], with A, B the high- and low-resolution Wiener gains (B at the shifted
     λ), c = 1/√k, ρ² = α² + σ²/k, and the class's options (w, time gate η, λ clip, ablations) read off `guidance`.
     Float64: the exact twin of the Keras computation, block by block.
+
+    Example:
+        >>> from kgen.datasets import field_spectrum
+        >>> from kgen.diffusion import CosineSchedule, UpsampleGuidance
+        >>> low = FieldWienerDenoiser(pooled_spectrum(field_spectrum(16, slope=2.0), 2))
+        >>> print(upsample_guidance_blocks(UpsampleGuidance(low, CosineSchedule(), 2), 0.0, 16).shape)
+        (8, 8, 4, 4)
     """
     scale, k = guidance.scale, guidance.scale**2
     _check_scale_divides(size, scale)
+    for name in ("eps_fn", "low_resolution_eps_fn"):
+        if not hasattr(getattr(guidance, name), "gain_numpy"):
+            raise TypeError(f"the guidance's `{name}` must be a FieldWienerDenoiser (it has no `gain_numpy`), got "
+                            f"{type(getattr(guidance, name)).__name__}")
     high = _to_blocks(guidance.eps_fn.gain_numpy(logsnr, size), scale)  # (L, L, k)
     blocks = high[..., :, None] * np.eye(k)
     gate = 1.0
@@ -348,7 +365,7 @@ def w2_field(law1, law2):
             raise ValueError(f"the two spectra must have the same shape, got {a.shape} and {b.shape}")
         return float(np.sqrt(np.sum((np.sqrt(np.clip(a, 0, None)) - np.sqrt(np.clip(b, 0, None))) ** 2)))
     blocks = a if a.ndim == 4 else b
-    scale = int(round(np.sqrt(blocks.shape[-1])))
+    scale = round(np.sqrt(blocks.shape[-1]))
     a, b = (diagonal_blocks(x, scale) if x.ndim == 2 else x for x in (a, b))
     if a.shape != b.shape:
         raise ValueError(f"the two laws must have the same block shape, got {a.shape} and {b.shape}")

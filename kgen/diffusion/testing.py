@@ -10,7 +10,7 @@ Research note §6.1 (kgen/shared research "diffusion.md"). With the noisy sample
   covariance exactly (float64 NumPy, no sampling); `w2_gaussian` is the closed-form 2-Wasserstein distance
   (the Fréchet distance of FID is its square).
 
-Stationary 2-D fields (research note: Upsample Guidance at 16 → 32 on power-law fields) have their oracles in
+Stationary 2-D fields (issue 18: Upsample Guidance at 16 → 32 on power-law fields) have their oracles in
 `kgen.diffusion.field_oracles`, served from here too: `FieldWienerDenoiser` (exact ε*, diagonal in the 2-D DFT,
 and its taps at another size), `pooled_spectrum`, `propagate_field` / `propagate_upsample_guidance` (exact output
 laws), `upsampled_blocks` and `w2_field` (exact W2).

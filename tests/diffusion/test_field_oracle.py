@@ -2,12 +2,15 @@
 Gaussian formulas (and autodiff of the log-density), the per-frequency and alias-block propagation against
 `propagate_gaussian`, the exact W2, and what Upsample Guidance's theory promises on these laws."""
 
+import doctest
+
 import numpy as np
 import pytest
 from keras import ops
 
 from kgen import backend as kb
 from kgen.datasets import field_spectrum
+from kgen.diffusion import field_oracles
 from kgen.diffusion import CosineSchedule, DDIMSampler, DDPMSampler, UpsampleGuidance
 from kgen.diffusion.guidance import average_pool
 from kgen.diffusion.testing import (FieldWienerDenoiser, GaussianDenoiser, diagonal_blocks, field_covariance,
@@ -39,7 +42,7 @@ def _dense_from_gain(gain):
 def _dense_from_blocks(blocks):
     """The real matrix of an alias-block operator (L, L, k, k) on the n×n grid, n = s L."""
     low, k = blocks.shape[0], blocks.shape[-1]
-    scale = int(round(np.sqrt(k)))
+    scale = round(np.sqrt(k))
     n = low * scale
     index = np.arange(n * n).reshape(scale, low, scale, low).transpose(1, 3, 0, 2).reshape(low, low, k)
     full = np.zeros((n * n, n * n), dtype=complex)
@@ -60,6 +63,11 @@ class _Dense:
 
     def affine_numpy(self, logsnr):
         return self.matrix_at(logsnr), np.zeros(self.dim)
+
+
+def test_module_doctests_print_what_they_show():
+    result = doctest.testmod(field_oracles, extraglobs={"np": np}, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 LOGSNR = np.array([-5.0, -1.0, 0.5, 4.0], "float32")
