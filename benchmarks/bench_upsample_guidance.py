@@ -23,6 +23,17 @@ to the test split, plus one grid of all four side by side. Goal: (c) beats (a) a
     KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --load saved_models --n 500 --ddim-eta 1 \
         --w 1.2 --gate 0.6 --out DIR
 
+`--data field` needs no training and no sampling: the data are a stationary Gaussian field with spectrum |k|^−slope
+(`kgen.datasets.gaussian_field`, `--slope`, default 2 like natural images) at 32×32, the low-resolution law is its
+exact 2×2 average pooling (16×16), and every "model" is the exact Wiener ε* of its law
+(`kgen.diffusion.testing.FieldWienerDenoiser`; run at another size it applies the same taps, as a CNN would).
+The sampler's output is then Gaussian with a law computed exactly (`propagate_field`, `propagate_upsample_guidance`),
+and the table gives each row's exact W2 to the 32×32 law and the exact power-spectrum distance (the
+`kgen.metrics.spectrum_distance` of the two laws). `--check N` also draws N samples of the UG row with the Keras
+sampler and compares their measured spectrum with the predicted one.
+
+    KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --data field --steps 50 --check 500
+
 `--sweep 1.0,1.2,0.8@0.6` samples only UG, once per setting `w_t[@η]` (the paper's weight, optional time gate),
 from the models in `--load`, and writes `OUT/sweep.json` with the FD of each (the four-way run is skipped).
 """
@@ -84,9 +95,15 @@ def main(argv=None):
                         "(optimizer state included) before sampling")
     parser.add_argument("--models", default="14,28,28shifted", help="which models to build or load")
     parser.add_argument("--train-only", action="store_true", help="stop after training (and --save)")
+    parser.add_argument("--data", choices=("animals", "field"), default="animals",
+                        help="animals (trained U-Nets) or field (exact oracles, exact W2; no training)")
+    parser.add_argument("--slope", type=float, default=2.0, help="--data field: the spectrum's power-law exponent")
+    parser.add_argument("--check", type=int, default=0, help="--data field: samples drawn to check the UG row")
     args = parser.parse_args(argv)
     kgen.set_seed(0)
     os.makedirs(args.out, exist_ok=True)
+    if args.data == "field":
+        return field_table(args)
     x28 = animals("train", args.limit)
     x14 = keras.ops.convert_to_numpy(average_pool(x28, 2))
     specs = {"14": (x14, None), "28": (x28, None), "28shifted": (x28, 2)}  # data, schedule shift
@@ -170,6 +187,91 @@ def sweep(low, args):
     with open(os.path.join(args.out, "sweep.json"), "w") as f:
         json.dump(results, f, indent=2)
     return results
+
+
+def _radial(values):
+    """Radial average of per-frequency variances (n, n) over the bins of `kgen.metrics.power_spectrum`."""
+    n = values.shape[0]
+    k = np.fft.fftfreq(n) * n
+    radius = np.rint(np.hypot(k[:, None], k[None, :])).astype(int).ravel()
+    radii = np.arange(1, n // 2 + 1)
+    return np.bincount(radius, weights=values.ravel(), minlength=n)[radii] / np.bincount(radius, minlength=n)[radii]
+
+
+def _diagonal(law, scale=2):
+    """The per-frequency variances (n, n) of a spectrum or of alias blocks (L, L, k, k) (their diagonals)."""
+    if law.ndim == 2:
+        return law
+    low = law.shape[0]
+    diagonal = np.real(np.diagonal(law, axis1=-2, axis2=-1)).reshape(low, low, scale, scale)
+    return diagonal.transpose(2, 0, 3, 1).reshape(scale * low, scale * low)
+
+
+def field_table(args):
+    """Exact W2 (and exact spectrum distance) of every row on the Gaussian field, 16×16 → 32×32."""
+    from kgen.datasets import field_spectrum
+    from kgen.diffusion import CosineSchedule, DDIMSampler, UpsampleGuidance
+    from kgen.diffusion import testing as oracle
+
+    start = time.time()
+    law = field_spectrum(32, args.slope)
+    low_law = oracle.pooled_spectrum(law, 2)
+    schedule = CosineSchedule()
+    sampler = DDIMSampler(schedule, args.steps, eta=args.ddim_eta)
+    high, low = oracle.FieldWienerDenoiser(law), oracle.FieldWienerDenoiser(low_law)
+
+    def ug(eps_fn=low, **options):
+        return oracle.propagate_upsample_guidance(sampler, UpsampleGuidance(eps_fn, schedule, 2, **options), 32)
+
+    rows = {
+        "(oracle) exact 32x32 eps*, sampled at 32x32": oracle.propagate_field(sampler, high),
+        "(a) naive: the 16x16 eps* taps run at 32x32": oracle.propagate_field(sampler, low, 32),
+        "(b) nearest-upsampled 16x16 sampler output": oracle.upsampled_blocks(oracle.propagate_field(sampler, low), 2),
+        "(b') nearest-upsampled exact 16x16 law": oracle.upsampled_blocks(low_law, 2),
+        "(c) UG w_t=1 (16x16 eps* at both sizes)": ug(),
+        "(c) UG w_t=1.2": ug(w=1.2),
+        "(c) UG w_t=1.2, gate eta=0.6": ug(w=1.2, eta=0.6),
+        "(c') UG w_t=1 with the exact 32x32 eps* as eps_fn": ug(eps_fn=high, low_resolution_eps_fn=low),
+    }
+    reference = _radial(law)
+    info = {"backend": keras.backend.backend(), "data": "field", "slope": args.slope, "size": 32, "low_size": 16,
+            "steps": args.steps, "ddim_eta": args.ddim_eta, "w2_scale": "W2 to a point mass = sqrt(32*32) = 32",
+            "w2": {}, "spectrum_distance": {}}
+    print(f"Gaussian field |k|^-{args.slope:g}, 16x16 -> 32x32, DDIM eta={args.ddim_eta:g}, {args.steps} steps "
+          f"(exact laws; W2 to a point mass = 32)")
+    print(f"  {'row':55s} {'W2':>8s} {'spectrum dist':>14s}")
+    for name, output in rows.items():
+        w2 = oracle.w2_field(output, law)
+        distance = float(np.mean((np.log(_radial(_diagonal(output))) - np.log(reference)) ** 2))
+        info["w2"][name], info["spectrum_distance"][name] = round(w2, 4), round(distance, 5)
+        print(f"  {name:55s} {w2:8.3f} {distance:14.5f}")
+    low_w2 = oracle.w2_field(oracle.propagate_field(sampler, low), low_law)
+    info["w2"]["16x16 exact eps* sampled at 16x16, vs the 16x16 law"] = round(low_w2, 4)
+    print(f"  (the 16x16 sampler vs the 16x16 law: W2 {low_w2:.3f})")
+    w2 = list(info["w2"].values())  # rows in order: [0] the oracle, [4] UG w_t = 1
+    ratio = w2[4] / w2[0]
+    info["ug_over_oracle_w2"] = round(ratio, 3)
+    print(f"UG (w_t=1) W2 / exact 32x32 sampler W2 = {ratio:.2f} (issue 18 goal: <= 1.10)")
+    if args.check:
+        info["check"] = check_ug_samples(sampler, schedule, low, rows["(c) UG w_t=1 (16x16 eps* at both sizes)"],
+                                         args.check)
+    info["seconds"] = round(time.time() - start, 1)
+    with open(os.path.join(args.out, "field.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    return info
+
+
+def check_ug_samples(sampler, schedule, low, predicted, n):
+    """Draw n UG samples with the Keras sampler; compare their radial spectrum with the exact law's prediction."""
+    from kgen.diffusion import UpsampleGuidance
+    from kgen.metrics import power_spectrum
+
+    x_T = keras.random.normal((n, 32, 32, 1), seed=1)
+    samples = keras.ops.convert_to_numpy(sampler.sample(UpsampleGuidance(low, schedule, 2), x_T))
+    _, measured = power_spectrum(samples)
+    ratio = measured / _radial(_diagonal(predicted))
+    print(f"check: {n} UG samples, measured / predicted radial power in [{ratio.min():.3f}, {ratio.max():.3f}]")
+    return {"n": n, "ratio_min": round(float(ratio.min()), 4), "ratio_max": round(float(ratio.max()), 4)}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ Research note §6.1 (kgen/shared research "diffusion.md"). With the noisy sample
   covariance exactly (float64 NumPy, no sampling); `w2_gaussian` is the closed-form 2-Wasserstein distance
   (the Fréchet distance of FID is its square).
 
+Stationary 2-D fields (issue 18: Upsample Guidance at 16 → 32 on power-law fields) have their oracles in
+`kgen.diffusion.field_oracles`, served from here too: `FieldWienerDenoiser` (exact ε*, diagonal in the 2-D DFT,
+and its taps at another size), `pooled_spectrum`, `propagate_field` / `propagate_upsample_guidance` (exact output
+laws), `upsampled_blocks` and `w2_field` (exact W2).
+
 The denoisers are eps functions (`oracle(x, logsnr)`, written in `keras.ops`, so they run inside compiled
 samplers on every backend); inputs of shape (batch, ...) are flattened to (batch, D).
 """
@@ -18,6 +23,9 @@ import numpy as np
 from keras import ops
 
 from kgen._checks import as_float_matrix
+from kgen.diffusion.field_oracles import (FieldWienerDenoiser, diagonal_blocks, field_covariance,  # noqa: F401
+                                          pooled_spectrum, propagate_field, propagate_upsample_guidance,
+                                          upsample_guidance_blocks, upsampled_blocks, w2_field)
 from kgen.diffusion.predictions import alpha_sigma, prediction_from_eps
 
 

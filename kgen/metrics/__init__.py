@@ -5,6 +5,7 @@
     frechet_distance        NumPy float64 reference, with gaussian_statistics
     KernelInceptionDistance streaming KID (Bińkowski et al. 2018), a keras Metric
     kernel_inception_distance  NumPy float64 unbiased MMD^2 reference
+    power_spectrum          radially averaged power spectrum of an image set; spectrum_distance between two sets
     mode_coverage           modes captured / high-quality fraction on mixtures (Srivastava et al. 2017)
     feature_model           feature extractors for FID/KID (kgen's own CNN classifiers, see classifiers.py)
 """
@@ -14,6 +15,7 @@ from kgen.metrics.frechet import FrechetDistance, frechet_distance, gaussian_sta
 from kgen.metrics.kid import KernelInceptionDistance, kernel_inception_distance
 from kgen.metrics.likelihood import bits_per_dim, gaussian_bits_per_dim
 from kgen.metrics.modes import mode_coverage
+from kgen.metrics.spectrum import power_spectrum, spectrum_distance
 
 __all__ = [
     "CLASSIFIER_NAMES",
@@ -27,4 +29,6 @@ __all__ = [
     "gaussian_statistics",
     "kernel_inception_distance",
     "mode_coverage",
+    "power_spectrum",
+    "spectrum_distance",
 ]
