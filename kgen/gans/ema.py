@@ -20,8 +20,6 @@ Some backends keep the weights off the Keras variables during `fit`; the callbac
 there (use `every` to update less often).
 """
 
-import warnings
-
 import keras
 from keras import ops
 
@@ -137,7 +135,7 @@ class EMA(keras.callbacks.Callback):
         if args:
             if len(args) > 1 or labels is not None:
                 raise TypeError("EMA.sample takes `n` and the keywords `seed` and `labels`")
-            warnings.warn("EMA.sample(n, labels) is deprecated: pass labels=...", DeprecationWarning, stacklevel=2)
+            warn_deprecated("EMA.sample(n, labels)", "labels=...")
             labels = args[0]
         n = check_int("n", n, 1)
         if self.averaged_generator is None:

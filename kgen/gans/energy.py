@@ -25,13 +25,12 @@ The entropy term trades precision for spread: it makes G match the smooth e^{−
 Su's advice on optimisers: no or low momentum (Adam β₁ = 0.5 or less), a learning rate that is not too large.
 """
 
-import warnings
-
 import keras
 from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_int
+from kgen._deprecation import warn_deprecated
 from kgen.gans.base import AdversarialGenerator
 from kgen.gans.losses import per_example_norm_pow
 from kgen.gans.networks.toy import mlp
@@ -160,8 +159,7 @@ class EnergyGAN(AdversarialGenerator):
         nothing new, generates `G(z)` and evaluates the same loss.
         """
         if fake is None and y is None and z is None:
-            warnings.warn("EnergyGAN.generator_loss(z) is deprecated: use generator_loss(x, y, fake, z) with "
-                          "fake = G(z)", DeprecationWarning, stacklevel=2)
+            warn_deprecated("EnergyGAN.generator_loss(z)", "generator_loss(x, y, fake, z) with fake = G(z)")
             z = x
             fake = self._generate(z, training=True)
         if fake is None:

@@ -28,12 +28,12 @@ twelve Newton steps per evaluation, and its estimates train poorly in toy runs: 
 """
 
 import math
-import warnings
 
 import keras
 from keras import ops
 
 from kgen._checks import check_choice
+from kgen._deprecation import warn_deprecated
 
 _LOG2 = math.log(2.0)
 
@@ -208,7 +208,6 @@ def __getattr__(name):
     if name in ("VariationalCritic", "estimate_fdivergence"):
         from kgen.gans import estimation  # only on the deprecated path: estimation imports this module
 
-        warnings.warn(f"kgen.gans.fdivergences.{name} moved to kgen.gans.estimation.{name} (also kgen.gans.{name})",
-                      DeprecationWarning, stacklevel=2)
+        warn_deprecated(f"kgen.gans.fdivergences.{name}", f"kgen.gans.estimation.{name} (also kgen.gans.{name})")
         return getattr(estimation, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,13 +18,12 @@ generators) are not read on the host, and training does not stop by itself: `fit
 training at the first batch whose loss is NaN or infinite.
 """
 
-import warnings
-
 import keras
 from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_choice, check_int
+from kgen._deprecation import warn_deprecated
 from kgen.gans import base
 from kgen.gans.losses import GENERATOR_FORMS, LOSS_NAMES, get_loss, per_example_norm_pow
 from kgen.gans.networks import toy
@@ -36,7 +35,7 @@ def __getattr__(name):
              "AdversarialGenerator": (base, "kgen.gans.base.AdversarialGenerator")}
     if name in moved:
         module, where = moved[name]
-        warnings.warn(f"kgen.gans.gan.{name} is deprecated: use {where}", DeprecationWarning, stacklevel=2)
+        warn_deprecated(f"kgen.gans.gan.{name}", where)
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -22,13 +22,12 @@ losses whose `generator_needs_real = True` (GAN-QP). `get_loss(name)` looks the 
 (name → class); every f-divergence name gives an `FGANLoss`.
 """
 
-import warnings
-
 import keras
 from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_choice, check_positive_float
+from kgen._deprecation import warn_deprecated
 from kgen.gans.fdivergences import FDIVERGENCE_NAMES, fdivergence
 
 GENERATOR_FORMS = ("non_saturating", "saturating")
@@ -55,8 +54,7 @@ def per_example_norm_pow(grad, power=1.0, eps=1e-12):
 
 def per_example_norm(grad, power=1.0, eps=1e-12):
     """Deprecated alias of `per_example_norm_pow` (it returns ‖g_i‖^power, not the norm)."""
-    warnings.warn("kgen.gans.losses.per_example_norm is deprecated: use per_example_norm_pow (same arguments)",
-                  DeprecationWarning, stacklevel=2)
+    warn_deprecated("kgen.gans.losses.per_example_norm", "per_example_norm_pow (same arguments)")
     return per_example_norm_pow(grad, power, eps)
 
 

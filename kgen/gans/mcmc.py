@@ -29,14 +29,12 @@ with training=False, so the loop body updates no state (a BatchNorm/seed update 
 not be carried out). Noise is drawn before the loop from the sampler's SeedGenerator, as JAX requires.
 """
 
-import warnings
-
 import keras
 from keras import ops
 
 from kgen import backend as kb
 from kgen._checks import check_choice, check_int, check_positive_float
-from kgen._deprecation import deprecated_state
+from kgen._deprecation import deprecated_state, warn_deprecated
 
 METHODS = ("mala", "langevin")
 
@@ -159,6 +157,5 @@ class LatentSampler(LatentMCMC):
     """Deprecated name of `LatentMCMC` (it clashed with the diffusion and text samplers)."""
 
     def __init__(self, *args, **kwargs):
-        warnings.warn("kgen.gans.mcmc.LatentSampler is deprecated: use kgen.gans.mcmc.LatentMCMC (same arguments)",
-                      DeprecationWarning, stacklevel=2)
+        warn_deprecated("kgen.gans.mcmc.LatentSampler", "kgen.gans.mcmc.LatentMCMC (same arguments)")
         super().__init__(*args, **kwargs)

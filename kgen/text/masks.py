@@ -20,20 +20,18 @@ depend on the segment id given to pads: with the cumsum rule and segment-0 pads,
 pads. Padding is ANDed on keys AND queries, so pad rows are all False (Keras's softmax zeroes such rows).
 """
 
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
 
 from kgen._checks import check_choice
+from kgen._deprecation import warn_deprecated
 from kgen.backend import concrete_value
 
 
 def eager_numpy(x):
     """Deprecated: `kgen.backend.concrete_value(x)` (the same contract, written per backend)."""
-    warnings.warn("`kgen.text.masks.eager_numpy` is deprecated; use `kgen.backend.concrete_value`",
-                  DeprecationWarning, stacklevel=2)
+    warn_deprecated("`kgen.text.masks.eager_numpy`", "`kgen.backend.concrete_value`")
     return concrete_value(x)
 
 

@@ -19,12 +19,11 @@ kgen.gans have samplers of their own, of other things).
 Shapes: `logits (batch, vocab)` → tokens int32 `(batch,)`.
 """
 
-import warnings
-
 import keras
 from keras import ops
 
 from kgen._checks import check_int, check_positive_float
+from kgen._deprecation import warn_deprecated
 from kgen.base import seed_generator_for
 
 _BLOCKED = -1e9  # a logit no kept token can lose to, finite so that sums and Gumbel noise stay finite
@@ -251,8 +250,8 @@ def get_sampler(sampler):
 
 def deprecated_sampler_alias(old_name):
     """`TokenSampler`, with the warning for its former name `old_name` (served by the modules' `__getattr__`)."""
-    warnings.warn(f"`{old_name}` is deprecated; use `kgen.text.TokenSampler` (the name `Sampler` also names "
-                  "kgen.diffusion's samplers)", DeprecationWarning, stacklevel=3)
+    warn_deprecated(f"`{old_name}`", "`kgen.text.TokenSampler` (the name `Sampler` also names kgen.diffusion's "
+                    "samplers)", stacklevel=4)
     return TokenSampler
 
 
