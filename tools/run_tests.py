@@ -6,8 +6,10 @@ skipped): a backend that silently tested nothing must never look green.
     python tools/run_tests.py [--jobs 2] jax tensorflow torch [-- extra pytest args]
 
 With `--jobs 2` the backends run in two lanes at once — JAX (the longest) in one, the others one after the
-other in the second — each writing to test-results/<backend>.log, printed whole when it finishes. Much of a
-JAX run is single-threaded XLA compilation, so on 2 cores the lanes overlap well (`make test` uses this).
+other in the second, on one thread each (`SINGLE_THREADED`) — each writing to test-results/<backend>.log,
+printed whole when it finishes. Much of a JAX run is single-threaded XLA compilation, so on 2 cores the lanes
+overlap well (`make test` uses this). Tests that only start child processes sit in the torch lane, the short
+one (they carry the `torch` mark with a comment saying so).
 """
 
 import os
@@ -20,9 +22,19 @@ import xml.etree.ElementTree as ET
 BACKENDS = ("jax", "tensorflow", "torch")
 
 
-def run_backend(backend, extra_args, results_dir, log=None):
+# With two lanes on two cores, a backend whose kernels spread over every core (OpenMP in torch and oneDNN, TF's
+# intra-op pool) spin-waits for a core the other lane holds: measured on 2 cores beside a busy JAX process, one
+# torch docstring example (a critic trained for 200 steps) took 344 s with the default threads and 11 s with one.
+# So in parallel mode the second lane's backends compute on one thread each (set the variables to override).
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
+
+
+def run_backend(backend, extra_args, results_dir, log=None, single_threaded=False):
     report = os.path.join(results_dir, f"{backend}.xml")
     env = dict(os.environ, KERAS_BACKEND=backend)
+    if single_threaded:
+        for name, value in SINGLE_THREADED.items():
+            env.setdefault(name, value)
     # XLA and TF spawn one thread pool per core; two cores are all CI has.
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", *extra_args]
@@ -67,16 +79,16 @@ def main(argv):
     summary = []
     results = {}
 
-    def lane(names, logged):
+    def lane(names, logged, single_threaded=False):
         for backend in names:
             log = os.path.join(results_dir, f"{backend}.log") if logged else None
-            results[backend] = run_backend(backend, extra, results_dir, log)
+            results[backend] = run_backend(backend, extra, results_dir, log, single_threaded)
 
     if jobs > 1 and len(backends) > 1:
         # JAX alone (the long pole) in the first lane, the rest one after another in the second.
         first = ["jax"] if "jax" in backends else backends[:1]
         lanes = [first, [b for b in backends if b not in first]]
-        threads = [threading.Thread(target=lane, args=(names, True)) for names in lanes]
+        threads = [threading.Thread(target=lane, args=(names, True, k == 1)) for k, names in enumerate(lanes)]
         for thread in threads:
             thread.start()
         for thread in threads:
