@@ -10,7 +10,7 @@ import pytest
 from kgen import datasets
 from kgen.datasets import patches
 
-pytestmark = pytest.mark.jax  # no backend involved: once is enough
+pytestmark = pytest.mark.torch  # no backend involved: once is enough, in the short lane of make test
 
 
 @pytest.mark.parametrize("split", ["train", "test", "all"])
