@@ -9,22 +9,15 @@ Convention everywhere: the noisy sample z_t = α_t x_0 + σ_t ε (called `x_t` i
 the signature `eps_fn(x_t, logsnr) -> eps` with `logsnr` of shape `(batch,)`; samplers find the Keras state
 they read themselves (`kgen.backend.state_of`).
 
-Files: schedules, grids, predictions, samplers (`DiffusionSampler` and its DDIM / DDPM / ancestral
-subclasses), guidance (CFG, Upsample Guidance), unet_layers + unet, ema, losses (min-SNR, multi-scale),
+Files: schedules, resolution (the schedules' resolution shift), grids, predictions, samplers
+(`DiffusionSampler` and its DDIM / DDPM / ancestral subclasses), guidance (CFG, Upsample Guidance), unet_layers + unet, ema, losses (min-SNR, multi-scale),
 model (`DiffusionModel`), export (its serving endpoints), testing (closed-form oracles), compare (the Upsample
 Guidance comparison).
 """
 
 from kgen.diffusion import schedules  # noqa: F401
-from kgen.diffusion.schedules import (  # noqa: F401
-    CosineSchedule,
-    InterpolatedSchedule,
-    LinearSchedule,
-    Schedule,
-    ShiftedSchedule,
-    interpolated,
-    shifted,
-)
+from kgen.diffusion.schedules import CosineSchedule, LinearSchedule, Schedule  # noqa: F401
+from kgen.diffusion.resolution import InterpolatedSchedule, ShiftedSchedule, interpolated, shifted  # noqa: F401
 from kgen.diffusion.grids import timesteps  # noqa: F401
 from kgen.diffusion.predictions import EpsFunction, as_eps_fn  # noqa: F401
 from kgen.diffusion.samplers import AncestralSampler, DDIMSampler, DDPMSampler, DiffusionSampler  # noqa: F401

@@ -1,4 +1,5 @@
-"""Noise schedules in log-SNR form: discrete DDPM (linear β), continuous cosine, resolution shift, interpolation.
+"""Noise schedules in log-SNR form: discrete DDPM (linear β) and continuous cosine; their resolution shift and
+interpolation are in `kgen.diffusion.resolution` (also importable from here).
 
 One convention for all of kgen.diffusion (VDM / simple diffusion): a noisy sample at time t ∈ [0, 1]
 (t = 0 clean, t = 1 noise) is z_t = α_t x_0 + σ_t ε with α_t² + σ_t² = 1, and a schedule is its log
@@ -12,7 +13,7 @@ Notation mapping (research note §2):
 Resolution shift (Su, "信噪比与大图生成（上）", https://kexue.fm/archives/10047; simple diffusion, Hoogeboom
 et al. 2023, arXiv:2301.11093): average-pooling s×s pixels multiplies the SNR by s², so a schedule tuned at low
 resolution is moved to resolution s× larger by λ_hi(t) = λ_lo(t) − 2 log s (`shifted`); simple diffusion also
-interpolates between two shifts in t (`interpolated`).
+interpolates between two shifts in t (`interpolated`). Both live in `kgen.diffusion.resolution`.
 
 Every method takes `t` as a NumPy array or a Keras tensor of any shape and returns a tensor of the same shape,
 computed with `keras.ops` (usable inside a compiled training step). The `*_numpy` twins compute the same in
@@ -35,8 +36,9 @@ from keras import ops
 from kgen._checks import check_int
 from kgen._deprecation import warn_deprecated
 
-__all__ = ["Schedule", "LinearSchedule", "CosineSchedule", "ShiftedSchedule", "InterpolatedSchedule", "shifted",
-           "interpolated", "serialize", "deserialize"]
+__all__ = ["Schedule", "LinearSchedule", "CosineSchedule", "serialize", "deserialize"]
+
+_RESOLUTION_NAMES = ("ShiftedSchedule", "InterpolatedSchedule", "shifted", "interpolated")
 
 
 class _NumpyOps:
@@ -292,116 +294,6 @@ class CosineSchedule(Schedule):
         return {"logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max}
 
 
-@keras.saving.register_keras_serializable(package="kgen")
-class ShiftedSchedule(Schedule):
-    """λ_hi(t) = λ_lo(t) − 2 log s: the schedule `schedule`, tuned at resolution r, moved to resolution s·r.
-
-    Average-pooling s×s pixels raises the SNR s² times (Su part 22), so this shift keeps the SNR of the pooled
-    image equal to the low-resolution schedule's (simple diffusion eq. 4–6: shift 2 log(64/d)). `num_steps` is
-    the base schedule's. Build with `shifted(schedule, scale)`.
-
-    Example:
-
-    ```python
-    from kgen.diffusion import CosineSchedule, ShiftedSchedule
-
-    high = ShiftedSchedule(CosineSchedule(), 4)     # a schedule tuned at 64² used at 256²
-    float(high.logsnr_numpy(0.5))                   # −2 log 4 ≈ −2.77: the same t is noisier
-    ```
-    """
-
-    def __init__(self, schedule, scale):
-        if not isinstance(schedule, Schedule):
-            raise TypeError(f"`schedule` must be a kgen Schedule, got {type(schedule).__name__}")
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"`scale` must be a finite number > 0, got {scale!r}")
-        self.schedule, self.scale = schedule, float(scale)
-        self.num_steps = schedule.num_steps
-        self.shift = -2.0 * math.log(self.scale)
-
-    def _logsnr(self, t, xp):
-        return self.schedule._logsnr(t, xp) + self.shift
-
-    def _t_from_logsnr(self, logsnr, xp):
-        return self.schedule._t_from_logsnr(logsnr - self.shift, xp)
-
-    def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "scale": self.scale}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(deserialize(config["schedule"]), config["scale"])
-
-
-@keras.saving.register_keras_serializable(package="kgen")
-class InterpolatedSchedule(Schedule):
-    """λ(t) = (1 − t) λ_clean(t) + t λ_noisy(t): simple diffusion's interpolated shift.
-
-    With `clean` = shifted(base, s_small) and `noisy` = shifted(base, s_large), the noisy end (global structure)
-    gets the heavy shift and the clean end (details) the light one; lucidrains' `logsnr_schedule_interpolated`
-    weights them this way (the research note trusts the code over one set of paper notes). The inverse is the
-    generic bisection. Monotone whenever both schedules are decreasing and λ_noisy <= λ_clean.
-
-    Example:
-
-    ```python
-    from kgen.diffusion import CosineSchedule, InterpolatedSchedule, shifted
-
-    schedule = InterpolatedSchedule(shifted(CosineSchedule(), 2), shifted(CosineSchedule(), 16))
-    schedule.logsnr_numpy([0.0, 1.0])               # λ_clean(0), λ_noisy(1)
-    ```
-    """
-
-    def __init__(self, clean, noisy):
-        for name, value in (("clean", clean), ("noisy", noisy)):
-            if not isinstance(value, Schedule):
-                raise TypeError(f"`{name}` must be a kgen Schedule, got {type(value).__name__}")
-        if clean.num_steps != noisy.num_steps:
-            raise ValueError(f"`clean` and `noisy` must have the same num_steps, got {clean.num_steps} "
-                             f"and {noisy.num_steps}")
-        self.clean, self.noisy = clean, noisy
-        self.num_steps = clean.num_steps
-
-    def _logsnr(self, t, xp):
-        return (1.0 - t) * self.clean._logsnr(t, xp) + t * self.noisy._logsnr(t, xp)
-
-    def get_config(self):
-        return {"clean": keras.saving.serialize_keras_object(self.clean),
-                "noisy": keras.saving.serialize_keras_object(self.noisy)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(deserialize(config["clean"]), deserialize(config["noisy"]))
-
-
-def shifted(schedule, scale):
-    """`schedule` moved to a resolution `scale`× larger: λ(t) − 2 log(scale) (see `ShiftedSchedule`).
-
-    Example:
-
-    ```python
-    from kgen.diffusion import CosineSchedule, shifted
-
-    high = shifted(CosineSchedule(), 4)      # a 64² schedule used at 256²
-    ```
-    """
-    return ShiftedSchedule(schedule, scale)
-
-
-def interpolated(schedule, scale_clean, scale_noisy):
-    """simple diffusion's interpolated schedule: shifted by `scale_noisy` at t = 1 and `scale_clean` at t = 0.
-
-    Example:
-
-    ```python
-    from kgen.diffusion import CosineSchedule, interpolated
-
-    schedule = interpolated(CosineSchedule(), 2, 16)   # 512² image: shifts 32→512 at noise, 256→512 at clean
-    ```
-    """
-    return InterpolatedSchedule(shifted(schedule, scale_clean), shifted(schedule, scale_noisy))
-
-
 def register(cls):
     """Deprecated: register a Schedule subclass with `keras.saving.register_keras_serializable(package=...)`.
 
@@ -450,3 +342,13 @@ def _known_names():
     registered = keras.saving.get_custom_objects()
     return sorted(key for key, cls in registered.items()
                   if isinstance(cls, type) and issubclass(cls, Schedule) and cls is not Schedule)
+
+
+def __getattr__(name):
+    """`schedules.shifted` and the other resolution names, which live in `kgen.diffusion.resolution` (not deprecated:
+    a re-export, resolved on first use so that the two modules do not import each other)."""
+    if name in _RESOLUTION_NAMES:
+        from kgen.diffusion import resolution
+
+        return getattr(resolution, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
