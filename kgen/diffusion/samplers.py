@@ -62,10 +62,12 @@ class _Coefficients(dict):
 class DiffusionSampler:
     """Base class of the diffusion samplers: the grid, its per-step tables (float64 NumPy), the compiled loop.
 
-    Subclasses set `self.tables` (dict of (steps,) arrays, read in `step` with `self.take(name, i, x_t)`) and
-    implement `step(eps, i, x_t, noise=None, *, return_x0=False)`, one reverse update from grid level i to
-    i + 1 (`noise`: the fresh N(0, I) draw of a stochastic step). `coefficients()` returns that step as an
-    affine map x_next = c_x x_t + c_eps ε̂ + c_noise noise (what `kgen.diffusion.testing` propagates exactly).
+    Subclasses set `self.tables` (dict of (steps,) arrays, read with `self.take(name, i, x_t)`) and implement
+    `mean(eps, x0, i, x_t)`: the deterministic part of one reverse update from grid level i to i + 1, given ε̂
+    and x̂₀ = `denoise(eps, i, x_t)`. `step(eps, i, x_t, noise=None, *, return_x0=False)` is that mean plus
+    `noise_std[i] · noise` (`noise`: the fresh N(0, I) draw of a stochastic step); a sampler whose update is
+    not of this form overrides `step` itself. `coefficients()` returns the step as an affine map
+    x_next = c_x x_t + c_eps ε̂ + c_noise noise (what `kgen.diffusion.testing` propagates exactly).
 
     Args:
         schedule: a `kgen.diffusion` Schedule.
@@ -88,10 +90,8 @@ class DiffusionSampler:
             super().__init__(schedule, steps, **kwargs)
             self.tables["logsnr"] = self.logsnr
 
-        def step(self, eps, i, x_t, noise=None, *, return_x0=False):
-            x_0 = self.denoise(eps, i, x_t)
-            x_s = self.take("alpha_s", i, x_t) * x_0 + self.take("sigma_s", i, x_t) * eps
-            return (x_s, x_0) if return_x0 else x_s
+        def mean(self, eps, x0, i, x_t):
+            return self.take("alpha_s", i, x_t) * x0 + self.take("sigma_s", i, x_t) * eps
 
         def coefficients(self):
             t = self.tables
@@ -137,9 +137,18 @@ class DiffusionSampler:
             return ops.clip(x0, *self.clip_denoised)
         return ops.clip(x0, -self.clip_denoised, self.clip_denoised)
 
+    def mean(self, eps, x0, i, x_t):
+        """The update from level i to i + 1 without its noise, from ε̂, x̂₀ and x_t (the subclass's math)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement mean(eps, x0, i, x_t) or step(...)")
+
+    @renamed_keywords(x="x_t", z="noise")
     def step(self, eps, i, x_t, noise=None, *, return_x0=False):
-        """One reverse update from level i to i + 1: x_next, or (x_next, x̂₀) with `return_x0`."""
-        raise NotImplementedError
+        """One reverse update from level i to i + 1: `mean` + noise_std[i] · noise; x_next, or (x_next, x̂₀)."""
+        x0 = self.denoise(eps, i, x_t)
+        x_next = self.mean(eps, x0, i, x_t)
+        if noise is not None:
+            x_next = x_next + self.take("noise_std", i, x_t) * noise
+        return (x_next, x0) if return_x0 else x_next
 
     def coefficients(self):
         """The step as x_next = c_x x_t + c_eps ε̂ + c_noise noise: a dict of (steps,) arrays, and "logsnr"."""
@@ -273,14 +282,9 @@ class DDIMSampler(DiffusionSampler):
         t["logsnr"] = self.logsnr
         self.stochastic = self.eta > 0
 
-    @renamed_keywords(x="x_t", z="noise")
-    def step(self, eps, i, x_t, noise=None, *, return_x0=False):
-        """One DDIM update from grid level i to i + 1: x_s = α_s x̂₀ + sqrt(σ_s² − c²) ε̂ + c·noise."""
-        x0 = self.denoise(eps, i, x_t)
-        x_next = self.take("alpha_s", i, x_t) * x0 + self.take("direction", i, x_t) * eps
-        if noise is not None:
-            x_next = x_next + self.take("noise_std", i, x_t) * noise
-        return (x_next, x0) if return_x0 else x_next
+    def mean(self, eps, x0, i, x_t):
+        """DDIM from grid level i to i + 1: x_s = α_s x̂₀ + sqrt(σ_s² − c²) ε̂ (`step` adds c·noise)."""
+        return self.take("alpha_s", i, x_t) * x0 + self.take("direction", i, x_t) * eps
 
     def coefficients(self):
         t = self.tables
@@ -365,14 +369,9 @@ class DDPMSampler(DiffusionSampler):
         t["noise_std"] = np.sqrt(variance_table)
         t["logsnr"] = self.logsnr
 
-    @renamed_keywords(x="x_t", z="noise")
-    def step(self, eps, i, x_t, noise=None, *, return_x0=False):
-        """One ancestral update: the posterior mean from x̂₀ and x_t, plus noise_std · noise."""
-        x0 = self.denoise(eps, i, x_t)
-        x_next = self.take("coef_x0", i, x_t) * x0 + self.take("coef_xt", i, x_t) * x_t
-        if noise is not None:
-            x_next = x_next + self.take("noise_std", i, x_t) * noise
-        return (x_next, x0) if return_x0 else x_next
+    def mean(self, eps, x0, i, x_t):
+        """The posterior mean of q(x_s | x_t, x̂₀) (`step` adds noise_std · noise)."""
+        return self.take("coef_x0", i, x_t) * x0 + self.take("coef_xt", i, x_t) * x_t
 
     def coefficients(self):
         t = self.tables
@@ -414,15 +413,10 @@ class AncestralSampler(DiffusionSampler):
         t["noise_std"] = t["sigma_s"] * np.sqrt(t["c"])
         t["logsnr"] = self.logsnr
 
-    @renamed_keywords(x="x_t", z="noise")
-    def step(self, eps, i, x_t, noise=None, *, return_x0=False):
-        """One ancestral update in log-SNR form: mean α_s (x_t (1 − c)/α_t + c x̂₀), plus σ_s sqrt(c) · noise."""
-        x0 = self.denoise(eps, i, x_t)
+    def mean(self, eps, x0, i, x_t):
+        """The ancestral mean in log-SNR form, α_s (x_t (1 − c)/α_t + c x̂₀) (`step` adds σ_s sqrt(c) · noise)."""
         c = self.take("c", i, x_t)
-        x_next = self.take("alpha_s", i, x_t) * (x_t * (1.0 - c) / self.take("alpha_t", i, x_t) + c * x0)
-        if noise is not None:
-            x_next = x_next + self.take("noise_std", i, x_t) * noise
-        return (x_next, x0) if return_x0 else x_next
+        return self.take("alpha_s", i, x_t) * (x_t * (1.0 - c) / self.take("alpha_t", i, x_t) + c * x0)
 
     def coefficients(self):
         t = self.tables
