@@ -13,6 +13,7 @@ import tarfile
 import time
 
 import keras
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,6 +39,21 @@ def test_train_jobs_refuse_an_unknown_family_by_name():
         gpu_check.train_jobs(["gans", "vae"], [0])
     assert gpu_check.train_jobs(["glow", "gans"], [0], dry_run=True) == ["gan:+selfmod:0", "glow:animals"]
     assert len(gpu_check.train_jobs(["gans", "diffusion", "glow"], [0, 1])) == 4 * 2 + 3 + 1
+
+
+def test_patch_jobs_and_their_data_file(tmp_path, monkeypatch):
+    """`--train patches` gives the three issue-18 U-Nets; `--prepare-patches` writes the crops they train on (the
+    GPU machine has no scikit-image) and the children read that file."""
+    gpu_check = _gpu_check()
+    assert gpu_check.train_jobs(["patches"], [0]) == ["diffusion:patches16", "diffusion:patches32",
+                                                      "diffusion:patches32shifted"]
+    path = str(tmp_path / "patches.npz")
+    monkeypatch.setattr(gpu_check, "PATCHES_FILE", path)
+    gpu_check.prepare_patches(path)
+    import kgen
+
+    expected = kgen.datasets.load_patches("train", size=32)[0]
+    np.testing.assert_array_equal(gpu_check._patch_images(), expected)
 
 
 def test_smoke_budget_must_be_below_the_budget(capsys):

@@ -16,7 +16,10 @@ The run has three phases, each with its own share of `--budget` seconds, and end
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
    `gans`: DCGAN → +SN → +attention → +SELF-MOD (benchmarks/bench_gans_animals.py's variants) × `--seeds`;
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
-   `glow`: Glow 2 × 8 × 64 on the dequantized animals. Each job saves its weights at fixed step milestones (the
+   `glow`: Glow 2 × 8 × 64 on the dequantized animals; `patches` (issue 18): the same U-Net recipe on the
+   natural-image patches at 16×16 (the 32×32 crops average-pooled), 32×32, and 32×32 on the shifted schedule.
+   The GPU machine has no scikit-image: `--prepare-patches` (run here) writes the training crops to
+   `build/gpu_patches.npz` (carry it), which the patch jobs read. Each job saves its weights at fixed step milestones (the
    same steps for every job of a family, so the comparisons are made at equal budgets) and its final model.
 
 Seen on the H200 (2026-12-04, results in benchmarks/RESULTS.md): with 12 training children starting together,
@@ -120,9 +123,9 @@ def _wait_all(children, deadline):
 
 def train_jobs(names, seeds, dry_run=False):
     """The training children of phase 3 (a dry run trains one job per family)."""
-    unknown = set(names) - {"gans", "diffusion", "glow"}
+    unknown = set(names) - {"gans", "diffusion", "glow", "patches"}
     if unknown:
-        raise SystemExit(f"gpu_check: --train takes gans, diffusion, glow (or none), got {sorted(unknown)}")
+        raise SystemExit(f"gpu_check: --train takes gans, diffusion, glow, patches (or none), got {sorted(unknown)}")
     if dry_run:
         return [job for name, job in (("gans", "gan:+selfmod:0"), ("diffusion", "diffusion:14"),
                                       ("glow", "glow:animals")) if name in names]
@@ -133,7 +136,38 @@ def train_jobs(names, seeds, dry_run=False):
         jobs += ["diffusion:14", "diffusion:28", "diffusion:28shifted"]
     if "glow" in names:
         jobs += ["glow:animals"]
+    if "patches" in names:
+        jobs += [f"diffusion:{spec}" for spec in PATCH_SPECS]
     return jobs
+
+
+PATCH_SPECS = ("patches16", "patches32", "patches32shifted")
+PATCHES_FILE = os.path.join(ROOT, "build", "gpu_patches.npz")
+
+
+def prepare_patches(path=PATCHES_FILE):
+    """Write the natural-image training patches (kgen.datasets.load_patches, 32×32 uint8) for the GPU machine."""
+    import numpy as np
+
+    from kgen.datasets import load_patches
+
+    train, labels = load_patches("train", size=32)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez_compressed(path, train=train, labels=labels)
+    print(f"gpu_check: wrote {path}: {train.shape} {train.dtype}, {os.path.getsize(path) / 2**20:.1f} MiB")
+    return path
+
+
+def _patch_images():
+    """The training patches: from `PATCHES_FILE` when present (the GPU machine), else from scikit-image."""
+    import numpy as np
+
+    if os.path.exists(PATCHES_FILE):
+        with np.load(PATCHES_FILE) as data:
+            return data["train"]
+    from kgen.datasets import load_patches
+
+    return load_patches("train", size=32)[0]
 
 
 def orchestrate(args):
@@ -619,6 +653,8 @@ def train(args):
 
     train_images = load_animals("train")[0]
     test_images = load_animals("test")[0]
+    if family == "diffusion" and spec.startswith("patches"):
+        train_images = _patch_images()
     if dry:
         train_images, test_images = train_images[:256], test_images[:64]
     out_stem = os.path.join(args.work, family + "_" + spec.replace(":", "_").replace("+", ""))
@@ -657,11 +693,11 @@ def train(args):
         from kgen.diffusion.guidance import average_pool
 
         x = train_images.astype("float32") / 127.5 - 1.0
-        if spec == "14":
+        if spec in ("14", "patches16"):
             x = keras.ops.convert_to_numpy(average_pool(x, 2))
         kgen.set_seed(0)
         channels, mults = (8, (1,)) if dry else (16, (1, 2))
-        model = presets.diffusion_model(x, seed=0, schedule_shift=2 if spec == "28shifted" else None,
+        model = presets.diffusion_model(x, seed=0, schedule_shift=2 if spec.endswith("shifted") else None,
                                      channels=channels, channel_mults=mults)
         batch = 16 if dry else 128
         record.update(model=spec, batch_size=batch, channels=channels, channel_mults=mults, ema_decay=0.995,
@@ -778,7 +814,9 @@ def main(argv=None):
     parser.add_argument("--smoke-budget", type=int, default=None, help="seconds for phase 2 (default 150; dry 75)")
     parser.add_argument("--pack-s", type=int, default=None, help="seconds kept for packing (default 25; dry 10)")
     parser.add_argument("--backends", default="jax,torch")
-    parser.add_argument("--train", default="gans,diffusion,glow", help="gans,diffusion,glow or none")
+    parser.add_argument("--train", default="gans,diffusion,glow", help="gans,diffusion,glow,patches or none")
+    parser.add_argument("--prepare-patches", action="store_true", help="write build/gpu_patches.npz (the patch "
+                        "jobs' data; needs scikit-image, so run it here) and exit")
     parser.add_argument("--seeds", default="0,1", help="GAN seeds")
     parser.add_argument("--jobs", default=None, help="explicit training jobs (e.g. diffusion:14,glow:animals), "
                         "instead of those of --train")
@@ -795,6 +833,9 @@ def main(argv=None):
     parser.add_argument("--deadline", type=float, help=argparse.SUPPRESS)   # time.monotonic() to stop at
     parser.add_argument("--deadline-s", type=float, help=argparse.SUPPRESS)  # or seconds from now
     args = parser.parse_args(argv)
+    if args.prepare_patches:
+        prepare_patches()
+        return 0
     if args.child:
         return smoke(args) if args.child == "smoke" else train(args)
     defaults = (150, 75, 10) if args.dry_run else (520, 150, 25)
