@@ -125,6 +125,8 @@ def main(argv=None):
                         help="animals or patches (trained U-Nets), or field (exact oracles, exact W2; no training)")
     parser.add_argument("--slope", type=float, default=2.0, help="--data field: the spectrum's power-law exponent")
     parser.add_argument("--sample-batch", type=int, default=250, help="--data patches: samples per sampler call")
+    parser.add_argument("--time-repeats", type=int, default=0, help="--data patches: re-time (d) and the UG rows "
+                        "in turns this many times on one batch (fair cost ratios on a shared machine)")
     parser.add_argument("--check", type=int, default=0, help="--data field: samples drawn to check the UG row")
     args = parser.parse_args(argv)
     kgen.set_seed(0)
@@ -325,6 +327,29 @@ def _timed_samples(eps_fn, schedule, shape, args):
     return np.clip(np.concatenate(out), -1.0, 1.0), float(np.mean(seconds[1:] or seconds))
 
 
+def interleaved_seconds(low, high, gate, args):
+    """Seconds per sample of (d) and of each UG row of `patches_table`, re-timed in turns on one batch of
+    `args.sample_batch` (`args.time_repeats` rounds, median), so that a change of load on a shared machine hits
+    every row alike. Keyed like `patches_table`'s row times with the suffix " (interleaved)"."""
+    from kgen.diffusion import DDIMSampler, UpsampleGuidance
+
+    sampler = DDIMSampler(low.schedule, args.steps, eta=args.ddim_eta, seed=1, clip_denoised=1.0)
+    native = DDIMSampler(high.schedule, args.steps, eta=args.ddim_eta, seed=1, clip_denoised=1.0)
+    runs = {"(d)": (native, high.eps_fn)}
+    for w in (1.0, 1.2):
+        for eta in (None, gate):
+            name = f"(c) UG w_t={w:g}" + (f", gate t >= {1 - eta:g}" if eta else "")
+            runs[name] = (sampler, UpsampleGuidance(low.eps_fn, low.schedule, 2, w=w, eta=eta))
+    x_T = keras.random.normal((args.sample_batch, 32, 32, 1), seed=1)
+    times = {name: [] for name in runs}
+    for _ in range(args.time_repeats):
+        for name, (each, eps_fn) in runs.items():
+            began = time.perf_counter()
+            keras.ops.convert_to_numpy(each.sample(eps_fn, x_T))
+            times[name].append((time.perf_counter() - began) / args.sample_batch)
+    return {f"{name} (interleaved)": float(np.median(values)) for name, values in times.items()}
+
+
 def bicubic_upsample(x, scale=2):
     """Bicubic ×`scale` upsampling of (n, H, W, C) images in [−1, 1] (clipped back to [−1, 1])."""
     _, h, w, _ = x.shape
@@ -366,6 +391,8 @@ def patches_table(models, train, args, info):
         shifted = models["32shifted"]
         rows["(e) native 32x32, schedule shifted s=2"], seconds["(e)"] = _timed_samples(
             shifted.eps_fn, shifted.schedule, big, args)
+    if args.time_repeats and "16" in models and "32" in models:
+        seconds.update(interleaved_seconds(low, high, gate, args))
     test = patches("test")
     rows["train patches (reference)"] = train[np.random.default_rng(0).permutation(len(train))[: args.n]]
     features = feature_model("patches")
@@ -399,6 +426,9 @@ def patches_table(models, train, args, info):
                                                      for b in baselines),
                 "fd_over_native": round(row["fd"] / native["fd"], 3),
                 "cost_over_native": round(row["seconds_per_sample"] / native["seconds_per_sample"], 3)}
+            if f"{name} (interleaved)" in seconds:
+                goals[name]["cost_over_native_interleaved"] = round(
+                    seconds[f"{name} (interleaved)"] / seconds["(d) (interleaved)"], 3)
             print(f"  {name}: FD / (d) = {goals[name]['fd_over_native']:.2f} (goal <= 1.3), cost / (d) = "
                   f"{goals[name]['cost_over_native']:.2f} (goal <= 1.5), beats both (b) in FD "
                   f"{goals[name]['beats_both_upsampled_fd']}, in spectrum "
@@ -410,7 +440,9 @@ def patches_table(models, train, args, info):
         versions["jax"] = jax.__version__
     info.update({"data": "patches", "command": " ".join(["python"] + sys.argv), "date": str(datetime.date.today()),
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no accelerator",
-                 "versions": versions, "ug_gate": gate, "sample_batch": args.sample_batch,
+                 "versions": versions, "ug_gate": gate,
+                 "seconds_per_sample_interleaved": {k[: -len(" (interleaved)")]: round(v, 5) for k, v in seconds.items()
+                                                    if k.endswith(" (interleaved)")}, "sample_batch": args.sample_batch,
                  "low_data": "the 32x32 patches 2x2 average-pooled", "test_patches": len(test),
                  "fd_features": "kgen.metrics.feature_model('patches'), images mapped to [0, 1]; fd: to the test "
                                 "patches; fd_train: to all training patches (the reference row is a subset of them)",

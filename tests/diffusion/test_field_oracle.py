@@ -280,7 +280,7 @@ def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
     spec.loader.exec_module(bench)
     info = bench.main(["--data", "patches", "--train-steps", "1", "--limit", "32", "--n", "4", "--sample-batch", "2",
                        "--steps", "2", "--channels", "8", "--mults", "1", "--models", "16,32",
-                       "--out", str(tmp_path)])
+                       "--time-repeats", "1", "--out", str(tmp_path)])
     with open(tmp_path / "patches.json") as f:
         assert json.load(f)["rows"] == info["rows"]
     rows = info["rows"]
@@ -290,4 +290,5 @@ def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
         assert np.isfinite(row["fd"]) and row["spectrum_distance"] >= 0.0, name
         assert len(row["log10_power"]) == 16 and (row["seconds_per_sample"] is None) == name.startswith("train")
     assert set(info["goals"]) == {name for name in rows if name.startswith("(c)")}
+    assert all(goal["cost_over_native_interleaved"] > 0 for goal in info["goals"].values())
     assert (tmp_path / "patches_grid.png").stat().st_size > 0 and (tmp_path / "patches_spectra.png").stat().st_size > 0
