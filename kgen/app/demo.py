@@ -277,17 +277,19 @@ def _patches_rows(section, out_dir):
     record = os.path.join(saved_models_dir(), "diffusion_patches.json")
     if not os.path.exists(record):
         return
-    captions = {"patches_grid.png": "natural patches, 16 -> 32: rows (a)-(e) as in the table, then test patches",
-                "patches_spectra.png": "their radially averaged power spectra (log10) vs frequency"}
+    captions = {"patches_grid_eta1.png": "natural patches, 16 -> 32, ancestral sampling: rows (a)-(e) as in the "
+                                         "table, then test patches",
+                "patches_spectra_eta1.png": "their radially averaged power spectra (log10) vs frequency"}
     for name, caption in captions.items():
         if os.path.exists(os.path.join(figures, name)):
             shutil.copy(os.path.join(figures, name), os.path.join(out_dir, name))
             section.images.append((name, caption))
     with open(record, encoding="utf-8") as handle:
         results = json.load(handle)
-    note = (f"{results['n']} samples, DDIM η = {results['ddim_eta']:g}, {results['steps']} steps; "
+    table = results.get("ancestral", results)  # the ancestral table when recorded (its grid is the one shown)
+    note = (f"{results['n']} samples, DDIM η = {table['ddim_eta']:g}, {results['steps']} steps; "
             "saved_models/diffusion_patches.json")
-    for name, row in results["rows"].items():
+    for name, row in table["rows"].items():
         value = f"{row['fd']:.2f} / {row['spectrum_distance']:.3f}"
         section.metrics.append((f"patches {name}: FD / spectrum distance", value, note))
 
