@@ -19,6 +19,15 @@ def test_demo_datasets_section_writes_page_and_pictures(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
+def test_demo_upsample_guidance_section_shows_the_recorded_patch_experiment(tmp_path):
+    section = demo.Section("Diffusion")
+    demo._patches_rows(section, str(tmp_path))  # the part of diffusion_section that needs no sampling
+    assert [name for name, _ in section.images] == ["patches_grid_eta1.png", "patches_spectra_eta1.png"]
+    assert all(os.path.getsize(tmp_path / name) > 0 for name, _ in section.images)
+    rows = [metric for metric, _, _ in section.metrics]
+    assert any("(c) UG w_t=1" in row for row in rows) and any("(d) native" in row for row in rows)
+
+
 def test_demo_rejects_unknown_section_before_writing(tmp_path):
     with pytest.raises(ValueError, match="sections"):
         demo.write_demo(str(tmp_path / "out"), sections=["datasets", "nope"])

@@ -261,7 +261,37 @@ def diffusion_section(out_dir, seed):
             section.metrics.append((f"UG experiment FD {name}", f"{value:.2f}",
                                     f"{results['n']} samples, {results['steps']} steps of {results['sampler']}; "
                                     "recorded by benchmarks/bench_upsample_guidance.py"))
+    _patches_rows(section, out_dir)
     return section
+
+
+def _patches_rows(section, out_dir):
+    """The natural-patch UG experiment next to the animals: its recorded grid, spectra plot and table (16 -> 32)."""
+    import json
+    import shutil
+
+    from kgen.metrics.classifiers import saved_models_dir
+
+    figures = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "benchmarks", "upsample_guidance")
+    record = os.path.join(saved_models_dir(), "diffusion_patches.json")
+    if not os.path.exists(record):
+        return
+    captions = {"patches_grid_eta1.png": "natural patches, 16 -> 32, ancestral sampling: rows (a)-(e) as in the "
+                                         "table, then test patches",
+                "patches_spectra_eta1.png": "their radially averaged power spectra (log10) vs frequency"}
+    for name, caption in captions.items():
+        if os.path.exists(os.path.join(figures, name)):
+            shutil.copy(os.path.join(figures, name), os.path.join(out_dir, name))
+            section.images.append((name, caption))
+    with open(record, encoding="utf-8") as handle:
+        results = json.load(handle)
+    table = results.get("ancestral", results)  # the ancestral table when recorded (its grid is the one shown)
+    note = (f"{results['n']} samples, DDIM η = {table['ddim_eta']:g}, {results['steps']} steps; "
+            "saved_models/diffusion_patches.json")
+    for name, row in table["rows"].items():
+        value = f"{row['fd']:.2f} / {row['spectrum_distance']:.3f}"
+        section.metrics.append((f"patches {name}: FD / spectrum distance", value, note))
 
 
 SECTIONS = {"datasets": datasets_section, "classifiers": classifiers_section, "flows": flows_section,

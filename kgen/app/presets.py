@@ -109,10 +109,14 @@ def diffusion_model(x, seed=0, schedule_shift=None, channels=16, channel_mults=(
 def fit_steps(model, x, steps, batch_size, **fit_kwargs):
     """`model.fit` for a budget of about `steps` optimizer steps of `batch_size` (whole epochs of at most one
     pass over `x`); returns `(steps taken, history)`."""
-    steps_per_epoch = max(1, min(len(x) // batch_size, check_int("steps", steps, 1)))
-    epochs = max(1, round(steps / steps_per_epoch))
-    history = model.fit(x, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **fit_kwargs)
-    return epochs * steps_per_epoch, history
+    steps = check_int("steps", steps, 1)
+    batches = -(-len(x) // batch_size)  # one pass, the last batch partial when batch_size does not divide len(x)
+    if steps < batches:  # less than one pass: one epoch of `steps` batches
+        return steps, model.fit(x, batch_size=batch_size, epochs=1, steps_per_epoch=steps, **fit_kwargs)
+    # Whole passes without `steps_per_epoch`: with it, Keras runs out of data on every second epoch of an array
+    # whose length is not a multiple of batch_size (that epoch then takes one batch), so fewer steps were taken.
+    epochs = max(1, round(steps / batches))
+    return epochs * batches, model.fit(x, batch_size=batch_size, epochs=epochs, **fit_kwargs)
 
 
 def _diffusion(**kwargs):

@@ -2,7 +2,7 @@
 
 Why our own classifiers. FID (Heusel et al. 2017) and KID (Bińkowski et al. 2018) are defined with
 InceptionV3 pool features, but Inception weights are a download, and kgen must evaluate offline; Inception
-also expects 299x299 RGB photographs, far from 8x8 digits or 28x28 silhouettes. We follow the "domain FID"
+also expects 299x299 RGB photographs, far from 8x8 digits, 28x28 silhouettes or 32x32 grayscale patches. We follow the "domain FID"
 convention instead (as with LeNet features for MNIST-like data): the Fréchet/kernel distance is computed on
 the penultimate activations of a classifier trained on the same dataset. Consequences:
 
@@ -12,9 +12,12 @@ the penultimate activations of a classifier trained on the same dataset. Consequ
 * the features are class-discriminative, so the distances respond strongly to missing or confused classes
   (mode dropping) and less to texture that the classifier ignores.
 
-Input convention: float32 images in [0, 1], shape (n, 8, 8, 1) for "digits" and (n, 28, 28, 1) for
-"animals", the range kgen's generative models produce. Both classifiers were trained on freshly dequantized
-data ``(x + u) / levels``, so they accept dequantized real data and plain ``x / (levels - 1)`` alike.
+Input convention: float32 images in [0, 1], shape (n, 8, 8, 1) for "digits", (n, 28, 28, 1) for "animals"
+and (n, H, W, 1) of any size for "patches" (fully convolutional up to a global average pooling; trained on the
+32x32 crops of `kgen.datasets.load_patches` and their 2x2 average-pooled 16x16 versions, so use it at 32 or
+16), the range kgen's generative models produce. The classifiers were trained on freshly dequantized data
+``(x + u) / levels``, so they accept dequantized real data and plain ``x / (levels - 1)`` alike. "patches"
+tells the 9 source images of `kgen.datasets.PATCH_SOURCES` apart (9 logits; the others have 10).
 
 Shipped classifiers (``saved_models/``, produced by ``scripts/train_classifiers.py`` on JAX; details and
 the exact command in ``saved_models/classifiers.json``); test accuracy on the held-out test split,
@@ -23,9 +26,10 @@ dequantized with seed 0:
     name      input         features           params   test accuracy
     digits    (8, 8, 1)     64 (Dense, ReLU)   60,554   1.0000 (359 images; also 1.0000 on x / 16)
     animals   (28, 28, 1)   128 (Dense, ReLU)  74,602   0.9185 (2000 images; 0.9175 on x / 255)
+    patches   (H, W, 1)     128 (Dense, ReLU)  151,753  0.7809 at 32x32, 0.7562 at 16x16 (1821 test patches; 9 classes)
 
 The same files give the same accuracies on the JAX, TensorFlow and PyTorch backends (checked by
-tests/test_classifiers.py).
+tests/test_classifiers.py; for patches, tests/test_patch_classifier.py).
 
 Files are looked up in the folder named by the environment variable ``KGEN_SAVED_MODELS`` if set, else in
 ``<repo root>/saved_models`` (the repo root is the parent of the ``kgen`` package folder, as in an editable
@@ -40,7 +44,7 @@ import keras
 
 __all__ = ["CLASSIFIER_NAMES", "classifier", "feature_model", "saved_models_dir"]
 
-CLASSIFIER_NAMES = ("animals", "digits")
+CLASSIFIER_NAMES = ("animals", "digits", "patches")
 ENV_VAR = "KGEN_SAVED_MODELS"
 TRAIN_SCRIPT = "scripts/train_classifiers.py"
 
@@ -95,17 +99,17 @@ def _load(path):
 
 
 def classifier(name):
-    """The full shipped classifier for dataset `name`: images -> 10 class logits.
+    """The full shipped classifier for dataset `name`: images -> class logits (10; 9 for "patches").
 
     The model is loaded once per process (per file path) and the same frozen object is returned on every
     call; do not modify it.
 
     Args:
-        name: "digits" or "animals".
+        name: "digits", "animals" or "patches".
 
     Returns:
-        A `keras.Model` mapping float32 images in [0, 1] of shape (n, 8, 8, 1) (digits) or (n, 28, 28, 1)
-        (animals) to logits of shape (n, 10).
+        A `keras.Model` mapping float32 images in [0, 1] of shape (n, 8, 8, 1) (digits), (n, 28, 28, 1)
+        (animals) or (n, 32, 32, 1) and (n, 16, 16, 1) (patches) to logits of shape (n, 10) ((n, 9) for patches).
 
     Raises:
         ValueError: unknown `name` (checked before anything is loaded).
@@ -132,9 +136,9 @@ def feature_model(name, layer="features"):
     its (frozen) weights. Cached per (file path, layer): repeated calls return the same object.
 
     Args:
-        name: "digits" or "animals".
+        name: "digits", "animals" or "patches".
         layer: name of the classifier layer whose output is the feature vector; the default "features" is
-            the penultimate Dense + ReLU layer (64 units for digits, 128 for animals).
+            the penultimate Dense + ReLU layer (64 units for digits, 128 for animals and patches).
 
     Returns:
         A `keras.Model` mapping float32 images in [0, 1], shape (n, H, W, 1), to features (n, d); pass it

@@ -264,3 +264,33 @@ def test_benchmark_field_mode_writes_the_exact_w2_table(tmp_path):
         assert json.load(f)["w2"] == info["w2"]
     w2 = {name.split(" ")[0] + (" 1.2" if "1.2" in name else ""): value for name, value in info["w2"].items()}
     assert w2["(oracle)"] < w2["(c)"] < w2["(b)"] < w2["(a)"], info["w2"]
+
+
+@pytest.mark.jax
+@pytest.mark.slow
+def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
+    # Tiny everything (1 training step, 2 sampler steps, 4 samples): checks the plumbing of the patch table, not
+    # its numbers (the shipped saved_models/diffusion_patches.json has those). ~30 s on two idle cores, most of it
+    # building, compiling and fitting two U-Nets: marked slow to keep `make test` short.
+    import importlib.util
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_upsample_guidance.py")
+    spec = importlib.util.spec_from_file_location("bench_upsample_guidance", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    info = bench.main(["--data", "patches", "--train-steps", "1", "--limit", "32", "--n", "4", "--sample-batch", "2",
+                       "--steps", "2", "--channels", "8", "--mults", "1", "--models", "16,32",
+                       "--out", str(tmp_path)])
+    with open(tmp_path / "patches.json") as f:
+        assert json.load(f)["rows"] == info["rows"]
+    rows = info["rows"]
+    labels = [name.split(" ")[0] for name in rows]
+    assert labels.count("(b)") == 2 and labels.count("(c)") == 4 and "(d)" in labels and "(e)" not in labels
+    for name, row in rows.items():
+        assert np.isfinite(row["fd"]) and row["spectrum_distance"] >= 0.0, name
+        assert len(row["log10_power"]) == 16 and (row["seconds_per_sample"] is None) == name.startswith("train")
+    assert set(info["goals"]) == {name for name in rows if name.startswith("(c)")}
+    assert all(goal["cost_over_native"] > 0 for goal in info["goals"].values())
+    assert (tmp_path / "patches_grid.png").stat().st_size > 0 and (tmp_path / "patches_spectra.png").stat().st_size > 0
