@@ -128,26 +128,44 @@ class LatentMCMC:
         z, _, _, accepted = ops.fori_loop(0, steps, body, carry)
         return z, accepted / ops.cast(steps * batch, z0.dtype)
 
-    def run(self, z0):
-        """Run the chain from `z0` (batch, ...); returns `(z, acceptance_rate)` (rate a float, 1.0 for Langevin)."""
+    def run(self, z0, *, seed=None):
+        """Run the chain from `z0` (batch, ...); returns `(z, acceptance_rate)` (rate a float, 1.0 for Langevin).
+
+        `seed`: None draws the proposals and acceptances from the chain's SeedGenerator (every run differs); an int
+        gives the same chain on every call and leaves that generator's state as it was.
+        """
         z0 = ops.convert_to_tensor(z0, dtype=keras.config.floatx())
         step_size = ops.convert_to_tensor(self.step_size, dtype=z0.dtype)
-        z, rate = self._run(z0, step_size, steps=self.steps, method=self.method)
+        if seed is None:
+            z, rate = self._run(z0, step_size, steps=self.steps, method=self.method)
+        else:
+            # The compiled chain reads self.seed_generator (its state is threaded through the loop): run it from
+            # the state of SeedGenerator(seed), then put the chain's own state back.
+            saved = ops.copy(self.seed_generator.state.value)
+            self.seed_generator.state.assign(keras.random.SeedGenerator(check_int("seed", seed, 0)).state.value)
+            try:
+                z, rate = self._run(z0, step_size, steps=self.steps, method=self.method)
+            finally:
+                self.seed_generator.state.assign(saved)
         self.acceptance_rate = float(ops.convert_to_numpy(rate))
         return z, self.acceptance_rate
 
-    def sample(self, n, latent_shape=None):
+    def sample(self, n, latent_shape=None, *, seed=None):
         """Start `n` chains at z ~ N(0, I) and run them; returns `(G(z), z, acceptance_rate)`.
 
-        `latent_shape` defaults to the generator's input shape (a keras.Model built from keras.Input).
+        `latent_shape` defaults to the generator's input shape (a keras.Model built from keras.Input). `seed`: None
+        uses the chain's SeedGenerator (every call differs); an int gives the same start and chain on every call
+        and leaves that generator untouched (the protocol of `kgen.base`).
         """
         if latent_shape is None:
             inputs = getattr(self.generator, "inputs", None)
             if not inputs:
                 raise ValueError("`latent_shape` is needed: the generator is not a keras.Model built from keras.Input")
             latent_shape = tuple(inputs[0].shape[1:])
-        z0 = keras.random.normal((check_int("n", n, 1),) + tuple(latent_shape), seed=self.seed_generator)
-        z, rate = self.run(z0)
+        n = check_int("n", n, 1)
+        start = None if seed is None else keras.random.SeedGenerator(check_int("seed", seed, 0))
+        z0 = keras.random.normal((n,) + tuple(latent_shape), seed=start or self.seed_generator)
+        z, rate = self.run(z0, seed=None if seed is None else seed + 1)
         if isinstance(self.generator, keras.layers.Layer):
             return self.generator(z, training=False), z, rate
         return self.generator(z), z, rate

@@ -114,6 +114,24 @@ def _global_generator(z):
     return _GLOBAL["g"](z)
 
 
+def test_a_seed_gives_the_same_chain_and_leaves_the_chains_generator_alone():
+    model = GAN(mlp(3, 2, hidden=(8,), seed=1), mlp(2, 1, hidden=(8,), seed=2))
+    sampler = LatentMCMC(model.generator, model.energy, step_size=0.05, steps=4)
+    before = _np(sampler.seed_generator.state.value)
+    x1, z1, _ = sampler.sample(8, seed=5)
+    x2, z2, _ = sampler.sample(8, seed=5)
+    np.testing.assert_array_equal(_np(z1), _np(z2))
+    np.testing.assert_array_equal(_np(x1), _np(x2))
+    np.testing.assert_array_equal(_np(sampler.seed_generator.state.value), before)
+    assert not np.allclose(_np(sampler.sample(8, seed=6)[1]), _np(z1))  # another seed, another chain
+    # unseeded calls advance the generator and differ (the negative control of the seeded case)
+    a, b = sampler.sample(8)[1], sampler.sample(8)[1]
+    assert not np.allclose(_np(a), _np(b))
+    assert not np.array_equal(_np(sampler.seed_generator.state.value), before)
+    z0 = np.zeros((4, 3), "float32")
+    np.testing.assert_array_equal(_np(sampler.run(z0, seed=2)[0]), _np(sampler.run(z0, seed=2)[0]))
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="method"):
         LatentMCMC(identity, zero_energy, method="hmc")
