@@ -87,16 +87,19 @@ DATASETS = {"animals": {"load": animals, "low": "14", "high": "28"},
             "patches": {"load": patches, "low": "16", "high": "32"}}
 
 
+def statistics(features, images):
+    """Gaussian statistics (mean, covariance) of images in [−1, 1] in a classifier's features (inputs in [0, 1])."""
+    return gaussian_statistics(keras.ops.convert_to_numpy(features.predict((images + 1.0) / 2.0, verbose=0)))
+
+
 def reference_statistics():
     """The animal classifier's feature model and the Gaussian statistics of the test split in its features."""
     features = feature_model("animals")
-    test = animals("test")
-    return features, gaussian_statistics(keras.ops.convert_to_numpy(features.predict((test + 1.0) / 2.0, verbose=0)))
+    return features, statistics(features, animals("test"))
 
 
 def fd_to(reference_stats, images, features):
-    mu, cov = gaussian_statistics(keras.ops.convert_to_numpy(features.predict((images + 1.0) / 2.0, verbose=0)))
-    return frechet_distance(mu, cov, *reference_stats)
+    return frechet_distance(*statistics(features, images), *reference_stats)
 
 
 def main(argv=None):
@@ -313,33 +316,32 @@ def check_ug_samples(sampler, schedule, low, predicted, n):
 
 
 def _timed_samples(eps_fn, schedule, shape, args):
-    """`args.n` samples as `ddim_samples` draws them (batch k from noise seeded 1 + k·batch) and the seconds per
+    """`args.n` samples drawn by `ddim_samples` (batch k from noise seeded 1 + k·batch) and the seconds per
     sample, timed on the batches after the first (the first includes tracing and compilation)."""
-    from kgen.diffusion import DDIMSampler
+    seconds = []
+    images = ddim_samples(eps_fn, schedule, shape, args.n, args.steps, seed=1, batch=args.sample_batch,
+                          eta=args.ddim_eta, seconds=seconds)
+    return images, float(np.mean(seconds[1:] or seconds))
 
-    sampler = DDIMSampler(schedule, args.steps, eta=args.ddim_eta, seed=1, clip_denoised=1.0)
-    out, seconds = [], []
-    for start in range(0, args.n, args.sample_batch):
-        x_T = keras.random.normal((min(args.sample_batch, args.n - start),) + tuple(shape), seed=1 + start)
-        began = time.perf_counter()
-        out.append(keras.ops.convert_to_numpy(sampler.sample(eps_fn, x_T)))
-        seconds.append((time.perf_counter() - began) / len(out[-1]))
-    return np.clip(np.concatenate(out), -1.0, 1.0), float(np.mean(seconds[1:] or seconds))
+
+def _ug_variants(low, gate):
+    """{row name: UpsampleGuidance} of the (c) rows: w_t = 1 and 1.2, each on every step and gated."""
+    from kgen.diffusion import UpsampleGuidance
+
+    return {f"(c) UG w_t={w:g}" + (f", gate t >= {1 - eta:g}" if eta else ""):
+            UpsampleGuidance(low.eps_fn, low.schedule, 2, w=w, eta=eta) for w in (1.0, 1.2) for eta in (None, gate)}
 
 
 def interleaved_seconds(low, high, gate, args):
     """Seconds per sample of (d) and of each UG row of `patches_table`, re-timed in turns on one batch of
     `args.sample_batch` (`args.time_repeats` rounds, median), so that a change of load on a shared machine hits
     every row alike. Keyed like `patches_table`'s row times with the suffix " (interleaved)"."""
-    from kgen.diffusion import DDIMSampler, UpsampleGuidance
+    from kgen.diffusion import DDIMSampler
 
     sampler = DDIMSampler(low.schedule, args.steps, eta=args.ddim_eta, seed=1, clip_denoised=1.0)
     native = DDIMSampler(high.schedule, args.steps, eta=args.ddim_eta, seed=1, clip_denoised=1.0)
     runs = {"(d)": (native, high.eps_fn)}
-    for w in (1.0, 1.2):
-        for eta in (None, gate):
-            name = f"(c) UG w_t={w:g}" + (f", gate t >= {1 - eta:g}" if eta else "")
-            runs[name] = (sampler, UpsampleGuidance(low.eps_fn, low.schedule, 2, w=w, eta=eta))
+    runs.update({name: (sampler, guided) for name, guided in _ug_variants(low, gate).items()})
     x_T = keras.random.normal((args.sample_batch, 32, 32, 1), seed=1)
     times = {name: [] for name in runs}
     for _ in range(args.time_repeats):
@@ -364,7 +366,6 @@ def patches_table(models, train, args, info):
     import platform
     import sys
 
-    from kgen.diffusion import UpsampleGuidance
     from kgen.metrics import power_spectrum, spectrum_distance
 
     for model in models.values():
@@ -378,11 +379,8 @@ def patches_table(models, train, args, info):
         small, seconds["(b)"] = _timed_samples(low.eps_fn, low.schedule, (16, 16, 1), args)
         rows["(b) 16x16 samples, nearest-upsampled"] = keras.ops.convert_to_numpy(nearest_upsample(small, 2))
         rows["(b) 16x16 samples, bicubic-upsampled"] = bicubic_upsample(small)
-        for w in (1.0, 1.2):
-            for eta in (None, gate):
-                name = f"(c) UG w_t={w:g}" + (f", gate t >= {1 - eta:g}" if eta else "")
-                guided = UpsampleGuidance(low.eps_fn, low.schedule, 2, w=w, eta=eta)
-                rows[name], seconds[name] = _timed_samples(guided, low.schedule, big, args)
+        for name, guided in _ug_variants(low, gate).items():
+            rows[name], seconds[name] = _timed_samples(guided, low.schedule, big, args)
     if "32" in models:
         high = models["32"]
         rows["(d) native 32x32, cosine schedule"], seconds["(d)"] = _timed_samples(high.eps_fn, high.schedule, big,
@@ -396,13 +394,9 @@ def patches_table(models, train, args, info):
     test = patches("test")
     rows["train patches (reference)"] = train[np.random.default_rng(0).permutation(len(train))[: args.n]]
     features = feature_model("patches")
-
-    def statistics(images):
-        return gaussian_statistics(keras.ops.convert_to_numpy(features.predict((images + 1.0) / 2.0, verbose=0)))
-
     # FD to the held-out test patches (the issue's metric), and to the training patches: train and test are
     # different regions of each source, so even real training patches are far from the test set in FD.
-    reference, train_reference = statistics(test), statistics(train)
+    reference, train_reference = statistics(features, test), statistics(features, train)
     frequencies, test_power = power_spectrum(test)
     table = {}
     for name, images in rows.items():

@@ -12,6 +12,8 @@ Su, "生成扩散模型漫谈(二十三)" (https://kexue.fm/archives/10055); Hwa
 Used by `examples/upsample_guidance.py`, `benchmarks/bench_upsample_guidance.py` and the demo.
 """
 
+import time
+
 import keras
 import numpy as np
 
@@ -26,14 +28,18 @@ LABELS = {"naive": "(a) naive: low-res net at high res", "upsampled": "(b) low-r
           "ug": "(c) Upsample Guidance", "native": "(d) native high-res model"}
 
 
-def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_denoised=1.0, eta=0.0):
+def ddim_samples(eps_fn, schedule, shape, n, steps=50, seed=0, batch=250, clip_denoised=1.0, eta=0.0, seconds=None):
     """`n` DDIM(η) samples of `shape` in [−1, 1], in batches; batch k starts from noise seeded `seed + k·batch`
-    (η > 0: the per-step noise comes from the sampler's generator, seeded `seed`)."""
+    (η > 0: the per-step noise comes from the sampler's generator, seeded `seed`). `seconds`: a list that gets
+    each batch's wall time per sample (the first batch's includes tracing and compilation)."""
     sampler = DDIMSampler(schedule, steps, eta=eta, seed=seed, clip_denoised=clip_denoised)
     out = []
     for start in range(0, n, batch):
         x_T = keras.random.normal((min(batch, n - start),) + tuple(shape), seed=seed + start)
+        began = time.perf_counter()
         out.append(keras.ops.convert_to_numpy(sampler.sample(eps_fn, x_T)))
+        if seconds is not None:
+            seconds.append((time.perf_counter() - began) / len(out[-1]))
     return np.clip(np.concatenate(out), -1.0, 1.0)
 
 

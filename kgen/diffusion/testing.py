@@ -23,6 +23,7 @@ import numpy as np
 from keras import ops
 
 from kgen._checks import as_float_matrix
+from kgen.diffusion.field_oracles import _sqrtm_blocks
 from kgen.diffusion.field_oracles import (FieldWienerDenoiser, diagonal_blocks, field_covariance,  # noqa: F401
                                           pooled_spectrum, propagate_field, propagate_upsample_guidance,
                                           upsample_guidance_blocks, upsampled_blocks, w2_field)
@@ -179,18 +180,13 @@ def propagate_gaussian(sampler, denoiser, mean=None, cov=None):
     return m, 0.5 * (c + c.T)
 
 
-def _sqrtm_psd(c):
-    values, vectors = np.linalg.eigh(0.5 * (c + c.T))
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-
-
 def w2_gaussian(mean1, cov1, mean2, cov2):
     """2-Wasserstein distance between N(m1, C1) and N(m2, C2):
     W2² = ‖m1 − m2‖² + tr(C1 + C2 − 2 (C2^½ C1 C2^½)^½). Float64; returns a Python float."""
     m1, m2 = np.asarray(mean1, np.float64), np.asarray(mean2, np.float64)
     c1, c2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
-    root = _sqrtm_psd(c2)
-    cross = _sqrtm_psd(root @ c1 @ root)
+    root = _sqrtm_blocks(c2)  # a real symmetric matrix is one block
+    cross = _sqrtm_blocks(root @ c1 @ root)
     squared = float(np.sum((m1 - m2) ** 2) + np.trace(c1) + np.trace(c2) - 2.0 * np.trace(cross))
     return float(np.sqrt(max(squared, 0.0)))
 

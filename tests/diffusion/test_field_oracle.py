@@ -249,16 +249,23 @@ def test_exact_w2_at_16_to_32_orders_the_samplers_as_measured():
     np.testing.assert_allclose([w2["exact"], w2["ug"], w2["naive"]], [1.5872, 5.2351, 20.6200], atol=1e-3)
 
 
-@pytest.mark.jax
-def test_benchmark_field_mode_writes_the_exact_w2_table(tmp_path):
+def _bench_module():
+    """benchmarks/bench_upsample_guidance.py, imported from its path (benchmarks/ is not a package)."""
     import importlib.util
-    import json
     import os
 
     path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_upsample_guidance.py")
     spec = importlib.util.spec_from_file_location("bench_upsample_guidance", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.mark.jax
+def test_benchmark_field_mode_writes_the_exact_w2_table(tmp_path):
+    import json
+
+    bench = _bench_module()
     info = bench.main(["--data", "field", "--steps", "20", "--out", str(tmp_path)])
     with open(tmp_path / "field.json") as f:
         assert json.load(f)["w2"] == info["w2"]
@@ -272,14 +279,9 @@ def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
     # Tiny everything (1 training step, 2 sampler steps, 4 samples): checks the plumbing of the patch table, not
     # its numbers (the shipped saved_models/diffusion_patches.json has those). ~30 s on two idle cores, most of it
     # building, compiling and fitting two U-Nets: marked slow to keep `make test` short.
-    import importlib.util
     import json
-    import os
 
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_upsample_guidance.py")
-    spec = importlib.util.spec_from_file_location("bench_upsample_guidance", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_module()
     info = bench.main(["--data", "patches", "--train-steps", "1", "--limit", "32", "--n", "4", "--sample-batch", "2",
                        "--steps", "2", "--channels", "8", "--mults", "1", "--models", "16,32",
                        "--out", str(tmp_path)])
