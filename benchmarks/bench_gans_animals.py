@@ -2,12 +2,16 @@
 
 Su, "从DCGAN到SELF-MOD" (kexue.fm/archives/6549). Each variant adds one step of the article's path to the
 previous one and trains with the hinge loss (`kgen.gans.GAN`) for the same number of epochs, batch size and
-optimizer (Adam(2e-4, 0.5, 0.999) for both networks), from the same seed:
+optimizer recipe (`--recipe`, the same for every variant), from the same seed:
 
     dcgan       DCGAN G (BN, 4×4 deconvolutions) and DCGAN D (BN)
     +sn         D spectral-normalized without BN (SNGAN)
     +attention  spectral norm in G too, self-attention on the 14×14 maps of G and D (SAGAN)
     +selfmod    G's BatchNorms self-modulated by z (SELF-MOD)
+
+Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
+"ttur", SAGAN's two time-scale rule, Adam(β = (0, 0.9)) at 1e-4 for G and 4e-4 for D. `--lr-g`, `--lr-d` and
+`--d-steps` override a recipe's values.
 
 Reported: the Fréchet distance between `--n-eval` generated images and the held-out test images in the
 features of kgen's animal classifier (`kgen.metrics.feature_model("animals")`, lower is better; not an
@@ -16,12 +20,14 @@ floor), training seconds and parameter counts. One seed per variant by default: 
 read differences below ~20 % as noise unless `--seeds` shows them consistently.
 
     KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py [--epochs 4] [--width 32] [--seeds 0] [--save DIR]
+        [--recipe equal|ttur]
 
 `--save DIR` writes each variant's first-seed GAN as `DIR/<variant>_animals.keras` (`+selfmod` →
 `selfmod_animals.keras`, the shipped SELF-MOD model) and the table as `DIR/gans_animals.json`.
 
 `--load DIR` trains nothing: it scores the generator weights that `tools/gpu_check.py --train gans` saved at its
-step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without the "+") and prints one table
+step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without the "+"; with `--recipe ttur`
+the files of `--gan-recipe ttur`, `..._<seed>_ttur_g<steps>...`) and prints one table
 per milestone that every variant reached, and the learning curve of each (`--json PATH` writes them).
 
     KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py --load build/gpu1/weights --json gans_gpu.json
@@ -57,24 +63,70 @@ def variant_networks(name, latent_dim, width):
 
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 
+# Optimizer recipes: one per run, the same for every variant.
+RECIPES = {
+    "equal": dict(lr_g=2e-4, lr_d=2e-4, beta_1=0.5, beta_2=0.999, d_steps=1),  # DCGAN paper, Su's code
+    "ttur": dict(lr_g=1e-4, lr_d=4e-4, beta_1=0.0, beta_2=0.9, d_steps=1),     # SAGAN / BigGAN (Heusel et al.)
+}
+
+
+def recipe_of(name, lr_g=None, lr_d=None, d_steps=None):
+    """The recipe `name` (a key of RECIPES) with any of its learning rates or d_steps overridden."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {name!r}")
+    recipe = dict(RECIPES[name], name=name)
+    for key, value in (("lr_g", lr_g), ("lr_d", lr_d), ("d_steps", d_steps)):
+        if value is not None:
+            recipe[key] = value
+    return recipe
+
+
+def build_gan(name, seed, recipe, latent_dim, width):
+    """The compiled hinge GAN of variant `name` under `recipe` (a dict of recipe_of)."""
+    kgen.set_seed(seed)
+    g, d = variant_networks(name, latent_dim, width)
+    gan = GAN(g, d, loss="hinge", d_steps=recipe["d_steps"], seed=seed)
+    betas = dict(beta_1=recipe["beta_1"], beta_2=recipe["beta_2"])
+    gan.compile(optimizers={"generator": keras.optimizers.Adam(recipe["lr_g"], **betas),
+                            "discriminator": keras.optimizers.Adam(recipe["lr_d"], **betas)})
+    return gan
+
+
+def describe(recipe):
+    """One line: 'ttur: G Adam(1e-04, 0.0, 0.9), D Adam(4e-04, 0.0, 0.9), 1 D step per G step'."""
+    betas = f"{recipe['beta_1']}, {recipe['beta_2']}"
+    return (f"{recipe['name']}: G Adam({recipe['lr_g']:.0e}, {betas}), D Adam({recipe['lr_d']:.0e}, {betas}), "
+            f"{recipe['d_steps']} D step{'s' if recipe['d_steps'] > 1 else ''} per G step")
+
 
 def features_of(features, images01):
     return features.predict(images01, batch_size=500, verbose=0)
 
 
 def train_and_score(name, seed, x, test_stats, features, args):
-    kgen.set_seed(seed)
-    g, d = variant_networks(name, args.latent_dim, args.width)
-    gan = GAN(g, d, loss="hinge", seed=seed)
-    gan.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
-                            "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+    gan = build_gan(name, seed, args.recipe, args.latent_dim, args.width)
+    g = gan.generator
+    d = gan.discriminator
+    curve, callbacks = {}, []
+    if args.eval_every:
+        z = np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+        steps_per_epoch = len(x) // args.batch_size
+
+        def score(epoch, logs=None):
+            if (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
+                fake = g.predict(z, batch_size=500, verbose=0)
+                curve[(epoch + 1) * steps_per_epoch] = float(frechet_distance(
+                    *test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5))))
+
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=score))
     start = time.time()
-    history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+    history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=callbacks)
     seconds = time.time() - start
     fake = np.concatenate([keras.ops.convert_to_numpy(gan.generate(500)) for _ in range(args.n_eval // 500)])
     fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
     return dict(fd=fd, seconds=seconds, params=g.count_params() + d.count_params(),
-                d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan)
+                d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan,
+                d_loss_curve=[float(v) for v in history.history["d_loss"]], fd_curve=curve)
 
 
 def score_milestones(args):
@@ -90,8 +142,13 @@ def score_milestones(args):
     curves = {}
     for name in args.variants.split(","):
         generator = variant_networks(name, args.latent_dim, args.width)[0]
+        tail = "" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]
+        pattern = re.compile(rf"gan_{re.escape(name.lstrip('+'))}_(\d+){tail}_g(\d+)\.weights\.h5$")
         for path in sorted(glob.glob(os.path.join(args.load, f"gan_{name.lstrip('+')}_*_g*.weights.h5"))):
-            seed, steps = re.search(r"_(\d+)_g(\d+)\.weights\.h5$", path).groups()
+            match = pattern.search(os.path.basename(path))
+            if match is None:  # another recipe's run
+                continue
+            seed, steps = match.groups()
             generator.load_weights(path)
             fake = generator.predict(z, batch_size=500, verbose=0)
             fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
@@ -106,7 +163,8 @@ def score_milestones(args):
         print(f"[{backend}] at {steps} steps: " + ", ".join(
             f"{name} {row['fd_median']:.2f} (×{row['fd_median'] / reference:.2f})" for name, row in rows.items()))
         tables[steps] = rows
-    result = {"backend": backend, "n_eval": args.n_eval, "width": args.width, "curves": curves, "tables": tables}
+    result = {"backend": backend, "n_eval": args.n_eval, "width": args.width, "recipe": args.recipe,
+              "curves": curves, "tables": tables}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
@@ -122,10 +180,16 @@ def main(argv=None):
     parser.add_argument("--n-eval", type=int, default=2000, help="generated images for the FD (multiple of 500)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; the median FD is reported")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--recipe", default="equal", choices=sorted(RECIPES), help="optimizer recipe (all variants)")
+    parser.add_argument("--lr-g", type=float, default=None, help="override the recipe's generator learning rate")
+    parser.add_argument("--lr-d", type=float, default=None, help="override the recipe's discriminator learning rate")
+    parser.add_argument("--d-steps", type=int, default=None, help="override the recipe's D steps per G step")
+    parser.add_argument("--eval-every", type=int, default=0, help="also score the FD every N epochs (curve)")
     parser.add_argument("--save", default=None, help="folder for <variant>_animals.keras and gans_animals.json")
     parser.add_argument("--load", default=None, help="score the milestone generator weights in this folder")
-    parser.add_argument("--json", default=None, help="with --load: write the tables here")
+    parser.add_argument("--json", default=None, help="write the table(s) here")
     args = parser.parse_args(argv)
+    args.recipe = recipe_of(args.recipe, args.lr_g, args.lr_d, args.d_steps)
     if args.load:
         return score_milestones(args)
     backend = keras.backend.backend()
@@ -137,10 +201,11 @@ def main(argv=None):
     floor = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, x[:2000] * 0.5 + 0.5)))
     steps = args.epochs * (len(x) // args.batch_size)
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
-          f"of batch {args.batch_size}, width {args.width}", flush=True)
+          f"of batch {args.batch_size}, width {args.width}; {describe(args.recipe)}", flush=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     reference, table = None, {"backend": backend, "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
-                              "width": args.width, "n_eval": args.n_eval, "floor": floor, "variants": {}}
+                              "width": args.width, "n_eval": args.n_eval, "floor": floor,
+                              "recipe": args.recipe, "variants": {}}
     for name in args.variants.split(","):
         runs = [train_and_score(name, seed, x, test_stats, features, args) for seed in seeds]
         fd = float(np.median([r["fd"] for r in runs]))
@@ -150,12 +215,21 @@ def main(argv=None):
               f"seeds: {per_seed}), {np.mean([r['seconds'] for r in runs]):.0f} s, {runs[0]['params']} params, "
               f"last d_loss {runs[0]['d_loss']:.3f} g_loss {runs[0]['g_loss']:.3f}", flush=True)
         table["variants"][name] = {"fd_median": fd, "fd_per_seed": [r["fd"] for r in runs], "seeds": seeds,
-                                   "seconds": float(np.mean([r["seconds"] for r in runs])), "params": runs[0]["params"]}
+                                   "seconds": float(np.mean([r["seconds"] for r in runs])), "params": runs[0]["params"],
+                                   "d_loss_per_epoch": [r["d_loss_curve"] for r in runs],
+                                   "fd_curve_per_seed": [r["fd_curve"] for r in runs]}
+        for steps_done in sorted(runs[0]["fd_curve"]):
+            print(f"[{backend}]   at {steps_done} steps: FD " + ", ".join(
+                f"{r['fd_curve'][steps_done]:.1f}" for r in runs), flush=True)
         if args.save:
             os.makedirs(args.save, exist_ok=True)
             runs[0]["model"].save(os.path.join(args.save, f"{name.lstrip('+')}_animals.keras"))
             with open(os.path.join(args.save, "gans_animals.json"), "w") as f:
                 json.dump(table, f, indent=1)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(table, f, indent=1)
+    return table
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
    wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time).
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
-   `gans`: DCGAN → +SN → +attention → +SELF-MOD (benchmarks/bench_gans_animals.py's variants) × `--seeds`;
+   `gans`: DCGAN → +SN → +attention → +SELF-MOD (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
+   under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur");
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
    `glow`: Glow 2 × 8 × 64 on the dequantized animals; `patches` (issue 18): the same U-Net recipe on the
    natural-image patches at 16×16 (the 32×32 crops average-pooled), 32×32, and 32×32 on the shifted schedule.
@@ -47,6 +48,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
+GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (that module imports Keras)
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
 DRY_MILESTONES = (2, 4, 8, 16, 32)
@@ -121,17 +123,24 @@ def _wait_all(children, deadline):
     return [proc.returncode for proc, _ in children]
 
 
-def train_jobs(names, seeds, dry_run=False):
-    """The training children of phase 3 (a dry run trains one job per family)."""
+def train_jobs(names, seeds, dry_run=False, gan_recipe="equal"):
+    """The training children of phase 3 (a dry run trains one job per family).
+
+    GAN jobs are `gan:<variant>:<seed>` (recipe "equal") or `gan:<variant>:<seed>:<recipe>` (a key of
+    benchmarks/bench_gans_animals.py's RECIPES, e.g. "ttur").
+    """
+    if gan_recipe not in GAN_RECIPES:
+        raise SystemExit(f"gpu_check: --gan-recipe takes one of {', '.join(GAN_RECIPES)}, got {gan_recipe!r}")
     unknown = set(names) - {"gans", "diffusion", "glow", "patches"}
     if unknown:
         raise SystemExit(f"gpu_check: --train takes gans, diffusion, glow, patches (or none), got {sorted(unknown)}")
+    tail = "" if gan_recipe == "equal" else ":" + gan_recipe
     if dry_run:
-        return [job for name, job in (("gans", "gan:+selfmod:0"), ("diffusion", "diffusion:14"),
+        return [job for name, job in (("gans", "gan:+selfmod:0" + tail), ("diffusion", "diffusion:14"),
                                       ("glow", "glow:animals")) if name in names]
     jobs = []
     if "gans" in names:
-        jobs += [f"gan:{v}:{s}" for v in VARIANTS for s in seeds]
+        jobs += [f"gan:{v}:{s}{tail}" for v in VARIANTS for s in seeds]
     if "diffusion" in names:
         jobs += ["diffusion:14", "diffusion:28", "diffusion:28shifted"]
     if "glow" in names:
@@ -179,7 +188,7 @@ def orchestrate(args):
     os.makedirs(out, exist_ok=True)
     names = [n for n in args.train.split(",") if n and n != "none"]
     jobs = (args.jobs.split(",") if args.jobs else
-            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run))  # bad names fail before any work
+            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))  # bad names fail before any work
     notes = []
     site = _install(args.wheels, os.path.join(ROOT, "build", "gpu_site"), notes)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", XLA_PYTHON_CLIENT_PREALLOCATE="false",
@@ -661,20 +670,15 @@ def train(args):
 
     if family == "gan":
         sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-        from bench_gans_animals import variant_networks
+        from bench_gans_animals import build_gan, describe, recipe_of
 
-        from kgen.gans import GAN
-
-        variant, seed = spec.split(":")
-        kgen.set_seed(int(seed))
-        g, d = variant_networks(variant, 64, 8 if dry else 32)
-        model = GAN(g, d, loss="hinge", seed=int(seed))
-        model.compile(optimizers={"generator": keras.optimizers.Adam(2e-4, 0.5, 0.999),
-                                  "discriminator": keras.optimizers.Adam(2e-4, 0.5, 0.999)})
+        variant, seed, recipe_name = (spec.split(":") + ["equal"])[:3]
+        recipe = recipe_of(recipe_name)
+        model = build_gan(variant, int(seed), recipe, 64, 8 if dry else 32)
         batch = 64
         x = train_images.astype("float32") / 127.5 - 1.0
         record.update(variant=variant, seed=int(seed), batch_size=batch, width=8 if dry else 32, loss="hinge",
-                      optimizer="Adam(2e-4, 0.5, 0.999) both")
+                      recipe=recipe, optimizer=describe(recipe))
 
         def data(epoch):
             return x
@@ -818,6 +822,8 @@ def main(argv=None):
     parser.add_argument("--prepare-patches", action="store_true", help="write build/gpu_patches.npz (the patch "
                         "jobs' data; needs scikit-image, so run it here) and exit")
     parser.add_argument("--seeds", default="0,1", help="GAN seeds")
+    parser.add_argument("--gan-recipe", default="equal", choices=GAN_RECIPES, help="the GAN jobs' optimizer recipe "
+                        "(benchmarks/bench_gans_animals.py: equal = Adam(2e-4, 0.5) both, ttur = SAGAN's)")
     parser.add_argument("--jobs", default=None, help="explicit training jobs (e.g. diffusion:14,glow:animals), "
                         "instead of those of --train")
     parser.add_argument("--cases", default=None, help="smoke cases to run (default all)")

@@ -1,0 +1,80 @@
+"""benchmarks/bench_gans_animals.py's optimizer recipes, and the GPU check's GAN jobs that use them."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _module(name, *path):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, *path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _module("bench_gans_animals", "benchmarks", "bench_gans_animals.py")
+
+
+def _adam(optimizer):
+    return (float(np.asarray(optimizer.learning_rate)), float(optimizer.beta_1), float(optimizer.beta_2))
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_each_recipe_reaches_the_two_optimizers_and_the_step_rule(bench):
+    """SAGAN's rule (G 1e-4, D 4e-4, Adam(β = (0, 0.9))) ends up in the GAN's two optimizers, overrides win, and
+    "equal" stays the DCGAN setting the published tables were measured with."""
+    gan = bench.build_gan("+sn", 0, bench.recipe_of("ttur"), latent_dim=8, width=8)
+    assert _adam(gan.network_optimizers["generator"]) == pytest.approx((1e-4, 0.0, 0.9))
+    assert _adam(gan.network_optimizers["discriminator"]) == pytest.approx((4e-4, 0.0, 0.9))
+    assert gan.d_steps == 1
+    gan = bench.build_gan("dcgan", 0, bench.recipe_of("equal", lr_d=3e-4, d_steps=2), latent_dim=8, width=8)
+    assert _adam(gan.network_optimizers["generator"]) == pytest.approx((2e-4, 0.5, 0.999))
+    assert _adam(gan.network_optimizers["discriminator"]) == pytest.approx((3e-4, 0.5, 0.999))
+    assert gan.d_steps == 2
+    assert "G Adam(1e-04, 0.0, 0.9), D Adam(4e-04, 0.0, 0.9)" in bench.describe(bench.recipe_of("ttur"))
+    with pytest.raises(ValueError, match="recipe must be one of .*'sagan'"):
+        bench.recipe_of("sagan")
+
+
+@pytest.mark.jax
+def test_scoring_saved_milestones_reads_only_the_asked_recipe(bench, tmp_path):
+    """`--load` with `--recipe ttur` scores the `..._<seed>_ttur_g<steps>` files and "equal" the others: two
+    different generators in one folder give two different FDs (reading both, or the wrong one, would not)."""
+    generator = bench.variant_networks("dcgan", 8, 8)[0]
+    generator.save_weights(str(tmp_path / "gan_dcgan_0_g2.weights.h5"))
+    # The "ttur" file draws bright images: its last bias is 2, so tanh(2 + …) ≈ 0.96.
+    bias = [layer for layer in generator.layers if getattr(layer, "bias", None) is not None][-1].bias
+    bias.assign(np.full(bias.shape, 2.0, "float32"))
+    generator.save_weights(str(tmp_path / "gan_dcgan_0_ttur_g2.weights.h5"))
+    scores = {}
+    for recipe in ("equal", "ttur"):
+        result = bench.main(["--load", str(tmp_path), "--recipe", recipe, "--variants", "dcgan", "--latent-dim", "8",
+                             "--width", "8", "--n-eval", "500"])
+        assert set(result["curves"]["dcgan"]) == {2} and set(result["curves"]["dcgan"][2]) == {0}
+        assert result["recipe"]["name"] == recipe
+        scores[recipe] = result["curves"]["dcgan"][2][0]
+    assert np.isfinite(list(scores.values())).all()
+    assert abs(scores["equal"] - scores["ttur"]) > 10
+
+
+@pytest.mark.torch  # no backend involved: the short lane of make test
+def test_gpu_check_gan_jobs_carry_the_recipe():
+    gpu_check = _module("gpu_check_recipes", "tools", "gpu_check.py")
+    jobs = gpu_check.train_jobs(["gans"], [0, 1], gan_recipe="ttur")
+    assert jobs == [f"gan:{v}:{s}:ttur" for v in gpu_check.VARIANTS for s in (0, 1)]
+    assert gpu_check.train_jobs(["gans"], [0]) == [f"gan:{v}:0" for v in gpu_check.VARIANTS]  # old file names
+    assert gpu_check.train_jobs(["gans"], [0], dry_run=True, gan_recipe="ttur") == ["gan:+selfmod:0:ttur"]
+    with pytest.raises(SystemExit, match="--gan-recipe .*'adam'"):
+        gpu_check.train_jobs(["gans"], [0], gan_recipe="adam")
+    source = open(os.path.join(ROOT, "benchmarks", "bench_gans_animals.py")).read()
+    for name in gpu_check.GAN_RECIPES:  # the orchestrator's copy of the names (it imports no Keras)
+        assert f'    "{name}": dict(' in source
+    assert source.count(": dict(lr_g=") == len(gpu_check.GAN_RECIPES)
