@@ -74,7 +74,8 @@ def test_gpu_check_gan_jobs_carry_the_recipe():
     assert gpu_check.train_jobs(["gans"], [0], dry_run=True, gan_recipe="ttur") == ["gan:+selfmod:0:ttur"]
     with pytest.raises(SystemExit, match="--gan-recipe .*'adam'"):
         gpu_check.train_jobs(["gans"], [0], gan_recipe="adam")
-    source = open(os.path.join(ROOT, "benchmarks", "bench_gans_animals.py")).read()
+    with open(os.path.join(ROOT, "benchmarks", "bench_gans_animals.py")) as f:
+        source = f.read()
     for name in gpu_check.GAN_RECIPES:  # the orchestrator's copy of the names (it imports no Keras)
         assert f'    "{name}": dict(' in source
     assert source.count(": dict(lr_g=") == len(gpu_check.GAN_RECIPES)
