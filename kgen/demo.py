@@ -1,7 +1,6 @@
 """Deprecated alias of `kgen.app.demo`; removed in kgen 0.3."""
 
-import warnings
-
+from kgen._deprecation import warn_deprecated
 from kgen.app.demo import Section, write_demo  # noqa: F401
 
-warnings.warn("kgen.demo moved to kgen.app.demo", DeprecationWarning, stacklevel=2)
+warn_deprecated("the module kgen.demo", "kgen.app.demo")

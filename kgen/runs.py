@@ -1,9 +1,8 @@
 """Deprecated alias of `kgen.app.runs` (run machinery) and `kgen.app.presets` (recipes); removed in kgen 0.3."""
 
-import warnings
-
+from kgen._deprecation import warn_deprecated
 from kgen.app.presets import RECIPES, Recipe, diffusion_model, fit_steps  # noqa: F401
 from kgen.app.runs import export, load_run, recipe, sample, train  # noqa: F401
 
-warnings.warn("kgen.runs moved to kgen.app.runs (train, sample, export) and kgen.app.presets (recipes, "
-              "diffusion_model, fit_steps)", DeprecationWarning, stacklevel=2)
+warn_deprecated("the module kgen.runs", "kgen.app.runs (train, sample, export) and kgen.app.presets (RECIPES, "
+                "diffusion_model, fit_steps)")
