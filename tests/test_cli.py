@@ -76,6 +76,14 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     assert [name for name, _ in section.images] == ["gan_selfmod_animals.png"]
     assert [value for _, value, _ in section.metrics] == ["40.0", "30.0"]
     assert "×0.75 of DCGAN" in section.metrics[1][2]
+    # The optimizer-recipe study, where the file has one: a line per recipe.
+    study = {"steps": 2000, "device": "a CPU", "recipes": {"ttur": {"variants": {
+        "dcgan": {"fd_median": 24.6, "seeds": [0, 1]}, "+selfmod": {"fd_median": 23.7, "seeds": [0, 1]}}}}}
+    (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows,
+                                                         "cpu_recipe_study": study}))
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert section.metrics[2][:2] == ("animals GAN FD at 2000 steps, recipe ttur", "dcgan 24.6, +selfmod 23.7")
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
 
 

@@ -228,6 +228,12 @@ def _animal_gans(section, out_dir, seed, models_dir):
             section.metrics.append((f"animals GAN {name}: classifier-feature FD", f"{row['fd_median']:.1f}",
                                     f"×{row['fd_median'] / first:.2f} of DCGAN; {results['steps']} steps, "
                                     f"seeds {row['seeds']}; real train vs test {results['floor']:.1f}"))
+        study = results.get("cpu_recipe_study", {})
+        for key, entry in study.get("recipes", {}).items():  # the same path under other optimizer recipes
+            rows = entry["variants"]
+            section.metrics.append((f"animals GAN FD at {study['steps']} steps, recipe {key}",
+                                    ", ".join(f"{name} {row['fd_median']:.1f}" for name, row in rows.items()),
+                                    f"median of seeds {next(iter(rows.values()))['seeds']}; {study['device']}"))
 
 
 def diffusion_section(out_dir, seed):
