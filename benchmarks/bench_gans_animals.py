@@ -9,6 +9,9 @@ optimizer recipe (`--recipe`, the same for every variant), from the same seed:
     +attention  spectral norm in G too, self-attention on the 14×14 maps of G and D (SAGAN)
     +selfmod    G's BatchNorms self-modulated by z (SELF-MOD)
 
+and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN with only its generator's BatchNorms
+self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
+
 Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
 "ttur", SAGAN's two time-scale rule, Adam(β = (0, 0.9)) at 1e-4 for G and 4e-4 for D. `--lr-g`, `--lr-d` and
 `--d-steps` override a recipe's values.
@@ -26,7 +29,7 @@ read differences below ~20 % as noise unless `--seeds` shows them consistently.
 `selfmod_animals.keras`, the shipped SELF-MOD model) and the table as `DIR/gans_animals.json`.
 
 `--load DIR` trains nothing: it scores the generator weights that `tools/gpu_check.py --train gans` saved at its
-step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without the "+"; with `--recipe ttur`
+step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without its "+" signs; with `--recipe ttur`
 the files of `--gan-recipe ttur`, `..._<seed>_ttur_g<steps>...`) and prints one table
 per milestone that every variant reached, and the learning curve of each (`--json PATH` writes them).
 
@@ -52,16 +55,21 @@ SHAPE = (28, 28, 1)
 
 
 def variant_networks(name, latent_dim, width):
-    """(generator, discriminator) of one cumulative variant."""
-    sn_d = name != "dcgan"
+    """(generator, discriminator) of one variant (VARIANTS or EXTRA_VARIANTS)."""
+    if name not in VARIANTS + EXTRA_VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS + EXTRA_VARIANTS}, got {name!r}")
+    sn_d = not name.startswith("dcgan")
     sn_g = attention = name in ("+attention", "+selfmod")
-    norm = "selfmod" if name == "+selfmod" else "bn"
+    norm = "selfmod" if name.endswith("selfmod") else "bn"
     g = networks.generator(SHAPE, latent_dim, norm=norm, spectral_norm=sn_g, attention=attention, width=width)
     d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width)
     return g, d
 
 
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
+# Off the cumulative path: SELF-MOD's generator against DCGAN's discriminator (Su's survey is about the generator's
+# architecture: "判别器一直以来的变动都不大", the discriminator has changed little).
+EXTRA_VARIANTS = ("dcgan+selfmod",)
 
 # Optimizer recipes: one per run, the same for every variant.
 RECIPES = {
@@ -79,6 +87,11 @@ def recipe_of(name, lr_g=None, lr_d=None, d_steps=None):
         if value is not None:
             recipe[key] = value
     return recipe
+
+
+def file_stem(name):
+    """A variant's name in file names (tools/gpu_check.py's too): without "+" ("+sn" → "sn")."""
+    return name.replace("+", "")
 
 
 def build_gan(name, seed, recipe, latent_dim, width):
@@ -143,8 +156,8 @@ def score_milestones(args):
     for name in args.variants.split(","):
         generator = variant_networks(name, args.latent_dim, args.width)[0]
         tail = "" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]
-        pattern = re.compile(rf"gan_{re.escape(name.lstrip('+'))}_(\d+){tail}_g(\d+)\.weights\.h5$")
-        for path in sorted(glob.glob(os.path.join(args.load, f"gan_{name.lstrip('+')}_*_g*.weights.h5"))):
+        pattern = re.compile(rf"gan_{re.escape(file_stem(name))}_(\d+){tail}_g(\d+)\.weights\.h5$")
+        for path in sorted(glob.glob(os.path.join(args.load, f"gan_{file_stem(name)}_*_g*.weights.h5"))):
             match = pattern.search(os.path.basename(path))
             if match is None:  # another recipe's run
                 continue
@@ -223,7 +236,7 @@ def main(argv=None):
                 f"{r['fd_curve'][steps_done]:.1f}" for r in runs), flush=True)
         if args.save:
             os.makedirs(args.save, exist_ok=True)
-            runs[0]["model"].save(os.path.join(args.save, f"{name.lstrip('+')}_animals.keras"))
+            runs[0]["model"].save(os.path.join(args.save, f"{file_stem(name)}_animals.keras"))
             with open(os.path.join(args.save, "gans_animals.json"), "w") as f:
                 json.dump(table, f, indent=1)
         if args.json:

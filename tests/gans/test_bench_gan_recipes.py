@@ -79,3 +79,22 @@ def test_gpu_check_gan_jobs_carry_the_recipe():
     for name in gpu_check.GAN_RECIPES:  # the orchestrator's copy of the names (it imports no Keras)
         assert f'    "{name}": dict(' in source
     assert source.count(": dict(lr_g=") == len(gpu_check.GAN_RECIPES)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_selfmod_generator_alone_keeps_dcgans_discriminator(bench):
+    """`dcgan+selfmod` changes only G's normalization: the same D as `dcgan` (BatchNorm, no spectral norm), the
+    same G as `+selfmod` minus spectral norm and attention."""
+    def layer_types(model):
+        return sorted(type(layer).__name__ for layer in model.layers)
+
+    g, d = bench.variant_networks("dcgan+selfmod", 8, 8)
+    g0, d0 = bench.variant_networks("dcgan", 8, 8)
+    assert layer_types(d) == layer_types(d0) and "BatchNormalization" in layer_types(d)
+    assert "SpectralNormalization" not in layer_types(d)
+    assert any("SelfMod" in name for name in layer_types(g)) and not any("SelfMod" in name for name in layer_types(g0))
+    assert bench.file_stem("dcgan+selfmod") == "dcganselfmod" and bench.file_stem("+sn") == "sn"
+    with pytest.raises(ValueError, match="variant must be one of .*'sagan'"):
+        bench.variant_networks("sagan", 8, 8)
