@@ -14,7 +14,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
    wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time).
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
-   `gans`: DCGAN → +SN → +attention → +SELF-MOD (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
+   `gans`: DCGAN → +SN → +attention → +SELF-MOD and DCGAN with SELF-MOD's generator (benchmarks/
+   bench_gans_animals.py's variants) × `--seeds`,
    under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur");
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
    `glow`: Glow 2 × 8 × 64 on the dequantized animals; `patches` (issue 18): the same U-Net recipe on the
@@ -47,7 +48,8 @@ import tarfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
+# benchmarks/bench_gans_animals.py's VARIANTS + EXTRA_VARIANTS (that module imports Keras; the orchestrator does not)
+VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod", "dcgan+selfmod")
 GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (that module imports Keras)
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
