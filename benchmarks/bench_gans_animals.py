@@ -116,27 +116,36 @@ def features_of(features, images01):
     return features.predict(images01, batch_size=500, verbose=0)
 
 
+def fd_to(test_stats, features, images):
+    """Classifier-feature FD of images in [-1, 1] to the test split's statistics."""
+    return float(frechet_distance(*test_stats, *gaussian_statistics(features_of(features, images * 0.5 + 0.5))))
+
+
+def fixed_latents(args):
+    """The same `n_eval` latents for every checkpoint scored (curves and `--load`)."""
+    return np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+
+
 def train_and_score(name, seed, x, test_stats, features, args):
     gan = build_gan(name, seed, args.recipe, args.latent_dim, args.width)
     g = gan.generator
     d = gan.discriminator
     curve, callbacks = {}, []
     if args.eval_every:
-        z = np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+        z = fixed_latents(args)
         steps_per_epoch = len(x) // args.batch_size
 
         def score(epoch, logs=None):
             if (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
-                fake = g.predict(z, batch_size=500, verbose=0)
-                curve[(epoch + 1) * steps_per_epoch] = float(frechet_distance(
-                    *test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5))))
+                curve[(epoch + 1) * steps_per_epoch] = fd_to(test_stats, features,
+                                                             g.predict(z, batch_size=500, verbose=0))
 
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=score))
     start = time.time()
     history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=callbacks)
     seconds = time.time() - start
     fake = np.concatenate([keras.ops.convert_to_numpy(gan.generate(500)) for _ in range(args.n_eval // 500)])
-    fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
+    fd = fd_to(test_stats, features, fake)
     return dict(fd=fd, seconds=seconds, params=g.count_params() + d.count_params(),
                 d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan,
                 d_loss_curve=[float(v) for v in history.history["d_loss"]], fd_curve=curve)
@@ -151,7 +160,7 @@ def score_milestones(args):
     test, _ = load_animals("test")
     features = kgen.metrics.feature_model("animals")
     test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
-    z = np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+    z = fixed_latents(args)
     curves = {}
     for name in args.variants.split(","):
         generator = variant_networks(name, args.latent_dim, args.width)[0]
@@ -163,8 +172,7 @@ def score_milestones(args):
                 continue
             seed, steps = match.groups()
             generator.load_weights(path)
-            fake = generator.predict(z, batch_size=500, verbose=0)
-            fd = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, fake * 0.5 + 0.5)))
+            fd = fd_to(test_stats, features, generator.predict(z, batch_size=500, verbose=0))
             curves.setdefault(name, {}).setdefault(int(steps), {})[int(seed)] = float(fd)
             print(f"[{backend}] {name:<11} seed {seed} step {int(steps):>6}: FD {fd:7.2f}", flush=True)
     common = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
@@ -211,7 +219,7 @@ def main(argv=None):
     x = kgen.datasets.to_signed(train, 256)
     features = kgen.metrics.feature_model("animals")
     test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
-    floor = frechet_distance(*test_stats, *gaussian_statistics(features_of(features, x[:2000] * 0.5 + 0.5)))
+    floor = fd_to(test_stats, features, x[:2000])
     steps = args.epochs * (len(x) // args.batch_size)
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
           f"of batch {args.batch_size}, width {args.width}; {describe(args.recipe)}", flush=True)

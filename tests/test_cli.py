@@ -84,6 +84,13 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     section = demo.Section("GANs", "")
     demo._animal_gans(section, str(tmp_path), 0, str(models))
     assert section.metrics[2][:2] == ("animals GAN FD at 2000 steps, recipe ttur", "dcgan 24.6, +selfmod 23.7")
+    assert "median of seeds [0, 1];" in section.metrics[2][2]
+    study["recipes"]["ttur"]["variants"]["dcgan"]["seeds"] = [0, 1, 2, 3]  # then each variant's seeds are named
+    (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows,
+                                                         "cpu_recipe_study": study}))
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert "median of seeds {'dcgan': [0, 1, 2, 3], '+selfmod': [0, 1]};" in section.metrics[2][2]
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
 
 

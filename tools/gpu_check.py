@@ -189,8 +189,9 @@ def orchestrate(args):
     os.makedirs(work)
     os.makedirs(out, exist_ok=True)
     names = [n for n in args.train.split(",") if n and n != "none"]
+    # Bad names fail here, before any work.
     jobs = (args.jobs.split(",") if args.jobs else
-            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))  # bad names fail before any work
+            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))
     notes = []
     site = _install(args.wheels, os.path.join(ROOT, "build", "gpu_site"), notes)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", XLA_PYTHON_CLIENT_PREALLOCATE="false",

@@ -231,9 +231,12 @@ def _animal_gans(section, out_dir, seed, models_dir):
         study = results.get("cpu_recipe_study", {})
         for key, entry in study.get("recipes", {}).items():  # the same path under other optimizer recipes
             rows = entry["variants"]
+            seeds = {name: row["seeds"] for name, row in rows.items()}
+            if len({tuple(s) for s in seeds.values()}) == 1:  # one seed list for the row, else each variant's
+                seeds = next(iter(seeds.values()))
             section.metrics.append((f"animals GAN FD at {study['steps']} steps, recipe {key}",
                                     ", ".join(f"{name} {row['fd_median']:.1f}" for name, row in rows.items()),
-                                    f"median of seeds {next(iter(rows.values()))['seeds']}; {study['device']}"))
+                                    f"median of seeds {seeds}; {study['device']}"))
 
 
 def diffusion_section(out_dir, seed):
