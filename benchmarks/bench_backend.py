@@ -4,6 +4,10 @@
    without kgen). 200 steps of x ← x + ε·MLP(x) + √(2ε)·noise on a (256, 64) batch.
 2. `AdversarialModel.fit` (two optimizers) vs the keras.io per-backend recipe for a GAN train_step
    (two GradientTapes on TF, two backward passes on torch; the JAX guide has no GAN recipe: n/a).
+3. torch: the shipped animal U-Net (28×28, channels 16, levels (1, 2), EMA), ms per `fit` step and per DDIM
+   sampling step, with `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`),
+   at batch 2 (where Keras's per-layer Python time is all there is: what a GPU step pays) and 32. Other
+   backends compile the step, so there is no peer there.
 
     KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
 """
@@ -11,6 +15,7 @@
 import time
 
 import keras
+import numpy as np
 from keras import ops
 
 import kgen
@@ -151,18 +156,51 @@ def bench_two_optimizer_fit(steps=200, batch=128, repeats=3):
     return best[0], (best[1] if recipe is not None else None)
 
 
+def bench_unet(batch, fit_steps=20, sample_steps=20, repeats=3):
+    """(kgen, eager) pairs of ms per fit step and per sampling step; eager is None off torch."""
+    from kgen.app import presets
+
+    x = np.random.default_rng(0).uniform(-1, 1, size=(batch * fit_steps, 28, 28, 1)).astype("float32")
+    model = presets.diffusion_model(x, seed=0)
+    modes = (True, False) if BACKEND == "torch" else (True,)
+    fit, sample = {}, {}
+    for tracing in modes:  # compile / trace outside the timing
+        previous = kb.set_network_tracing(tracing)
+        model.fit(x[:2 * batch], batch_size=batch, epochs=1, verbose=0)
+        ops.convert_to_numpy(model.sample(batch, steps=2, seed=0))
+        kb.set_network_tracing(previous)
+    for _ in range(repeats):  # interleaved, so that both see the same machine load
+        for tracing in modes:
+            previous = kb.set_network_tracing(tracing)
+            start = time.perf_counter()
+            model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+            fit[tracing] = min(fit.get(tracing, float("inf")), 1e3 * (time.perf_counter() - start) / fit_steps)
+            start = time.perf_counter()
+            ops.convert_to_numpy(model.sample(batch, steps=sample_steps, seed=0))
+            sample[tracing] = min(sample.get(tracing, float("inf")),
+                                  1e3 * (time.perf_counter() - start) / sample_steps)
+            kb.set_network_tracing(previous)
+    return (fit[True], fit.get(False)), (sample[True], sample.get(False))
+
+
 def main():
     kgen.set_seed(0)
-    rows = []
+    rows = []  # (what, kgen's value, peer's name, peer's value or None, unit)
     t_kgen, t_peer = bench_sampling_loop()
-    rows.append(("sampling loop, 200 steps", t_kgen, "eager Python loop", t_peer))
+    rows.append(("sampling loop, 200 steps", t_kgen, "eager Python loop", t_peer, "s"))
     t_kgen, t_peer = bench_two_optimizer_fit()
-    rows.append(("two-optimizer GAN fit, 200 steps", t_kgen, "keras.io per-backend recipe", t_peer))
-    for name, mine, peer_name, peer in rows:
+    rows.append(("two-optimizer GAN fit, 200 steps", t_kgen, "keras.io per-backend recipe", t_peer, "s"))
+    for batch in (2, 32):
+        (fit, fit_eager), (sample, sample_eager) = bench_unet(batch)
+        rows.append((f"U-Net fit, batch {batch}, per step", fit, "eager Keras layer calls", fit_eager, "ms"))
+        rows.append((f"U-Net DDIM, batch {batch}, per step", sample, "eager Keras layer calls", sample_eager, "ms"))
+    for name, mine, peer_name, peer, unit in rows:
+        digits = 3 if unit == "s" else 1
         if peer is None:
-            print(f"[{BACKEND}] {name}: kgen {mine:.3f} s; peer ({peer_name}) n/a on this backend")
+            print(f"[{BACKEND}] {name}: kgen {mine:.{digits}f} {unit}; peer ({peer_name}) n/a on this backend")
         else:
-            print(f"[{BACKEND}] {name}: kgen {mine:.3f} s, {peer_name} {peer:.3f} s, speed-up ×{peer / mine:.2f}")
+            print(f"[{BACKEND}] {name}: kgen {mine:.{digits}f} {unit}, {peer_name} {peer:.{digits}f} {unit}, "
+                  f"speed-up ×{peer / mine:.2f}")
     return rows
 
 

@@ -30,6 +30,7 @@ Two ways to call it, after how the step is ordered:
 import keras
 from keras import ops
 
+from kgen import backend as kb
 from kgen._checks import check_int, check_positive_float
 
 __all__ = ["ExponentialMovingAverage"]
@@ -98,9 +99,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
             warm = ops.cast(self.folds.value >= self.start_step, "float32")
             keep = warm * self.decay
             self.folds.assign(self.folds.value + pending)
-        for average, variable in zip(self.averages, variables):
-            weight = ops.cast(pending * (1.0 - keep), average.dtype)
-            average.assign(average + weight * (ops.stop_gradient(variable.value) - average))
+        kb.move_towards(self.averages, [variable.value for variable in variables], pending * (1.0 - keep))
 
     def fold(self, variables):
         """Fold the current `variables` in now (call right after an optimizer step)."""
@@ -122,10 +121,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
         if len(network.trainable_variables) != len(self.averages):
             raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
                              f"tracks {len(self.averages)}")
-        trainable = [average.value for average in self.averages]
-        non_trainable = [v.value for v in network.non_trainable_variables]
-        output, _ = network.stateless_call(trainable, non_trainable, inputs, training=training)
-        return output
+        return kb.call_network(network, inputs, training, trainable_values=[a.value for a in self.averages])
 
     def call(self, inputs):
         return inputs

@@ -4,6 +4,7 @@ Each test runs the touch point as installed (Keras 3.15: private) and with the v
 public fallback), and checks both give the same results: so a new Keras series degrades speed, never answers.
 """
 
+import os
 import warnings
 
 import keras
@@ -85,6 +86,29 @@ def test_shape_reads_are_recognised_only_on_the_tested_series(private):
     other = warnings.WarningMessage("value", UserWarning, "/x/site-packages/mylib/net.py", 1)
     assert compat.is_keras_shape_read(keras_file) is private
     assert not compat.is_keras_shape_read(other)
+
+
+def _line_of(path, text):
+    with open(path) as f:
+        return next(i for i, line in enumerate(f, 1) if line.strip() == text)
+
+
+def test_convolution_padding_reads_and_constants_are_recognised_by_their_text(private):
+    # Keras's torch convolution reads traced sizes at these lines (its padding and grouping arithmetic); any
+    # other line of the same file may read data, and must still forbid a trace.
+    nn = os.path.join(os.path.dirname(keras.__file__), "src", "backend", "torch", "nn.py")
+    core = os.path.join(os.path.dirname(nn), "core.py")
+    for text in ("if all(left == right for left, right in padding):", "total_padding = max(",
+                 "if in_channels % kernel_in_channels != 0:"):
+        warning = warnings.WarningMessage("bool", UserWarning, nn, _line_of(nn, text))
+        assert compat.is_keras_shape_read(warning) is private, text
+    elsewhere = warnings.WarningMessage("bool", UserWarning, nn, 1)
+    assert not compat.is_keras_shape_read(elsewhere)  # negative control: same file, another line
+    constant = warnings.WarningMessage("torch.as_tensor results are registered as constants in the trace.",
+                                       UserWarning, core, 1)
+    number = warnings.WarningMessage("Converting a tensor to a Python float", UserWarning, core, 1)
+    assert compat.is_keras_shape_read(constant) is private
+    assert not compat.is_keras_shape_read(number)
 
 
 @pytest.mark.jax

@@ -207,3 +207,157 @@ def test_torch_direct_optimizer_update_equals_apply(make):
     for a, b in zip(direct_weights, apply_weights):
         np.testing.assert_array_equal(a, b)
     assert _torch._plain_update(optimizer, variables) == (optimizer.clipnorm is None)
+
+
+# ---------------------------------------------------------------- moving averages, static shapes, the U-Net trace
+def test_move_towards_is_the_moving_average_update():
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(5,)).astype("float32")]
+    targets = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(5,)).astype("float32")]
+    variables = [keras.Variable(v, trainable=False) for v in start]
+    kb.move_towards(variables, [ops.convert_to_tensor(t) for t in targets], ops.convert_to_tensor(0.25))
+    for variable, s, t in zip(variables, start, targets):
+        np.testing.assert_allclose(_np(variable), s + 0.25 * (t - s), rtol=1e-6, atol=1e-7)
+    kb.move_towards(variables, [ops.convert_to_tensor(t) for t in targets], ops.convert_to_tensor(0.0))
+    for variable, s, t in zip(variables, start, targets):  # weight 0: unchanged
+        np.testing.assert_allclose(_np(variable), s + 0.25 * (t - s), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="2 variables and 1 targets"):
+        kb.move_towards(variables, targets[:1], 0.5)
+
+
+@pytest.mark.torch
+def test_torch_fused_move_towards_gives_the_assigns_values_bit_for_bit_and_stays_out_of_stateless_scopes():
+    from kgen.backend import _keras_compat as compat
+    from kgen.backend import _torch
+
+    rng = np.random.default_rng(1)
+    start = [rng.normal(size=s).astype("float32") for s in ((8, 8, 3), (16,), ())]
+    targets = [ops.convert_to_tensor(rng.normal(size=s.shape).astype("float32")) for s in start]
+    weight = ops.convert_to_tensor(0.0123)
+    fused = [keras.Variable(v, trainable=False) for v in start]
+    assigned = [keras.Variable(v, trainable=False) for v in start]
+    assert _torch.fused_move_towards(fused, targets, weight)
+    for variable, target in zip(assigned, targets):  # the generic path of kb.move_towards
+        variable.assign(variable + weight * (target - variable))
+    for a, b in zip(fused, assigned):
+        np.testing.assert_array_equal(_np(a), _np(b))
+    with compat.StatelessScope() as scope:  # assigns there are recorded, not written: no fused update
+        assert not _torch.fused_move_towards(fused, targets, weight)
+        kb.move_towards(fused, targets, weight)
+        recorded = _np(scope.get_current_value(fused[1]))
+    np.testing.assert_array_equal(_np(fused[1]), _np(assigned[1]))  # the variable itself unchanged
+    assert not np.array_equal(recorded, _np(assigned[1]))
+
+
+@pytest.mark.torch
+def test_torch_static_shape_reads_a_traced_size_without_a_tracer_warning():
+    import warnings
+
+    import torch
+
+    seen = {}
+
+    def fn(x):
+        seen["shape"] = kb.static_shape(x)
+        return x * 2.0
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        torch.jit.trace(fn, (torch.zeros(3, 5),))
+        assert seen["shape"] == (3, 5) and all(type(d) is int for d in seen["shape"])
+        assert not [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+        torch.jit.trace(lambda x: x * float(x.shape[0] == 3), (torch.zeros(3, 5),))  # negative control
+        assert [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+
+
+class _LazyBlocks(keras.layers.Layer):
+    """Sub-layers built by the first call, after this layer's own (empty) build: the pattern UNet avoids."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [keras.layers.Dense(4), keras.layers.Dense(2)]
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+@pytest.mark.torch
+def test_torch_unet_registers_every_variable_as_a_module_parameter():
+    from kgen.diffusion import UNet
+
+    net = UNet((8, 8, 1), channels=8, channel_mults=(1, 2), attention_resolutions=(4,))
+    parameters = {id(p) for p in net.parameters()}
+    assert net.variables and all(id(v.value) in parameters for v in net.variables)
+    lazy = _LazyBlocks()  # negative control: Keras registers what exists when build() returns
+    lazy(np.zeros((2, 3), "float32"))
+    assert len(lazy.variables) == 4 and not list(lazy.parameters())
+
+
+def _diffusion_weights(tracing, steps):
+    from kgen.app import presets
+
+    previous = kb.set_network_tracing(tracing)
+    try:
+        kgen.set_seed(0)
+        x = np.random.default_rng(0).uniform(-1, 1, size=(8 * steps, 8, 8, 1)).astype("float32")
+        model = presets.diffusion_model(x, seed=0, channels=8, channel_mults=(1, 2))
+        model.fit(x, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        return model, [_np(v) for v in model.network.trainable_variables + model.ema.averages]
+    finally:
+        kb.set_network_tracing(previous)
+
+
+@pytest.mark.torch
+def test_torch_diffusion_fit_with_the_traced_unet_equals_fit_without():
+    model, traced = _diffusion_weights(True, 3)
+    assert [t is not None for t in _traces(model.network).values()] == [True]  # the U-Net was replayed
+    _, eager = _diffusion_weights(False, 3)
+    for a, b in zip(traced, eager, strict=True):  # network weights and their EMA
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(traced, _diffusion_weights(False, 2)[1]))  # bites
+
+
+def test_call_network_with_trainable_values_is_the_stateless_call_and_changes_nothing():
+    net = mlp([2, 3], 2, seed=0)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(5, 2)).astype("float32"), rng.normal(size=(5, 3)).astype("float32")]
+    before = [_np(v) for v in net.variables]
+    values = [ops.convert_to_tensor(0.5 * b) for b in before]
+    expected, _ = net.stateless_call(values, [], inputs, training=False)
+    np.testing.assert_allclose(_np(kb.call_network(net, inputs, False, trainable_values=values)), _np(expected),
+                               rtol=1e-6, atol=1e-6)
+    for variable, b in zip(net.variables, before):
+        np.testing.assert_array_equal(_np(variable), b)
+    assert not np.allclose(_np(expected), _np(net(inputs)))  # the values matter
+
+
+@pytest.mark.torch
+def test_torch_trace_with_trainable_values_takes_them_as_inputs_not_constants():
+    net = mlp(3, 2, seed=0)
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    rng = np.random.default_rng(1)
+    for _ in range(3):  # new values each call, one trace: a trace that froze the first values would fail here
+        values = [ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32")) for v in net.trainable_variables]
+        expected, _ = net.stateless_call(values, [], x)
+        np.testing.assert_allclose(_np(kb.call_network(net, x, False, trainable_values=values)), _np(expected),
+                                   rtol=1e-6, atol=1e-6)
+    assert [(key[2], trace is not None) for key, trace in _traces(net).items()] == [(1, True)]
+
+
+@pytest.mark.torch
+def test_torch_sampling_with_the_traced_ema_network_equals_the_eager_sampler():
+    model, _ = _diffusion_weights(True, 2)
+    traced = _np(model.sample(3, steps=4, seed=5))
+    assert any(key[2] is not None and trace is not None for key, trace in _traces(model.network).items())
+    previous = kb.set_network_tracing(False)
+    try:
+        eager = _np(model.sample(3, steps=4, seed=5))
+    finally:
+        kb.set_network_tracing(previous)
+    np.testing.assert_allclose(traced, eager, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(traced, _np(model.sample(3, steps=4, seed=6)), atol=1e-3)  # bites: the seed matters

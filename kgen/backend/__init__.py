@@ -12,6 +12,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   without autograd on torch), threading the variables it reads and writes on JAX.
 - `call_network(network, inputs, training)`: how models call their networks in a step (traced replay of
   stateless networks on torch; `set_network_tracing(False)` turns it off).
+- `move_towards(variables, targets, weight)`: the moving-average update of `kgen.ema` (fused on torch).
+- `static_shape(x)`: `x`'s shape as Python ints, also inside a torch trace (shape checks in `call`).
 - `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).
 - `saved_model_refusal()` / `saved_model_endpoint_options(random)`: what `kgen.export` may ask of the backend
   when writing a SavedModel (torch cannot; JAX exports random endpoints with their seed state).
@@ -31,8 +33,9 @@ import keras
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
-    call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, on_accelerator,
-    replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, state_of, sync_state)
+    call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, move_towards,
+    on_accelerator, replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, state_of,
+    static_shape, sync_state)
 
 BACKEND = keras.backend.backend()
 

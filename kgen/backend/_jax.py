@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import keras
 
 from kgen.backend import _keras_compat as compat
+from kgen.backend._common import call_with_values
 from kgen.backend._keras_compat import StatelessScope
 
 
@@ -263,8 +264,11 @@ def data_parallel(devices):
     return distribution.scope()
 
 
-def call_network(network, inputs, training):
-    return network(inputs, training=training)  # compiled by fit / compile_function already
+def call_network(network, inputs, training, trainable_values=None):
+    # Compiled by fit / compile_function already.
+    if trainable_values is None:
+        return network(inputs, training=training)
+    return call_with_values(network, inputs, training, trainable_values)
 
 
 def set_network_tracing(enabled):
@@ -277,6 +281,14 @@ def saved_model_refusal():
 
 def saved_model_endpoint_options(random):
     return {"is_static": not random}
+
+
+def fused_move_towards(variables, targets, weight):
+    return False  # the assigns are compiled with the step
+
+
+def static_shape(x):
+    return tuple(x.shape)
 
 
 def concrete_value(x):

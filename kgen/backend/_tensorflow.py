@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from kgen.backend._common import call_with_values
+
 
 def input_gradient(fn, x):
     x = tf.convert_to_tensor(x)
@@ -80,8 +82,11 @@ def data_parallel(devices):
     return _STRATEGIES[devices].scope()
 
 
-def call_network(network, inputs, training):
-    return network(inputs, training=training)  # compiled by fit / compile_function already
+def call_network(network, inputs, training, trainable_values=None):
+    # Compiled by fit / compile_function already.
+    if trainable_values is None:
+        return network(inputs, training=training)
+    return call_with_values(network, inputs, training, trainable_values)
 
 
 def set_network_tracing(enabled):
@@ -97,6 +102,14 @@ def saved_model_endpoint_options(random):
 
 
 @tf.autograph.experimental.do_not_convert  # a host-side question about `x`, never part of the graph
+def fused_move_towards(variables, targets, weight):
+    return False  # the assigns are compiled with the step
+
+
+def static_shape(x):
+    return tuple(x.shape)
+
+
 def concrete_value(x):
     # Inside tf.function every tensor is symbolic (a graph tensor), and so is a variable's read.
     if isinstance(x, (tf.Tensor, tf.Variable)) and (not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):

@@ -9,6 +9,7 @@ import keras
 import torch
 
 from kgen.backend import _keras_compat as compat
+from kgen.backend._common import call_with_values
 
 
 def input_gradient(fn, x):
@@ -82,6 +83,26 @@ class AdversarialTrainer(Trainer):
         return self._adversarial_test_step(data)
 
 
+def fused_move_towards(variables, targets, weight):
+    # Written into the variables' tensors directly, so not inside a StatelessScope (whose assigns are recorded
+    # instead), nor where `value` is an autocast copy, nor across dtypes: then `move_towards` assigns one by one.
+    if compat.stateless_scope() is not None or not variables:
+        return False
+    values = [v.value for v in variables]
+    dtype = values[0].dtype
+    if any(value.dtype != dtype or keras.backend.standardize_dtype(value.dtype) != v.dtype
+           for value, v in zip(values, variables)):
+        return False
+    targets = [keras.ops.convert_to_tensor(t).detach() for t in targets]
+    if any(t.dtype != dtype or t.shape != value.shape for t, value in zip(targets, values)):
+        return False
+    with torch.no_grad():
+        steps = torch._foreach_sub(targets, values)
+        torch._foreach_mul_(steps, keras.ops.convert_to_tensor(weight).to(dtype))
+        torch._foreach_add_(values, steps)
+    return True
+
+
 def compile_function(fn, variables, jit_compile="auto"):
     # torch.compile is slower than eager for these small loops on CPU (keras#21851); eager without autograd.
     @functools.wraps(fn)
@@ -116,21 +137,26 @@ def data_parallel(devices):
 # autograd graph (tests/test_traced_calls.py shows it); seed generators are non-trainable
 # variables too, so dropout and noise layers are excluded by the same rule. A trace that reads a tensor as a
 # Python number (TracerWarning) or does not reproduce the eager output falls back to eager calls.
-_TRACES = weakref.WeakKeyDictionary()  # network -> {(training, listed, input signature): ScriptModule | None}
+_TRACES = weakref.WeakKeyDictionary()  # network -> {(training, listed, n_inputs, signature): ScriptModule | None}
 _STATELESS = weakref.WeakKeyDictionary()  # network -> no non-trainable variables (decided once: a hot path)
 _MAX_TRACES = 8  # per network; further input shapes run eagerly
 _TRACING = {"enabled": True}
 
 
 class _NetworkCall(torch.nn.Module):
-    """`network(inputs, training=training)` with positional tensors, for `torch.jit.trace`."""
+    """`network(inputs, training=training)` with positional tensors, for `torch.jit.trace`; with `n_inputs`, the
+    tensors after the first `n_inputs` are values for the network's trainable variables (inputs of the trace)."""
 
-    def __init__(self, network, training, listed):
+    def __init__(self, network, training, listed, n_inputs=None):
         super().__init__()
-        self.network, self.training_flag, self.listed = network, training, listed
+        self.network, self.training_flag, self.listed, self.n_inputs = network, training, listed, n_inputs
 
-    def forward(self, *inputs):
-        return self.network(list(inputs) if self.listed else inputs[0], training=self.training_flag)
+    def forward(self, *tensors):
+        inputs = tensors if self.n_inputs is None else tensors[:self.n_inputs]
+        inputs = list(inputs) if self.listed else inputs[0]
+        if self.n_inputs is None:
+            return self.network(inputs, training=self.training_flag)
+        return call_with_values(self.network, inputs, self.training_flag, list(tensors[self.n_inputs:]))
 
 
 def set_network_tracing(enabled):
@@ -145,8 +171,8 @@ def _reads_a_shape(warning):
     return compat.is_keras_shape_read(warning)
 
 
-def _trace(network, training, listed, tensors):
-    call = _NetworkCall(network, training, listed)
+def _trace(network, training, listed, tensors, n_inputs=None):
+    call = _NetworkCall(network, training, listed, n_inputs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
@@ -164,25 +190,41 @@ def _trace(network, training, listed, tensors):
     return traced
 
 
+def static_shape(x):
+    if not torch.jit.is_tracing():
+        return tuple(x.shape)
+    with warnings.catch_warnings():  # the trace is keyed by its input shapes (`call_network`)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return tuple(int(d) for d in x.shape)
+
+
 def _stateless(network):
     if network not in _STATELESS:
         _STATELESS[network] = not network.non_trainable_variables  # a walk over every sub-layer
     return _STATELESS[network]
 
 
-def call_network(network, inputs, training):
+def call_network(network, inputs, training, trainable_values=None):
+    def eager():
+        if trainable_values is None:
+            return network(inputs, training=training)
+        return call_with_values(network, inputs, training, trainable_values)
+
     if not _TRACING["enabled"] or not network.built or not _stateless(network):
-        return network(inputs, training=training)
+        return eager()
     listed = isinstance(inputs, (list, tuple))
     tensors = [keras.ops.convert_to_tensor(t) for t in (inputs if listed else [inputs])]
-    key = (bool(training), listed, tuple((tuple(t.shape), t.dtype, t.device) for t in tensors))
+    n_inputs = None if trainable_values is None else len(tensors)
+    key = (bool(training), listed, n_inputs, tuple((tuple(t.shape), t.dtype, t.device) for t in tensors))
+    if trainable_values is not None:
+        tensors += [keras.ops.convert_to_tensor(v) for v in trainable_values]
     traces = _TRACES.setdefault(network, {})
     if key not in traces:
         if len(traces) >= _MAX_TRACES:
-            return network(inputs, training=training)
-        traces[key] = _trace(network, bool(training), listed, tensors)
+            return eager()
+        traces[key] = _trace(network, bool(training), listed, tensors, n_inputs)
     traced = traces[key]
-    return network(inputs, training=training) if traced is None else traced(*tensors)
+    return eager() if traced is None else traced(*tensors)
 
 
 def saved_model_refusal():

@@ -58,20 +58,59 @@ def minimize(loss_fn, variables, optimizer):
     return loss
 
 
-def call_network(network, inputs, training=False):
-    """`network(inputs, training=training)`, the way kgen's models call their networks inside a training step.
+def call_network(network, inputs, training=False, trainable_values=None):
+    """`network(inputs, training=training)`, the way kgen's models call their networks in training and sampling.
+
+    With `trainable_values` (tensors aligned with `network.trainable_variables`) the network runs with those in
+    place of its trainable weights, its live non-trainable weights, and no change to either (`stateless_call`;
+    how an EMA's averages are used).
 
     On JAX and TensorFlow this is the plain call (the step is compiled as a whole). On torch, a *stateless*
     network (no non-trainable variables: no BatchNorm statistics, spectral-norm vectors or seed generators) is
-    traced once per (training, input shapes, dtypes) with `torch.jit.trace` and replayed: the same Parameters,
-    autograd and double backprop, without Keras's per-layer Python overhead (3× faster on small MLPs). Other
-    networks, and traces that read a tensor as a Python number or do not reproduce the eager output, run eagerly.
-    A network whose `call` depends on Python attributes changed between steps must not be traced: switch
-    tracing off with `set_network_tracing(False)`.
+    traced once per (training, input shapes, dtypes, with or without `trainable_values`) with `torch.jit.trace`
+    and replayed: the same Parameters (or the given values, inputs of the trace), autograd and double backprop,
+    without Keras's per-layer Python overhead (3× faster on small MLPs, 2–5× on the diffusion U-Net). Other
+    networks, and traces that read a tensor as a Python number or do not reproduce the eager output, run
+    eagerly. A network whose `call` depends on Python attributes changed between steps must not be traced:
+    switch tracing off with `set_network_tracing(False)`.
     """
     if not isinstance(network, keras.layers.Layer):
         raise TypeError(f"`network` must be a keras Layer or Model, got {type(network).__name__}")
-    return impl.call_network(network, inputs, training)
+    if trainable_values is not None:  # their count is checked by `stateless_call` (not here: a walk per call)
+        trainable_values = list(trainable_values)
+    return impl.call_network(network, inputs, training, trainable_values)
+
+
+def static_shape(x):
+    """The shape of `x` as a tuple of Python ints (None where a compiled function leaves a size unknown), for
+    shape checks inside `call`.
+
+    Inside a torch trace (`call_network`) sizes are recorded as tensors, and reading one as a Python number
+    would make the network run eagerly; the trace is specialised to its input shapes, so this reads them as
+    the numbers they are for it.
+
+    Example:
+        >>> kgen.backend.static_shape(keras.ops.zeros((2, 3)))   # (2, 3)
+    """
+    return impl.static_shape(x)
+
+
+def move_towards(variables, targets, weight):
+    """variables[i] ← variables[i] + weight · (targets[i] − variables[i]) for every i (exponential moving averages).
+
+    `weight` is a scalar tensor (a traced value: no host round-trip), `targets` tensors of the variables'
+    shapes, not differentiated. On JAX and TensorFlow these are `assign`s inside the compiled step. On torch,
+    which runs the step eagerly, it is three multi-tensor ops for all the variables (`torch._foreach_*`, as
+    Keras's own torch optimizers update their slots) instead of four Keras ops per variable: the same
+    arithmetic in the same order, so the same values.
+    """
+    variables, targets = list(variables), list(targets)
+    if len(variables) != len(targets):
+        raise ValueError(f"got {len(variables)} variables and {len(targets)} targets")
+    if impl.fused_move_towards(variables, targets, weight):
+        return
+    for variable, target in zip(variables, targets):
+        variable.assign(variable + ops.cast(weight, variable.dtype) * (ops.stop_gradient(target) - variable))
 
 
 def set_network_tracing(enabled):

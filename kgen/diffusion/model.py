@@ -203,7 +203,7 @@ class DiffusionModel(kb.Model):
         alpha, sigma = alpha_sigma(logsnr, x)
         z_t = alpha * x + sigma * noise
         inputs = self._network_inputs(z_t, logsnr, labels)
-        residual = ops.cast(self.network(inputs, training=training), x.dtype) - self.target(x, noise, alpha, sigma)
+        residual = ops.cast(kb.call_network(self.network, inputs, training), x.dtype) - self.target(x, noise, alpha, sigma)
         loss = multiscale_squared_error(residual, self.multiscale_factors)
         if self.loss_weighting == "min_snr":
             loss = loss * min_snr_weight(logsnr, self.prediction, self.min_snr_gamma)

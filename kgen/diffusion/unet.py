@@ -32,6 +32,7 @@ re-exported here.
 import keras
 from keras import ops
 
+from kgen import backend as kb
 from kgen._checks import check_int, check_positive_float
 from kgen.diffusion.unet_layers import GroupNorm, LogSNREmbedding, ResBlock, SelfAttention2D, _groups  # noqa: F401
 
@@ -146,15 +147,19 @@ class UNet(keras.Model):
         self.downsampling_factor = 2 ** sum(self.level_downsamples)
 
     def _build_by_calling(self):
-        # One symbolic forward pass (shapes only, no computation) creates every weight now, so a reloaded
-        # model can take its weights.
+        # Every weight exists once the constructor returns, so a reloaded model can take its weights.
+        shapes = [(1,) + self.image_shape, (1,)] + ([(1,)] if self.num_classes is not None else [])
+        self.build(shapes)
+
+    def build(self, input_shape=None):
+        # One symbolic forward pass (shapes only, no computation) creates every sub-layer's weights inside
+        # `build`, so that Keras registers them with this layer when `build` returns. Built lazily by the first
+        # call instead, they would be missing from the torch backend's `parameters()` of the network (which
+        # `torch.jit.trace`, `kgen.backend.call_network` and torch-native code rely on).
         inputs = [keras.KerasTensor((1,) + self.image_shape), keras.KerasTensor((1,))]
         if self.num_classes is not None:
             inputs.append(keras.KerasTensor((1,), dtype="int32"))
-        self(inputs)
-
-    def build(self, input_shape=None):
-        self.built = True
+        self.call(inputs)
 
     # ------------------------------------------------------------------ forward
     def _check_inputs(self, inputs):
@@ -163,7 +168,7 @@ class UNet(keras.Model):
             names = "[x, logsnr]" if expected == 2 else "[x, logsnr, labels]"
             raise ValueError(f"UNet expects inputs {names}, got {type(inputs).__name__} of length "
                              f"{len(inputs) if isinstance(inputs, (list, tuple)) else 1}")
-        shape = tuple(inputs[0].shape)
+        shape = kb.static_shape(inputs[0])  # plain ints inside a torch trace too (kb.call_network)
         if len(shape) != 4 or shape[-1] != self.image_shape[-1]:
             raise ValueError(f"`x` must have shape (batch, H, W, {self.image_shape[-1]}), got {shape}")
         f = self.downsampling_factor
