@@ -5,9 +5,10 @@
 2. `AdversarialModel.fit` (two optimizers) vs the keras.io per-backend recipe for a GAN train_step
    (two GradientTapes on TF, two backward passes on torch; the JAX guide has no GAN recipe: n/a).
 3. torch: the shipped animal U-Net (28×28, channels 16, levels (1, 2), EMA), ms per `fit` step and per DDIM
-   sampling step, with `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`),
-   at batch 2 (where Keras's per-layer Python time is all there is: what a GPU step pays) and 32. Other
-   backends compile the step, so there is no peer there.
+   sampling step, and the shipped SELF-MOD GAN (self-modulated BatchNorm, spectral norm, self-attention, width
+   32, hinge), ms per `fit` step, with `call_network`'s traced replay vs Keras's eager layer calls
+   (`set_network_tracing(False)`), at batch 2 (where Keras's per-layer Python time is nearly all there is: what
+   a GPU step pays) and 32. Other backends compile the step, so there is no peer there.
 
     KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
 """
@@ -183,6 +184,31 @@ def bench_unet(batch, fit_steps=20, sample_steps=20, repeats=3):
     return (fit[True], fit.get(False)), (sample[True], sample.get(False))
 
 
+def bench_selfmod_gan(batch, fit_steps=20, repeats=3):
+    """(kgen, eager) ms per fit step of the SELF-MOD GAN; eager is None off torch."""
+    from kgen.gans import GAN, networks
+
+    g = networks.generator((28, 28, 1), 128, norm="selfmod", spectral_norm=True, attention=True, width=32)
+    d = networks.discriminator((28, 28, 1), spectral_norm=True, attention=True, width=32)
+    model = GAN(g, d, loss="hinge", seed=0)
+    model.compile(optimizers={name: keras.optimizers.Adam(2e-4, 0.5) for name in ("generator", "discriminator")})
+    x = np.random.default_rng(0).uniform(-1, 1, size=(batch * fit_steps, 28, 28, 1)).astype("float32")
+    modes = (True, False) if BACKEND == "torch" else (True,)
+    fit = {}
+    for tracing in modes:
+        previous = kb.set_network_tracing(tracing)
+        model.fit(x[:2 * batch], batch_size=batch, epochs=1, verbose=0)
+        kb.set_network_tracing(previous)
+    for _ in range(repeats):
+        for tracing in modes:
+            previous = kb.set_network_tracing(tracing)
+            start = time.perf_counter()
+            model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+            fit[tracing] = min(fit.get(tracing, float("inf")), 1e3 * (time.perf_counter() - start) / fit_steps)
+            kb.set_network_tracing(previous)
+    return fit[True], fit.get(False)
+
+
 def main():
     kgen.set_seed(0)
     rows = []  # (what, kgen's value, peer's name, peer's value or None, unit)
@@ -194,6 +220,8 @@ def main():
         (fit, fit_eager), (sample, sample_eager) = bench_unet(batch)
         rows.append((f"U-Net fit, batch {batch}, per step", fit, "eager Keras layer calls", fit_eager, "ms"))
         rows.append((f"U-Net DDIM, batch {batch}, per step", sample, "eager Keras layer calls", sample_eager, "ms"))
+        gan, gan_eager = bench_selfmod_gan(batch)
+        rows.append((f"SELF-MOD GAN fit, batch {batch}, per step", gan, "eager Keras layer calls", gan_eager, "ms"))
     for name, mine, peer_name, peer, unit in rows:
         digits = 3 if unit == "s" else 1
         if peer is None:

@@ -94,17 +94,39 @@ def test_torch_replay_of_a_list_input_network_and_one_trace_per_shape():
 
 
 @pytest.mark.torch
-def test_torch_stateful_networks_run_eagerly_and_keep_their_statistics_out_of_autograd():
+def test_torch_batchnorm_replays_with_its_statistics_passed_through_and_kept_out_of_autograd():
     import torch
 
-    for net in (_batchnorm_net(), _dropout_net()):
-        x = torch.as_tensor(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"))
-        kernel = net.trainable_variables[0]
-        out = kb.call_network(net, x, training=True)
-        torch.autograd.grad(out.sum(), kernel.value)
-        assert _traces(net) == {}
-        for variable in net.non_trainable_variables:
-            assert variable.value.is_leaf and not variable.value.requires_grad, variable.path
+    traced_net, eager_net = _batchnorm_net(), _batchnorm_net()
+    eager_net.set_weights(traced_net.get_weights())
+    rng = np.random.default_rng(0)
+    for step in range(4):  # the statistics move every call: each replay must read the latest ones
+        x = torch.as_tensor((step + 1.0) * rng.normal(size=(8, 3)).astype("float32"))
+        out, expected = kb.call_network(traced_net, x, training=True), eager_net(x, training=True)
+        np.testing.assert_allclose(_np(out), _np(expected), rtol=1e-5, atol=1e-6)
+        for a, b in zip(traced_net.trainable_variables, eager_net.trainable_variables):
+            np.testing.assert_allclose(_np(torch.autograd.grad(out.sum(), a.value, retain_graph=True)[0]),
+                                       _np(torch.autograd.grad(expected.sum(), b.value, retain_graph=True)[0]),
+                                       rtol=1e-5, atol=1e-6)
+    for a, b in zip(traced_net.non_trainable_variables, eager_net.non_trainable_variables, strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6, atol=1e-7)
+        assert a.value.is_leaf and not a.value.requires_grad, a.path
+    assert not np.allclose(_np(traced_net.non_trainable_variables[0]), 0.0)  # they did move
+    x = torch.as_tensor(rng.normal(size=(8, 3)).astype("float32"))  # inference: the moving statistics
+    np.testing.assert_allclose(_np(kb.call_network(traced_net, x, training=False)), _np(eager_net(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
+    assert [trace is not None for trace in _traces(traced_net).values()] == [True, True]
+
+
+@pytest.mark.torch
+def test_torch_dropout_runs_eagerly_and_the_refused_trace_leaves_its_seed_where_it_was():
+    traced_net, eager_net = _dropout_net(), _dropout_net()
+    eager_net.set_weights(traced_net.get_weights())  # the seed generators' states included
+    x = np.ones((8, 3), "float32")
+    for _ in range(2):
+        np.testing.assert_array_equal(_np(kb.call_network(traced_net, x, training=True)),
+                                      _np(eager_net(x, training=True)))
+    assert list(_traces(traced_net).values()) == [None]
 
 
 @pytest.mark.torch
@@ -116,7 +138,7 @@ def test_torch_negative_control_a_raw_trace_of_batchnorm_pulls_its_statistics_in
 
     net = _batchnorm_net()
     x = torch.as_tensor(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"))
-    traced = torch.jit.trace(_NetworkCall(net, True, False), (x,), check_trace=False)
+    traced = torch.jit.trace(_NetworkCall(net, True, False, 1, False, 0), (x,), check_trace=False)  # a plain call
     traced(x)
     moving_mean = next(v for v in net.non_trainable_variables if "moving_mean" in v.path)
     assert moving_mean.value.requires_grad and not moving_mean.value.is_leaf
@@ -131,6 +153,18 @@ def test_torch_a_network_that_reads_a_tensor_as_a_number_runs_eagerly():
     kb.call_network(net, x1, training=True)
     np.testing.assert_allclose(_np(kb.call_network(net, x2, training=True)), _np(net(x2)), rtol=1e-6)
     assert list(_traces(net).values()) == [None]
+
+
+@pytest.mark.torch
+def test_torch_a_frozen_data_read_that_no_warning_reported_is_caught_on_perturbed_inputs(monkeypatch):
+    from kgen.backend import _torch
+
+    monkeypatch.setattr(_torch, "_reads_a_shape", lambda warning: True)  # as if every TracerWarning were harmless
+    inputs = keras.Input((2,))
+    net = keras.Model(inputs, _ReadsANumber()(keras.layers.Dense(2)(inputs)))
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    np.testing.assert_allclose(_np(kb.call_network(net, x, training=True)), _np(net(x)), rtol=1e-6)
+    assert list(_traces(net).values()) == [None]  # the replay agreed on x itself, not on the perturbed x
 
 
 @pytest.mark.torch
@@ -168,6 +202,37 @@ def _energy_gan():
     model.compile(optimizers={name: keras.optimizers.Adam(1e-3)
                               for name in ("generator", "discriminator", "statistics_network")})
     return model
+
+
+def _dcgan():
+    from kgen.gans import networks
+
+    g = networks.generator((8, 8, 1), 8, norm="selfmod", spectral_norm=True, attention=True, width=8)
+    d = networks.discriminator((8, 8, 1), spectral_norm=True, attention=True, width=8)
+    model = kgen.gans.GAN(g, d, loss="hinge", seed=0)
+    model.compile(optimizers={"generator": keras.optimizers.Adam(1e-3), "discriminator": keras.optimizers.Adam(1e-3)})
+    return model
+
+
+@pytest.mark.torch
+def test_torch_fit_with_traced_selfmod_sn_attention_networks_equals_fit_without():
+    def weights(tracing, steps):
+        previous = kb.set_network_tracing(tracing)
+        try:
+            kgen.set_seed(0)
+            model = _dcgan()
+            x = np.random.default_rng(0).uniform(-1, 1, size=(8 * steps, 8, 8, 1)).astype("float32")
+            model.fit(x, batch_size=8, epochs=1, verbose=0, shuffle=False)
+            traced = [t is not None for net in (model.generator, model.discriminator) for t in _traces(net).values()]
+            return traced, [_np(v) for v in model.variables]
+        finally:
+            kb.set_network_tracing(previous)
+
+    (used, traced), (_, eager) = weights(True, 3), weights(False, 3)
+    assert used and all(used)  # batch-norm statistics and spectral-norm vectors: replayed, not eager
+    for a, b in zip(traced, eager, strict=True):  # weights, statistics, u vectors, optimizer slots
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(traced, weights(False, 2)[1]))  # bites
 
 
 @pytest.mark.torch

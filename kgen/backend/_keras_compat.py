@@ -10,7 +10,7 @@ back to public API with the consequence stated (tests/test_keras_compat.py runs 
 | `trainer_jit(options)` (JAX) | `fit`/`evaluate`/`predict` compiled with kgen's XLA CPU options (swap the trainer module's `jit`) | Keras's own `jax.jit`: XLA's defaults (slower convolutions on AVX2 CPUs, same results) |
 | `mark_state_synced(model)` (JAX) | after a failed step, Keras does not sync an older state over the restored one | nothing: the restored values can be replaced by an earlier step's (the failure itself is still reported) |
 | `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
-| `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's shape helpers, a convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
+| `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's backend-neutral code (sizes), a torch convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
 """
 
 import contextlib
@@ -100,30 +100,35 @@ def optimizer_knows(optimizer, variables):
     return True
 
 
-# Lines of Keras that read a traced size as a Python value (the padding and grouping of a torch convolution,
-# computed from the input's shape; the shape check of a StatelessScope's values): harmless in a trace specialised
-# to its input shapes. Matched by their text, so that a Keras whose code differs makes such networks run eagerly
-# instead of tracing wrongly.
+# Keras's backend-neutral code (ops, layers, models, backend/common) also runs under `jax.jit` and `tf.function`,
+# where sizes are Python ints and data are not: any Python number it reads from a tensor is a size. Its torch
+# backend is not bound by that, so only these lines of it are known to read sizes (a convolution's padding and
+# grouping, a transposed convolution's crop), matched by their text: a Keras whose code differs makes such
+# networks run eagerly instead of tracing wrongly.
+_NEUTRAL = ("keras/src/ops/", "keras/src/layers/", "keras/src/models/", "keras/src/backend/common/")
 _SHAPE_READ_LINES = {
-    "keras/src/backend/common/stateless_scope.py": ("if k.shape != v.shape:",),  # `stateless_call`'s check
     "keras/src/backend/torch/nn.py": ("if all(left == right for left, right in padding):",
                                       "total_padding = max(",
-                                      "if in_channels % kernel_in_channels != 0:"),
+                                      "if in_channels % kernel_in_channels != 0:",
+                                      "needs_zero_pad = any(cl < 0 or cr < 0 for cl, cr in crops)",
+                                      "start = max(0, crop_left)",
+                                      "end = -crop_right if crop_right > 0 else None"),
 }
 
 
 def is_keras_shape_read(warning):
-    """Whether a torch `TracerWarning` is harmless in a trace specialised to its input shapes: raised by Keras's
-    shape helpers (`standardize_shape`, shape equality) or a convolution's padding / grouping arithmetic, which
-    call int() / bool() on traced sizes, or by `convert_to_tensor` of a constant (`torch.as_tensor` of a NumPy
-    array a layer holds; a value computed from traced data would have raised its own warning first)."""
+    """Whether a torch `TracerWarning` is harmless in a trace specialised to its input shapes: a Python number
+    read by Keras's backend-neutral code (sizes, see above) or by the listed size arithmetic of its torch
+    backend, or `convert_to_tensor` of a constant (`torch.as_tensor` of a NumPy array a layer holds; a value
+    computed from traced data would have raised its own warning first)."""
     if not PRIVATE:
         return False
     filename = warning.filename.replace("\\", "/")
-    if filename.endswith("keras/src/backend/common/variables.py"):
-        return True
+    message = str(warning.message)
+    if any(part in filename for part in _NEUTRAL):
+        return message.startswith("Converting a tensor to a Python")
     if filename.endswith("keras/src/backend/torch/core.py"):
-        return str(warning.message).startswith("torch.as_tensor results are registered as constants")
+        return message.startswith("torch.as_tensor results are registered as constants")
     for suffix, lines in _SHAPE_READ_LINES.items():
         if filename.endswith(suffix):
             return linecache.getline(warning.filename, warning.lineno).strip() in lines

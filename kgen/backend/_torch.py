@@ -132,31 +132,39 @@ def data_parallel(devices):
 # records the aten ops of one call and replays them with the same Parameters, so autograd, double backprop
 # (gradient penalties) and in-place optimizer updates all act on the Keras variables.
 #
-# Only *stateless* networks are traced: no non-trainable variables. A trace loses the `torch.no_grad()` around
-# Keras's `assign`, so a BatchNorm statistic or spectral-norm vector updated inside a replay would join the
-# autograd graph (tests/test_traced_calls.py shows it); seed generators are non-trainable
-# variables too, so dropout and noise layers are excluded by the same rule. A trace that reads a tensor as a
-# Python number (TracerWarning) or does not reproduce the eager output falls back to eager calls.
+# A network with state (BatchNorm statistics, spectral-norm vectors: non-trainable variables) is traced as a
+# function, `stateless_call(live weights, state) -> (output, new state)`: the state goes in and out of the trace as
+# tensors and is written back after the replay, detached, as Keras's eager `assign` does under `torch.no_grad()`.
+# (Traced as a plain call instead, the assign inside would lose that `no_grad` and pull the statistics into the
+# autograd graph: tests/test_traced_calls.py shows it.) Seed generators are state too, but a dropout or noise layer
+# reads its seed as a Python number: such traces are refused, like any trace that reads a tensor as a Python
+# number (TracerWarning) or does not reproduce the eager output, and the network runs eagerly.
 _TRACES = weakref.WeakKeyDictionary()  # network -> {(training, listed, n_inputs, signature): ScriptModule | None}
-_STATELESS = weakref.WeakKeyDictionary()  # network -> no non-trainable variables (decided once: a hot path)
+_STATE = weakref.WeakKeyDictionary()  # network -> its non-trainable variables (listed once: a walk per call)
 _MAX_TRACES = 8  # per network; further input shapes run eagerly
 _TRACING = {"enabled": True}
 
 
 class _NetworkCall(torch.nn.Module):
-    """`network(inputs, training=training)` with positional tensors, for `torch.jit.trace`; with `n_inputs`, the
-    tensors after the first `n_inputs` are values for the network's trainable variables (inputs of the trace)."""
+    """One network call with positional tensors, for `torch.jit.trace`: the first `n_inputs` tensors are the
+    inputs; with `values`, the next ones stand for the trainable variables (else the live Parameters are used);
+    the last `n_state` are the non-trainable variables, and then the output is `(output, new state)`."""
 
-    def __init__(self, network, training, listed, n_inputs=None):
+    def __init__(self, network, training, listed, n_inputs, values, n_state):
         super().__init__()
-        self.network, self.training_flag, self.listed, self.n_inputs = network, training, listed, n_inputs
+        self.network, self.training_flag, self.listed = network, training, listed
+        self.n_inputs, self.values, self.n_state = n_inputs, values, n_state
 
     def forward(self, *tensors):
-        inputs = tensors if self.n_inputs is None else tensors[:self.n_inputs]
+        inputs = tensors[:self.n_inputs]
         inputs = list(inputs) if self.listed else inputs[0]
-        if self.n_inputs is None:
+        if not self.values and not self.n_state:
             return self.network(inputs, training=self.training_flag)
-        return call_with_values(self.network, inputs, self.training_flag, list(tensors[self.n_inputs:]))
+        rest = tensors[self.n_inputs:len(tensors) - self.n_state]
+        trainable = list(rest) if self.values else [v.value for v in self.network.trainable_variables]
+        state = list(tensors[len(tensors) - self.n_state:])
+        output, new_state = self.network.stateless_call(trainable, state, inputs, training=self.training_flag)
+        return (output, tuple(new_state)) if self.n_state else output
 
 
 def set_network_tracing(enabled):
@@ -171,8 +179,7 @@ def _reads_a_shape(warning):
     return compat.is_keras_shape_read(warning)
 
 
-def _trace(network, training, listed, tensors, n_inputs=None):
-    call = _NetworkCall(network, training, listed, n_inputs)
+def _trace(call, tensors):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
@@ -181,12 +188,21 @@ def _trace(network, training, listed, tensors, n_inputs=None):
             return None
     if any(issubclass(w.category, torch.jit.TracerWarning) and not _reads_a_shape(w) for w in caught):
         return None
+    # The eager call and the replay must agree on these inputs and on perturbed ones (a Python number read from
+    # the data and frozen into the trace would show there). Neither changes a variable: the network is
+    # stateless, or its state is passed in and out. The noise comes from a generator of its own, so that
+    # tracing leaves torch's global random stream where it was.
+    generator = torch.Generator().manual_seed(0)
+    perturbed = [t + 0.5 * torch.randn(t.shape, generator=generator).to(t.device, t.dtype) * (t.std() + 1.0)
+                 if i < call.n_inputs and t.is_floating_point() and t.numel() > 1 else t
+                 for i, t in enumerate(tensors)]
     with torch.no_grad():
-        expected = keras.tree.flatten(call(*tensors))
-        got = keras.tree.flatten(traced(*tensors))
-    if len(expected) != len(got) or not all(
-            e.shape == g.shape and torch.allclose(e, g, rtol=1e-5, atol=1e-6) for e, g in zip(expected, got)):
-        return None
+        for args in (tensors, perturbed):
+            expected = keras.tree.flatten(call(*args))
+            got = keras.tree.flatten(traced(*args))
+            if len(expected) != len(got) or not all(e.shape == g.shape and torch.allclose(e, g, rtol=1e-5, atol=1e-5)
+                                                    for e, g in zip(expected, got)):
+                return None
     return traced
 
 
@@ -198,10 +214,10 @@ def static_shape(x):
         return tuple(int(d) for d in x.shape)
 
 
-def _stateless(network):
-    if network not in _STATELESS:
-        _STATELESS[network] = not network.non_trainable_variables  # a walk over every sub-layer
-    return _STATELESS[network]
+def _state(network):
+    if network not in _STATE:
+        _STATE[network] = list(network.non_trainable_variables)  # a walk over every sub-layer
+    return _STATE[network]
 
 
 def call_network(network, inputs, training, trainable_values=None):
@@ -210,21 +226,33 @@ def call_network(network, inputs, training, trainable_values=None):
             return network(inputs, training=training)
         return call_with_values(network, inputs, training, trainable_values)
 
-    if not _TRACING["enabled"] or not network.built or not _stateless(network):
+    # Inside a StatelessScope the variables' values are the scope's, which a replay would not read.
+    if not _TRACING["enabled"] or not network.built or compat.stateless_scope() is not None:
         return eager()
+    state = _state(network)
     listed = isinstance(inputs, (list, tuple))
     tensors = [keras.ops.convert_to_tensor(t) for t in (inputs if listed else [inputs])]
-    n_inputs = None if trainable_values is None else len(tensors)
-    key = (bool(training), listed, n_inputs, tuple((tuple(t.shape), t.dtype, t.device) for t in tensors))
-    if trainable_values is not None:
+    n_inputs, values = len(tensors), trainable_values is not None
+    key = (bool(training), listed, n_inputs if values else None,
+           tuple((tuple(t.shape), t.dtype, t.device) for t in tensors))
+    if values:
         tensors += [keras.ops.convert_to_tensor(v) for v in trainable_values]
+    tensors += [v.value for v in state]
     traces = _TRACES.setdefault(network, {})
     if key not in traces:
         if len(traces) >= _MAX_TRACES:
             return eager()
-        traces[key] = _trace(network, bool(training), listed, tensors, n_inputs)
+        traces[key] = _trace(_NetworkCall(network, bool(training), listed, n_inputs, values, len(state)), tensors)
     traced = traces[key]
-    return eager() if traced is None else traced(*tensors)
+    if traced is None:
+        return eager()
+    if not state:
+        return traced(*tensors)
+    output, new_state = traced(*tensors)
+    if not values:  # a live call updates the state (a call with given weights, like `stateless_call`, does not)
+        with torch.no_grad():
+            torch._foreach_copy_([v.value for v in state], [t.detach() for t in new_state])
+    return output
 
 
 def saved_model_refusal():
