@@ -5,10 +5,11 @@
 2. `AdversarialModel.fit` (two optimizers) vs the keras.io per-backend recipe for a GAN train_step
    (two GradientTapes on TF, two backward passes on torch; the JAX guide has no GAN recipe: n/a).
 3. torch: the shipped animal U-Net (28×28, channels 16, levels (1, 2), EMA), ms per `fit` step and per DDIM
-   sampling step, and the shipped SELF-MOD GAN (self-modulated BatchNorm, spectral norm, self-attention, width
-   32, hinge), ms per `fit` step, with `call_network`'s traced replay vs Keras's eager layer calls
-   (`set_network_tracing(False)`), at batch 2 (where Keras's per-layer Python time is nearly all there is: what
-   a GPU step pays) and 32. Other backends compile the step, so there is no peer there.
+   sampling step, and ms per `fit` step of the shipped SELF-MOD GAN (self-modulated BatchNorm, spectral norm,
+   self-attention, width 32, hinge), Glow (2 levels × 8 steps, 64 filters) and a UniLM (4 layers × 128), with
+   `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where
+   Keras's per-layer Python time is nearly all there is: what a GPU step pays) and 32. Other backends compile
+   the step, so there is no peer there.
 
     KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
 """
@@ -184,20 +185,50 @@ def bench_unet(batch, fit_steps=20, sample_steps=20, repeats=3):
     return (fit[True], fit.get(False)), (sample[True], sample.get(False))
 
 
-def bench_selfmod_gan(batch, fit_steps=20, repeats=3):
-    """(kgen, eager) ms per fit step of the SELF-MOD GAN; eager is None off torch."""
+def _selfmod_gan():
     from kgen.gans import GAN, networks
 
     g = networks.generator((28, 28, 1), 128, norm="selfmod", spectral_norm=True, attention=True, width=32)
     d = networks.discriminator((28, 28, 1), spectral_norm=True, attention=True, width=32)
     model = GAN(g, d, loss="hinge", seed=0)
     model.compile(optimizers={name: keras.optimizers.Adam(2e-4, 0.5) for name in ("generator", "discriminator")})
-    x = np.random.default_rng(0).uniform(-1, 1, size=(batch * fit_steps, 28, 28, 1)).astype("float32")
+    return model, np.random.default_rng(0).uniform(-1, 1, size=(1, 28, 28, 1)).astype("float32")
+
+
+def _glow():
+    from kgen.flows import Glow
+
+    model = Glow((28, 28, 1), seed=0, levels=2, depth=8, filters=64)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model, np.random.default_rng(0).uniform(0.01, 0.99, size=(1, 28, 28, 1)).astype("float32")
+
+
+def _unilm():
+    from kgen.text import UniLM
+
+    model = UniLM(vocab_size=64, hidden_dim=128, num_layers=4, num_heads=4, intermediate_dim=256, max_length=64)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    tokens = np.random.default_rng(0).integers(1, 64, size=(1, 48)).astype("int32")
+    segments = np.zeros_like(tokens)
+    segments[:, 24:] = 1
+    return model, {"token_ids": tokens, "segment_ids": segments}
+
+
+FIT_MODELS = {"SELF-MOD GAN (SN, attention, width 32)": _selfmod_gan, "Glow 2 × 8 × 64, 28×28": _glow,
+              "UniLM 4 × 128, 48 tokens": _unilm}
+
+
+def bench_fit(build, batch, fit_steps=20, repeats=3):
+    """(kgen, eager) ms per fit step of `build()`'s model on `fit_steps` batches; eager is None off torch."""
+    model, example = build()
+    repeat = lambda a: np.repeat(a, batch * fit_steps, axis=0)  # noqa: E731
+    x = {k: repeat(v) for k, v in example.items()} if isinstance(example, dict) else repeat(example)
+    head = {k: v[:2 * batch] for k, v in x.items()} if isinstance(x, dict) else x[:2 * batch]
     modes = (True, False) if BACKEND == "torch" else (True,)
     fit = {}
     for tracing in modes:
         previous = kb.set_network_tracing(tracing)
-        model.fit(x[:2 * batch], batch_size=batch, epochs=1, verbose=0)
+        model.fit(head, batch_size=batch, epochs=1, verbose=0)
         kb.set_network_tracing(previous)
     for _ in range(repeats):
         for tracing in modes:
@@ -220,8 +251,9 @@ def main():
         (fit, fit_eager), (sample, sample_eager) = bench_unet(batch)
         rows.append((f"U-Net fit, batch {batch}, per step", fit, "eager Keras layer calls", fit_eager, "ms"))
         rows.append((f"U-Net DDIM, batch {batch}, per step", sample, "eager Keras layer calls", sample_eager, "ms"))
-        gan, gan_eager = bench_selfmod_gan(batch)
-        rows.append((f"SELF-MOD GAN fit, batch {batch}, per step", gan, "eager Keras layer calls", gan_eager, "ms"))
+        for name, build in FIT_MODELS.items():
+            mine, eager = bench_fit(build, batch)
+            rows.append((f"{name} fit, batch {batch}, per step", mine, "eager Keras layer calls", eager, "ms"))
     for name, mine, peer_name, peer, unit in rows:
         digits = 3 if unit == "s" else 1
         if peer is None:

@@ -97,6 +97,11 @@ def test_shape_reads_are_recognised_only_on_the_tested_series(private):
     assert not compat.is_keras_shape_read(another_kind)
 
 
+def torch_file():
+    torch = pytest.importorskip("torch")
+    return torch.__file__
+
+
 def _line_of(path, text):
     with open(path) as f:
         return next(i for i, line in enumerate(f, 1) if line.strip() == text)
@@ -107,9 +112,15 @@ def test_convolution_padding_reads_and_constants_are_recognised_by_their_text(pr
     # other line of the same file may read data, and must still forbid a trace.
     nn = os.path.join(os.path.dirname(keras.__file__), "src", "backend", "torch", "nn.py")
     core = os.path.join(os.path.dirname(nn), "core.py")
-    for text in ("if all(left == right for left, right in padding):", "total_padding = max(",
-                 "if in_channels % kernel_in_channels != 0:"):
-        warning = warnings.WarningMessage("bool", UserWarning, nn, _line_of(nn, text))
+    numpy = os.path.join(os.path.dirname(nn), "numpy.py")
+    tensor = os.path.join(os.path.dirname(torch_file()), "_tensor.py")
+    for path, text in ((nn, "if all(left == right for left, right in padding):"), (nn, "total_padding = max("),
+                       (nn, "if in_channels % kernel_in_channels != 0:"),
+                       (nn, "needs_zero_pad = any(cl < 0 or cr < 0 for cl, cr in crops)"),
+                       (numpy, "if dim % indices_or_sections != 0:"),
+                       (numpy, "if dim == 0 and isinstance(indices_or_sections, int):"),
+                       (tensor, "split_size = int(split_size)")):
+        warning = warnings.WarningMessage("bool", UserWarning, path, _line_of(path, text))
         assert compat.is_keras_shape_read(warning) is private, text
     elsewhere = warnings.WarningMessage("bool", UserWarning, nn, 1)
     assert not compat.is_keras_shape_read(elsewhere)  # negative control: same file, another line

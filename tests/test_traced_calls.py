@@ -426,3 +426,60 @@ def test_torch_sampling_with_the_traced_ema_network_equals_the_eager_sampler():
         kb.set_network_tracing(previous)
     np.testing.assert_allclose(traced, eager, rtol=1e-5, atol=1e-5)
     assert not np.allclose(traced, _np(model.sample(3, steps=4, seed=6)), atol=1e-3)  # bites: the seed matters
+
+
+def _flow_fit(cls, tracing, steps, **kwargs):
+    previous = kb.set_network_tracing(tracing)
+    try:
+        kgen.set_seed(0)
+        model = cls((8, 8, 1), seed=0, **kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        x = np.random.default_rng(0).uniform(0.05, 0.95, size=(4 * steps, 8, 8, 1)).astype("float32")
+        model.fit(x, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        return model, [_np(v) for v in model.variables]
+    finally:
+        kb.set_network_tracing(previous)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["Glow", "RealNVP", "NICE"])
+def test_torch_flow_fit_with_the_traced_chain_equals_fit_without(name):
+    cls = getattr(kgen.flows, name)
+    kwargs = {"Glow": dict(levels=2, depth=2, filters=8),
+              "RealNVP": dict(num_couplings=4, filters=8, hidden=(16,), batch_norm=True),  # BatchNorm state too
+              "NICE": dict(num_couplings=2, hidden=(16, 16))}[name]
+    model, traced = _flow_fit(cls, True, 3, **kwargs)
+    assert [t is not None for t in _traces(model).values()] == [True]  # the whole chain, one replay per step
+    _, eager = _flow_fit(cls, False, 3, **kwargs)
+    for a, b in zip(traced, eager, strict=True):  # weights, ActNorm / 1×1-convolution / BatchNorm state, slots
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(traced, _flow_fit(cls, False, 2, **kwargs)[1]))  # bites
+
+
+def _unilm_fit(tracing, steps):
+    from kgen.text import UniLM
+
+    previous = kb.set_network_tracing(tracing)
+    try:
+        kgen.set_seed(0)
+        model = UniLM(vocab_size=32, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        rng = np.random.default_rng(0)
+        tokens = rng.integers(1, 32, size=(4 * steps, 12)).astype("int32")
+        tokens[:, -2:] = 0  # padding at the end
+        segments = np.zeros_like(tokens)
+        segments[:, 5:] = 1
+        model.fit({"token_ids": tokens, "segment_ids": segments}, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        return model, [_np(v) for v in model.trainable_variables]
+    finally:
+        kb.set_network_tracing(previous)
+
+
+@pytest.mark.torch
+def test_torch_unilm_fit_with_the_traced_encoder_equals_fit_without():
+    model, traced = _unilm_fit(True, 3)
+    assert [t is not None for t in _traces(model).values()] == [True]  # the UniLM mask and encoder, replayed
+    _, eager = _unilm_fit(False, 3)
+    for a, b in zip(traced, eager, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(traced, _unilm_fit(False, 2)[1]))  # bites

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import keras
 
 from kgen.backend import _keras_compat as compat
-from kgen.backend._common import call_with_values
+from kgen.backend._common import plain_call
 from kgen.backend._keras_compat import StatelessScope
 
 
@@ -264,11 +264,8 @@ def data_parallel(devices):
     return distribution.scope()
 
 
-def call_network(network, inputs, training, trainable_values=None):
-    # Compiled by fit / compile_function already.
-    if trainable_values is None:
-        return network(inputs, training=training)
-    return call_with_values(network, inputs, training, trainable_values)
+def call_network(network, inputs, training, trainable_values=None, method=None):
+    return plain_call(network, inputs, training, trainable_values, method)  # compiled by fit / compile_function
 
 
 def set_network_tracing(enabled):

@@ -103,8 +103,9 @@ def optimizer_knows(optimizer, variables):
 # Keras's backend-neutral code (ops, layers, models, backend/common) also runs under `jax.jit` and `tf.function`,
 # where sizes are Python ints and data are not: any Python number it reads from a tensor is a size. Its torch
 # backend is not bound by that, so only these lines of it are known to read sizes (a convolution's padding and
-# grouping, a transposed convolution's crop), matched by their text: a Keras whose code differs makes such
-# networks run eagerly instead of tracing wrongly.
+# grouping, a transposed convolution's crop, a split into equal sections, and torch's own split given that
+# size), matched by their text: a Keras whose code differs makes such networks run eagerly instead of tracing
+# wrongly.
 _NEUTRAL = ("keras/src/ops/", "keras/src/layers/", "keras/src/models/", "keras/src/backend/common/")
 _SHAPE_READ_LINES = {
     "keras/src/backend/torch/nn.py": ("if all(left == right for left, right in padding):",
@@ -113,6 +114,9 @@ _SHAPE_READ_LINES = {
                                       "needs_zero_pad = any(cl < 0 or cr < 0 for cl, cr in crops)",
                                       "start = max(0, crop_left)",
                                       "end = -crop_right if crop_right > 0 else None"),
+    "keras/src/backend/torch/numpy.py": ("if dim % indices_or_sections != 0:",  # ops.split into equal sections
+                                         "if dim == 0 and isinstance(indices_or_sections, int):"),
+    "torch/_tensor.py": ("split_size = int(split_size)",),  # torch's Tensor.split, given that size
 }
 
 

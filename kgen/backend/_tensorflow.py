@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kgen.backend._common import call_with_values
+from kgen.backend._common import plain_call
 
 
 def input_gradient(fn, x):
@@ -82,11 +82,8 @@ def data_parallel(devices):
     return _STRATEGIES[devices].scope()
 
 
-def call_network(network, inputs, training, trainable_values=None):
-    # Compiled by fit / compile_function already.
-    if trainable_values is None:
-        return network(inputs, training=training)
-    return call_with_values(network, inputs, training, trainable_values)
+def call_network(network, inputs, training, trainable_values=None, method=None):
+    return plain_call(network, inputs, training, trainable_values, method)  # compiled by fit / compile_function
 
 
 def set_network_tracing(enabled):

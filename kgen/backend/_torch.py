@@ -9,7 +9,7 @@ import keras
 import torch
 
 from kgen.backend import _keras_compat as compat
-from kgen.backend._common import call_with_values
+from kgen.backend._common import call_with_state, plain_call
 
 
 def input_gradient(fn, x):
@@ -139,7 +139,8 @@ def data_parallel(devices):
 # autograd graph: tests/test_traced_calls.py shows it.) Seed generators are state too, but a dropout or noise layer
 # reads its seed as a Python number: such traces are refused, like any trace that reads a tensor as a Python
 # number (TracerWarning) or does not reproduce the eager output, and the network runs eagerly.
-_TRACES = weakref.WeakKeyDictionary()  # network -> {(training, listed, n_inputs, signature): ScriptModule | None}
+# network -> {(training, listed, n_inputs, signature, method): (trace, the state variables it updates) | None}
+_TRACES = weakref.WeakKeyDictionary()
 _STATE = weakref.WeakKeyDictionary()  # network -> its non-trainable variables (listed once: a walk per call)
 _MAX_TRACES = 8  # per network; further input shapes run eagerly
 _TRACING = {"enabled": True}
@@ -148,23 +149,29 @@ _TRACING = {"enabled": True}
 class _NetworkCall(torch.nn.Module):
     """One network call with positional tensors, for `torch.jit.trace`: the first `n_inputs` tensors are the
     inputs; with `values`, the next ones stand for the trainable variables (else the live Parameters are used);
-    the last `n_state` are the non-trainable variables, and then the output is `(output, new state)`."""
+    the last `n_state` are the non-trainable variables, and then the output is `(output, new state)`. `method`:
+    the network's method to call (None: the network itself)."""
 
-    def __init__(self, network, training, listed, n_inputs, values, n_state):
+    def __init__(self, network, training, listed, n_inputs, values, n_state, method=None):
         super().__init__()
         self.network, self.training_flag, self.listed = network, training, listed
         self.n_inputs, self.values, self.n_state = n_inputs, values, n_state
+        self.method_name = None if method is None else method.__name__
 
     def forward(self, *tensors):
         inputs = tensors[:self.n_inputs]
         inputs = list(inputs) if self.listed else inputs[0]
+        method = None if self.method_name is None else getattr(self.network, self.method_name)
         if not self.values and not self.n_state:
-            return self.network(inputs, training=self.training_flag)
+            return plain_call(self.network, inputs, self.training_flag, None, method)
         rest = tensors[self.n_inputs:len(tensors) - self.n_state]
         trainable = list(rest) if self.values else [v.value for v in self.network.trainable_variables]
         state = list(tensors[len(tensors) - self.n_state:])
-        output, new_state = self.network.stateless_call(trainable, state, inputs, training=self.training_flag)
-        return (output, tuple(new_state)) if self.n_state else output
+        output, new_state = call_with_state(self.network, method, trainable, state, inputs, self.training_flag)
+        # Only the state the call assigned goes out (and is written back): a value the graph still needs for
+        # backprop (a flow's fixed permutation, say) must not be overwritten in place, even by itself.
+        self.updated = [i for i, (new, old) in enumerate(zip(new_state, state)) if new is not old]
+        return (output, tuple(new_state[i] for i in self.updated)) if self.n_state else output
 
 
 def set_network_tracing(enabled):
@@ -200,8 +207,9 @@ def _trace(call, tensors):
         for args in (tensors, perturbed):
             expected = keras.tree.flatten(call(*args))
             got = keras.tree.flatten(traced(*args))
-            if len(expected) != len(got) or not all(e.shape == g.shape and torch.allclose(e, g, rtol=1e-5, atol=1e-5)
-                                                    for e, g in zip(expected, got)):
+            if len(expected) != len(got) or not all(
+                    e.shape == g.shape and torch.allclose(e, g, rtol=1e-5, atol=1e-5, equal_nan=True)
+                    for e, g in zip(expected, got)):
                 return None
     return traced
 
@@ -220,38 +228,37 @@ def _state(network):
     return _STATE[network]
 
 
-def call_network(network, inputs, training, trainable_values=None):
-    def eager():
-        if trainable_values is None:
-            return network(inputs, training=training)
-        return call_with_values(network, inputs, training, trainable_values)
-
-    # Inside a StatelessScope the variables' values are the scope's, which a replay would not read.
-    if not _TRACING["enabled"] or not network.built or compat.stateless_scope() is not None:
-        return eager()
+def call_network(network, inputs, training, trainable_values=None, method=None):
+    # Inside a StatelessScope the variables' values are the scope's, which a replay would not read; inside a
+    # trace (a network called by a traced one) the outer trace records the call.
+    if (not _TRACING["enabled"] or not network.built or compat.stateless_scope() is not None
+            or torch.jit.is_tracing()):
+        return plain_call(network, inputs, training, trainable_values, method)
     state = _state(network)
     listed = isinstance(inputs, (list, tuple))
     tensors = [keras.ops.convert_to_tensor(t) for t in (inputs if listed else [inputs])]
     n_inputs, values = len(tensors), trainable_values is not None
     key = (bool(training), listed, n_inputs if values else None,
-           tuple((tuple(t.shape), t.dtype, t.device) for t in tensors))
+           tuple((tuple(t.shape), t.dtype, t.device) for t in tensors), None if method is None else method.__name__)
     if values:
         tensors += [keras.ops.convert_to_tensor(v) for v in trainable_values]
     tensors += [v.value for v in state]
     traces = _TRACES.setdefault(network, {})
     if key not in traces:
         if len(traces) >= _MAX_TRACES:
-            return eager()
-        traces[key] = _trace(_NetworkCall(network, bool(training), listed, n_inputs, values, len(state)), tensors)
-    traced = traces[key]
-    if traced is None:
-        return eager()
+            return plain_call(network, inputs, training, trainable_values, method)
+        call = _NetworkCall(network, bool(training), listed, n_inputs, values, len(state), method)
+        traced = _trace(call, tensors)
+        traces[key] = None if traced is None else (traced, [state[i] for i in getattr(call, "updated", [])])
+    if traces[key] is None:
+        return plain_call(network, inputs, training, trainable_values, method)
+    traced, updated = traces[key]
     if not state:
         return traced(*tensors)
     output, new_state = traced(*tensors)
-    if not values:  # a live call updates the state (a call with given weights, like `stateless_call`, does not)
+    if updated and not values:  # a live call updates the state (one with given weights, like stateless_call, not)
         with torch.no_grad():
-            torch._foreach_copy_([v.value for v in state], [t.detach() for t in new_state])
+            torch._foreach_copy_([v.value for v in updated], [t.detach() for t in new_state])
     return output
 
 

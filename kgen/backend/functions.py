@@ -58,12 +58,14 @@ def minimize(loss_fn, variables, optimizer):
     return loss
 
 
-def call_network(network, inputs, training=False, trainable_values=None):
+def call_network(network, inputs, training=False, trainable_values=None, method=None):
     """`network(inputs, training=training)`, the way kgen's models call their networks in training and sampling.
 
     With `trainable_values` (tensors aligned with `network.trainable_variables`) the network runs with those in
     place of its trainable weights, its live non-trainable weights, and no change to either (`stateless_call`;
-    how an EMA's averages are used).
+    how an EMA's averages are used). With `method` (a bound method of `network`, e.g. `flow._log_prob`),
+    `method(inputs, training=training)` is called instead of the network itself: the network's variables are
+    the ones it reads.
 
     On JAX and TensorFlow this is the plain call (the step is compiled as a whole). On torch, a *stateless*
     network (no non-trainable variables: no BatchNorm statistics, spectral-norm vectors or seed generators) is
@@ -78,7 +80,9 @@ def call_network(network, inputs, training=False, trainable_values=None):
         raise TypeError(f"`network` must be a keras Layer or Model, got {type(network).__name__}")
     if trainable_values is not None:  # their count is checked by `stateless_call` (not here: a walk per call)
         trainable_values = list(trainable_values)
-    return impl.call_network(network, inputs, training, trainable_values)
+    if method is not None and getattr(method, "__self__", None) is not network:
+        raise ValueError("`method` must be a bound method of `network`")
+    return impl.call_network(network, inputs, training, trainable_values, method)
 
 
 def static_shape(x):

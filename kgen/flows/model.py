@@ -192,7 +192,9 @@ class Flow(kb.Model):
     # ------------------------------------------------------------------ training
     def call(self, x, training=None):
         """Per-example negative log-likelihood in nats, shape (batch,)."""
-        return -self._log_prob(x, training=training)
+        # Through kb.call_network: on torch one traced replay of the whole chain (Keras's per-layer Python time
+        # is most of a Glow step there); elsewhere the plain call.
+        return -kb.call_network(self, x, training, method=self._log_prob)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:

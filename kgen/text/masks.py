@@ -26,7 +26,7 @@ from keras import ops
 
 from kgen._checks import check_choice
 from kgen._deprecation import warn_deprecated
-from kgen.backend import concrete_value
+from kgen.backend import concrete_value, static_shape
 
 
 def eager_numpy(x):
@@ -36,7 +36,8 @@ def eager_numpy(x):
 
 
 def _static_shape(x):
-    return tuple(getattr(x, "shape", np.shape(x)))
+    # Python ints for tensors inside a torch trace too (kgen.backend.call_network): sizes are not data.
+    return static_shape(x) if hasattr(x, "shape") and not isinstance(x, np.ndarray) else tuple(np.shape(x))
 
 
 def check_same_shape(names, tensors):

@@ -147,7 +147,12 @@ class UniLM(kb.Model):
     # -- model ---------------------------------------------------------------------------------------------
     def call(self, inputs, training=None):
         self.check_inputs(inputs)
-        token_ids, segment_ids, padding_mask = self._split_inputs(inputs)
+        # Through kb.call_network: on torch one traced replay of the mask and the encoder (Keras's per-layer
+        # Python time is most of a small model's step there); elsewhere the plain call.
+        return kb.call_network(self, list(self._split_inputs(inputs)), training, method=self._logits)
+
+    def _logits(self, inputs, training=None):
+        token_ids, segment_ids, padding_mask = inputs
         mask = self.unilm_mask(segment_ids, padding_mask)
         return self.encoder(token_ids, segment_ids, attention_mask=mask, training=training)
 
