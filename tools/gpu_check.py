@@ -445,6 +445,18 @@ def smoke(args):
             res.update(tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
         return res
 
+    def untraced(res, key, model, x, batch, steps):
+        """torch: the same fit timed again with Keras's eager layer calls (no `call_network` replay), beside it."""
+        if B != "torch":
+            return
+        from kgen import backend as kb
+
+        previous = kb.set_network_tracing(False)
+        try:
+            res[key] = round(1e3 * _timed_fit(model, x, batch, steps)[0], 2)
+        finally:
+            kb.set_network_tracing(previous)
+
     def gan():
         from kgen.gans import GAN, networks
 
@@ -468,6 +480,7 @@ def smoke(args):
         res["reload_max_diff"] = float(np.max(np.abs(_numpy(loaded.generate(z)) - _numpy(model.generate(z)))))
         res["losses_finite"] = bool(np.isfinite(history.history["d_loss"][-1]) and np.isfinite(history.history["g_loss"][-1]))
         res.update(_speeds(res, "float32", batches[0], per_step, history, "d_loss"))
+        untraced(res, f"train_float32_b{batches[0]}_untraced_ms_per_step", model, signed, batches[0], steps)
         for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
             _policy(policy)
             model = build()
@@ -487,6 +500,7 @@ def smoke(args):
         model = presets.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
         per_step, history = _timed_fit(model, signed, batches[0], steps)
         res.update(_speeds(res, "float32", batches[0], per_step, history, "loss"))
+        untraced(res, f"train_float32_b{batches[0]}_untraced_ms_per_step", model, signed, batches[0], steps)
         loaded = reload(model, "diffusion")
         x = keras.ops.convert_to_tensor(signed[:4])
         logsnr = keras.ops.zeros((4,))
@@ -523,6 +537,7 @@ def smoke(args):
         per_step, history = _timed_fit(model, data, 32, 2 if dry else 20)
         res = {"train_float32_b32_ms_per_step": round(1e3 * per_step, 2),
                "loss_finite": bool(np.isfinite(history.history["loss"][-1]))}
+        untraced(res, "train_float32_b32_untraced_ms_per_step", model, data, 32, 2 if dry else 20)
         tokens = {}
         new = 4 if dry else 32
         for cache in (True, False):
@@ -556,6 +571,7 @@ def smoke(args):
         res = {"train_float32_b64_ms_per_step": round(1e3 * per_step, 2),
                "train_float32_examples_per_s": round(batch / per_step, 1),
                "loss_finite": bool(np.isfinite(history.history["loss"][-1]))}
+        untraced(res, "train_float32_b64_untraced_ms_per_step", model, x, batch, steps)
         xb = x[:16]
         loaded = reload(model, "glow")
         res["reload_log_prob_max_diff"] = float(np.max(np.abs(_numpy(loaded.log_prob(xb)) - _numpy(model.log_prob(xb)))))
