@@ -67,14 +67,22 @@ def call_network(network, inputs, training=False, trainable_values=None, method=
     `method(inputs, training=training)` is called instead of the network itself: the network's variables are
     the ones it reads.
 
-    On JAX and TensorFlow this is the plain call (the step is compiled as a whole). On torch, a *stateless*
-    network (no non-trainable variables: no BatchNorm statistics, spectral-norm vectors or seed generators) is
-    traced once per (training, input shapes, dtypes, with or without `trainable_values`) with `torch.jit.trace`
-    and replayed: the same Parameters (or the given values, inputs of the trace), autograd and double backprop,
-    without Keras's per-layer Python overhead (3× faster on small MLPs, 2–5× on the diffusion U-Net). Other
-    networks, and traces that read a tensor as a Python number or do not reproduce the eager output, run
+    On JAX and TensorFlow this is the plain call (the step is compiled as a whole). On torch the call is traced
+    once per (training, input shapes and dtypes, with or without `trainable_values`, method) with
+    `torch.jit.trace` and replayed: the same Parameters (or the given values, inputs of the trace), autograd and
+    double backprop, without Keras's per-layer Python time (×1.7–3.8 per step at batch 2 on a CPU:
+    benchmarks/bench_backend.py). A network with state (BatchNorm statistics, spectral-norm vectors, ActNorm:
+    non-trainable variables) is traced as `stateless_call`, its state passed in and the part the call assigns
+    passed out and written back, detached. Traces that read a tensor as a Python number (a dropout seed) or do
+    not reproduce the eager call on their inputs and on perturbed ones are not used: such networks run
     eagerly. A network whose `call` depends on Python attributes changed between steps must not be traced:
     switch tracing off with `set_network_tracing(False)`.
+
+    Example:
+        >>> net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> y = kgen.backend.call_network(net, keras.ops.ones((4, 3)), training=True)       # (4, 2)
+        >>> zeros = [keras.ops.zeros(v.shape) for v in net.trainable_variables]
+        >>> kgen.backend.call_network(net, keras.ops.ones((4, 3)), trainable_values=zeros)  # (4, 2) zeros
     """
     if not isinstance(network, keras.layers.Layer):
         raise TypeError(f"`network` must be a keras Layer or Model, got {type(network).__name__}")
