@@ -168,6 +168,23 @@ def test_torch_a_frozen_data_read_that_no_warning_reported_is_caught_on_perturbe
 
 
 @pytest.mark.torch
+def test_torch_no_replay_inside_a_stateless_scope_or_a_torch_compile_capture(monkeypatch):
+    import torch
+
+    net = mlp(2, 1, seed=0)
+    x = np.ones((2, 2), "float32")
+    values = [v.value * 0.0 for v in net.trainable_variables]
+    with keras.StatelessScope(state_mapping=list(zip(net.trainable_variables, values))):
+        np.testing.assert_array_equal(_np(kb.call_network(net, x, training=True)), 0.0)  # the scope's weights
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    kb.call_network(net, x, training=True)
+    assert _traces(net) == {}
+    monkeypatch.undo()
+    kb.call_network(net, x, training=True)
+    assert list(_traces(net)) != []  # negative control: outside both, the call is traced
+
+
+@pytest.mark.torch
 def test_torch_tracing_can_be_switched_off():
     net = mlp(2, 1, seed=0)
     previous = kb.set_network_tracing(False)
