@@ -500,3 +500,18 @@ def test_torch_unilm_fit_with_the_traced_encoder_equals_fit_without():
     for a, b in zip(traced, eager, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert any(not np.allclose(a, b) for a, b in zip(traced, _unilm_fit(False, 2)[1]))  # bites
+
+
+@pytest.mark.torch
+def test_torch_traces_do_not_keep_their_network_alive():
+    import gc
+    import weakref
+
+    inputs = keras.Input((2,))
+    net = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(3)(inputs)))
+    kb.call_network(net, np.ones((4, 2), "float32"), training=True)
+    assert [t is not None for t in _traces(net).values()] == [True]
+    alive = weakref.ref(net)
+    del net
+    gc.collect()
+    assert alive() is None  # the cache is keyed weakly and its values hold no reference back

@@ -167,10 +167,13 @@ class _NetworkCall(torch.nn.Module):
         rest = tensors[self.n_inputs:len(tensors) - self.n_state]
         trainable = list(rest) if self.values else [v.value for v in self.network.trainable_variables]
         state = list(tensors[len(tensors) - self.n_state:])
-        output, new_state = call_with_state(self.network, method, trainable, state, inputs, self.training_flag)
+        # What the eager call runs: the method; else with given weights `call` (as `stateless_call` does), and
+        # the network itself (Layer.__call__) for a live call.
+        fn = method or (self.network.call if self.values else self.network)
+        output, new_state, self.updated = call_with_state(self.network, fn, trainable, state, inputs,
+                                                          self.training_flag)
         # Only the state the call assigned goes out (and is written back): a value the graph still needs for
         # backprop (a flow's fixed permutation, say) must not be overwritten in place, even by itself.
-        self.updated = [i for i, (new, old) in enumerate(zip(new_state, state)) if new is not old]
         return (output, tuple(new_state[i] for i in self.updated)) if self.n_state else output
 
 
@@ -230,9 +233,10 @@ def _state(network):
 
 def call_network(network, inputs, training, trainable_values=None, method=None):
     # Inside a StatelessScope the variables' values are the scope's, which a replay would not read; inside a
-    # trace (a network called by a traced one) the outer trace records the call.
+    # trace (a network called by a traced one) or a torch.compile / torch.export capture, the outer one records
+    # the call.
     if (not _TRACING["enabled"] or not network.built or compat.stateless_scope() is not None
-            or torch.jit.is_tracing()):
+            or torch.jit.is_tracing() or torch.compiler.is_compiling()):
         return plain_call(network, inputs, training, trainable_values, method)
     state = _state(network)
     listed = isinstance(inputs, (list, tuple))
