@@ -140,12 +140,17 @@ class Flow(kb.Model):
         if len(latents) != len(self.latent_shapes):
             raise ValueError(f"`latents` must hold {len(self.latent_shapes)} tensors (shapes {self.latent_shapes}), "
                              f"got {len(latents)}")
+        latents = [ops.convert_to_tensor(z, dtype=self.compute_dtype) for z in latents]
+        # Through kb.call_network: on torch one traced replay of the inverse chain; elsewhere the plain call.
+        return kb.call_network(self, latents, False, method=self._decode)
+
+    def _decode(self, latents, training=None):
         k = len(latents) - 1
-        h = ops.convert_to_tensor(latents[k], dtype=self.compute_dtype)
+        h = latents[k]
         for layer in reversed(self.flow_layers):
             if isinstance(layer, Split):
                 k -= 1
-                h = layer.inverse(h, ops.convert_to_tensor(latents[k], dtype=self.compute_dtype))
+                h = layer.inverse(h, latents[k])
             else:
                 h = layer.inverse(h)
         return h

@@ -26,6 +26,7 @@ import scipy.linalg
 from keras import ops
 
 from kgen._checks import check_int
+from kgen.backend import static_shape
 from kgen.flows.layers.base import FlowLayer, sum_except_batch
 
 
@@ -42,7 +43,7 @@ def triangular_inverse(matrix, lower):
     graph: a JAX model exported to a SavedModel (jax2tf) cannot run `inv`/`solve`, whose LAPACK custom
     calls TensorFlow's runtime does not register.
     """
-    size = int(matrix.shape[-1])
+    size = static_shape(matrix)[-1]  # plain ints inside a torch trace too (kgen.backend.call_network)
     eye = ops.eye(size, dtype=matrix.dtype)
     rows = [None] * size
     order = range(size) if lower else range(size - 1, -1, -1)
