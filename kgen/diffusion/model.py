@@ -167,7 +167,7 @@ class DiffusionModel(kb.Model):
         inputs = self._network_inputs(x_t, logsnr, labels)
         if use_ema and self.ema is not None:
             return ops.cast(self.ema.call_with_averages(self.network, inputs, training=training), x_t.dtype)
-        return ops.cast(self.network(inputs, training=training), x_t.dtype)
+        return ops.cast(kb.call_network(self.network, inputs, training), x_t.dtype)
 
     @renamed_keywords(x="x_t")
     def eps_fn(self, x_t, logsnr, labels=None, use_ema=True):
