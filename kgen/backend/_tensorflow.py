@@ -98,7 +98,6 @@ def saved_model_endpoint_options(random):
     return {}
 
 
-@tf.autograph.experimental.do_not_convert  # a host-side question about `x`, never part of the graph
 def fused_move_towards(variables, targets, weight):
     return False  # the assigns are compiled with the step
 
@@ -107,6 +106,7 @@ def static_shape(x):
     return tuple(x.shape)
 
 
+@tf.autograph.experimental.do_not_convert  # a host-side question about `x`, never part of the graph
 def concrete_value(x):
     # Inside tf.function every tensor is symbolic (a graph tensor), and so is a variable's read.
     if isinstance(x, (tf.Tensor, tf.Variable)) and (not tf.executing_eagerly() or tf.is_symbolic_tensor(x)):
