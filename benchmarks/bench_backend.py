@@ -158,31 +158,40 @@ def bench_two_optimizer_fit(steps=200, batch=128, repeats=3):
     return best[0], (best[1] if recipe is not None else None)
 
 
-def bench_unet(batch, fit_steps=20, sample_steps=20, repeats=3):
+def _replay_vs_eager(runs, repeats=3):
+    """{name: (kgen ms per step, eager ms per step or None)} of `runs[name] = (warm_up, timed, steps)`: the best
+    of `repeats` calls of `timed()`, with `call_network`'s replay on and (torch only) off, interleaved so that
+    both see the same machine load; `warm_up()` compiles or traces first, outside the timing."""
+    modes = (True, False) if BACKEND == "torch" else (True,)
+    best = {(name, tracing): float("inf") for name in runs for tracing in modes}
+    for timing in (False,) + (True,) * repeats:  # one warm-up round, then the timed ones
+        for tracing in modes:
+            previous = kb.set_network_tracing(tracing)
+            try:
+                for name, (warm_up, timed, steps) in runs.items():
+                    if not timing:
+                        warm_up()
+                        continue
+                    start = time.perf_counter()
+                    timed()
+                    best[name, tracing] = min(best[name, tracing], 1e3 * (time.perf_counter() - start) / steps)
+            finally:
+                kb.set_network_tracing(previous)
+    return {name: (best[name, True], best.get((name, False))) for name in runs}
+
+
+def bench_unet(batch, fit_steps=20, sample_steps=20):
     """(kgen, eager) pairs of ms per fit step and per sampling step; eager is None off torch."""
     from kgen.app import presets
 
     x = np.random.default_rng(0).uniform(-1, 1, size=(batch * fit_steps, 28, 28, 1)).astype("float32")
     model = presets.diffusion_model(x, seed=0)
-    modes = (True, False) if BACKEND == "torch" else (True,)
-    fit, sample = {}, {}
-    for tracing in modes:  # compile / trace outside the timing
-        previous = kb.set_network_tracing(tracing)
-        model.fit(x[:2 * batch], batch_size=batch, epochs=1, verbose=0)
-        ops.convert_to_numpy(model.sample(batch, steps=2, seed=0))
-        kb.set_network_tracing(previous)
-    for _ in range(repeats):  # interleaved, so that both see the same machine load
-        for tracing in modes:
-            previous = kb.set_network_tracing(tracing)
-            start = time.perf_counter()
-            model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-            fit[tracing] = min(fit.get(tracing, float("inf")), 1e3 * (time.perf_counter() - start) / fit_steps)
-            start = time.perf_counter()
-            ops.convert_to_numpy(model.sample(batch, steps=sample_steps, seed=0))
-            sample[tracing] = min(sample.get(tracing, float("inf")),
-                                  1e3 * (time.perf_counter() - start) / sample_steps)
-            kb.set_network_tracing(previous)
-    return (fit[True], fit.get(False)), (sample[True], sample.get(False))
+    times = _replay_vs_eager({
+        "fit": (lambda: model.fit(x[:2 * batch], batch_size=batch, epochs=1, verbose=0),
+                lambda: model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False), fit_steps),
+        "sample": (lambda: ops.convert_to_numpy(model.sample(batch, steps=2, seed=0)),
+                   lambda: ops.convert_to_numpy(model.sample(batch, steps=sample_steps, seed=0)), sample_steps)})
+    return times["fit"], times["sample"]
 
 
 def _selfmod_gan():
@@ -218,26 +227,15 @@ FIT_MODELS = {"SELF-MOD GAN (SN, attention, width 32)": _selfmod_gan, "Glow 2 ×
               "UniLM 4 × 128, 48 tokens": _unilm}
 
 
-def bench_fit(build, batch, fit_steps=20, repeats=3):
+def bench_fit(build, batch, fit_steps=20):
     """(kgen, eager) ms per fit step of `build()`'s model on `fit_steps` batches; eager is None off torch."""
     model, example = build()
     repeat = lambda a: np.repeat(a, batch * fit_steps, axis=0)  # noqa: E731
     x = {k: repeat(v) for k, v in example.items()} if isinstance(example, dict) else repeat(example)
     head = {k: v[:2 * batch] for k, v in x.items()} if isinstance(x, dict) else x[:2 * batch]
-    modes = (True, False) if BACKEND == "torch" else (True,)
-    fit = {}
-    for tracing in modes:
-        previous = kb.set_network_tracing(tracing)
-        model.fit(head, batch_size=batch, epochs=1, verbose=0)
-        kb.set_network_tracing(previous)
-    for _ in range(repeats):
-        for tracing in modes:
-            previous = kb.set_network_tracing(tracing)
-            start = time.perf_counter()
-            model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-            fit[tracing] = min(fit.get(tracing, float("inf")), 1e3 * (time.perf_counter() - start) / fit_steps)
-            kb.set_network_tracing(previous)
-    return fit[True], fit.get(False)
+    return _replay_vs_eager({
+        "fit": (lambda: model.fit(head, batch_size=batch, epochs=1, verbose=0),
+                lambda: model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False), fit_steps)})["fit"]
 
 
 def main():
