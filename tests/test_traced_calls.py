@@ -533,3 +533,51 @@ def test_torch_flow_decode_replays_the_inverse_chain_and_inverts_encode():
     finally:
         kb.set_network_tracing(previous)
     assert not np.allclose(samples, _np(model.sample(3, seed=5, temperature=0.7)))  # bites: the seed matters
+
+
+def _unilm_generate(model, tracing, sampler="random", use_cache=True):
+    previous = kb.set_network_tracing(tracing)
+    try:
+        sources = [[1, 5, 6, 7, 2], [1, 9, 2], [1, 4, 4, 8, 3, 2]]
+        if sampler == "beam":
+            from kgen.text.samplers import BeamSampler
+
+            tokens, scores = model.generate(sources, 6, sampler=BeamSampler(3, return_all_beams=True),
+                                            use_cache=use_cache)
+            return _np(tokens), _np(scores)
+        tokens, logits = model.generate(sources, 6, sampler=sampler, use_cache=use_cache, return_logits=True, seed=3)
+        return _np(tokens), _np(logits)
+    finally:
+        kb.set_network_tracing(previous)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("sampler, use_cache", [("random", True), ("random", False), ("beam", True)])
+def test_torch_unilm_decoding_replays_one_trace_per_step_shape_and_equals_eager_decoding(sampler, use_cache):
+    from kgen.text import UniLM
+
+    kgen.set_seed(0)
+    model = UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
+                  initializer_range=0.5)
+    traced = _unilm_generate(model, True, sampler, use_cache)
+    step = "_cached_step" if use_cache else "_full_step"
+    assert [trace is not None for key, trace in _traces(model).items() if key[4] == step] == [True]  # all steps
+    eager = _unilm_generate(model, False, sampler, use_cache)
+    np.testing.assert_array_equal(traced[0], eager[0])
+    np.testing.assert_allclose(traced[1], eager[1], rtol=1e-5, atol=1e-5)
+    assert len(np.unique(traced[0])) > 3  # the tokens vary, so equal tokens say something
+
+
+@pytest.mark.torch
+def test_torch_negative_control_decoding_with_a_frozen_step_index_differs(monkeypatch):
+    from kgen.text import UniLM
+
+    kgen.set_seed(0)
+    model = UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
+                  initializer_range=0.5)
+    tokens, logits = _unilm_generate(model, False)
+    step = UniLM.next_logits
+    monkeypatch.setattr(UniLM, "next_logits", lambda self, token, index, *rest: step(self, token, 0, *rest))
+    frozen_tokens, frozen_logits = _unilm_generate(model, False)
+    np.testing.assert_allclose(frozen_logits[:, :2], logits[:, :2], rtol=1e-5, atol=1e-5)  # steps 0 and 1 agree
+    assert not np.allclose(frozen_logits, logits, rtol=1e-5, atol=1e-5)  # what a trace that froze it would give

@@ -217,20 +217,38 @@ class UniLM(kb.Model):
         """Feed `token (batch,)` as generated token `index` (a scalar), at each row's position `lengths + index`.
 
         Returns `(logits (batch, vocab) of the token after it, cache)`."""
-        encoder = self.encoder
+        # Through kb.call_network, as `call`: on torch one traced replay per step (the index is one of its
+        # tensor inputs, so every step of a loop replays the same trace); elsewhere the plain call.
+        inputs = [token, ops.convert_to_tensor(index, "int32"), lengths]
+        if not use_cache:
+            tokens, segments = cache
+            logits, tokens = kb.call_network(self, inputs + [tokens, segments], False, method=self._full_step)
+            return logits, (tokens, segments)
+        width = len(cache[0])
+        flat = [x for layer in cache for x in layer]
+        logits, flat = kb.call_network(self, inputs + flat, False, method=self._cached_step)
+        return logits, tuple(tuple(flat[i:i + width]) for i in range(0, len(flat), width))
+
+    def _cached_step(self, inputs, training=None):
+        """`next_logits` with the cache: `inputs` = token, index, lengths, then every layer's cache flattened."""
+        token, index, lengths, *flat = inputs
+        width = len(flat) // self.encoder.num_layers
+        cache = tuple(tuple(flat[i:i + width]) for i in range(0, len(flat), width))
+        prompt_mask = ops.arange(ops.shape(cache[0][0])[2], dtype="int32")[None, :] < lengths[:, None]
+        hidden, cache = self.encoder.decode_step(token, ops.ones_like(token), lengths + index, index, cache,
+                                                 prompt_mask)
+        return self.encoder.lm_head(hidden), [x for layer in cache for x in layer]
+
+    def _full_step(self, inputs, training=None):
+        """`next_logits` without the cache (the reference): the token buffer re-run whole."""
+        token, index, lengths, tokens, segments = inputs
         position = lengths + index
-        if use_cache:
-            prompt = ops.shape(cache[0][0])[2]
-            prompt_mask = ops.arange(prompt, dtype="int32")[None, :] < lengths[:, None]
-            hidden, cache = encoder.decode_step(token, ops.ones_like(token), position, index, cache, prompt_mask)
-            return encoder.lm_head(hidden), cache
-        tokens, segments = cache
         seen = ops.arange(ops.shape(tokens)[1], dtype="int32")[None, :] <= position[:, None]
         slot = ops.one_hot(position, ops.shape(tokens)[1], dtype="bool")
         tokens = ops.where(slot, token[:, None], tokens)
-        hidden = encoder.hidden_states(tokens, segments, unilm_mask(segments, seen))
+        hidden = self.encoder.hidden_states(tokens, segments, unilm_mask(segments, seen))
         hidden = ops.take_along_axis(hidden, position[:, None, None], axis=1)[:, 0]
-        return encoder.lm_head(hidden), (tokens, segments)
+        return self.encoder.lm_head(hidden), tokens
 
     def reorder_cache(self, cache, indices, use_cache=True):
         """The cache of rows `indices` (beam search): the beams of a row share its source, so only the generated
