@@ -6,8 +6,8 @@
    (two GradientTapes on TF, two backward passes on torch; the JAX guide has no GAN recipe: n/a).
 3. torch: the shipped animal U-Net (28×28, channels 16, levels (1, 2), EMA), ms per `fit` step and per DDIM
    sampling step, and ms per `fit` step of the shipped SELF-MOD GAN (self-modulated BatchNorm, spectral norm,
-   self-attention, width 32, hinge), Glow (2 levels × 8 steps, 64 filters) and a UniLM (4 layers × 128), with
-   `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where
+   self-attention, width 32, hinge), Glow (2 levels × 8 steps, 64 filters) and a UniLM (4 layers × 128), and ms
+   per token of that UniLM's cached greedy decoding (48 source tokens, 32 new), with `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where
    Keras's per-layer Python time is nearly all there is: what a GPU step pays) and 32. Other backends compile
    the step, so there is no peer there.
 
@@ -238,6 +238,17 @@ def bench_fit(build, batch, fit_steps=20):
                 lambda: model.fit(x, batch_size=batch, epochs=1, verbose=0, shuffle=False), fit_steps)})["fit"]
 
 
+def bench_decoding(batch, tokens=32):
+    """(kgen, eager) ms per generated token of a UniLM's cached greedy decoding; eager is None off torch."""
+    from kgen.text import UniLM
+
+    model = UniLM(1000, hidden_dim=128, num_layers=4, num_heads=4, intermediate_dim=512, max_length=48 + tokens,
+                  initializer_range=0.1)
+    sources = np.random.default_rng(0).integers(3, 1000, size=(batch, 48)).astype("int32")
+    run = lambda: ops.convert_to_numpy(model.generate(sources, tokens))  # noqa: E731
+    return _replay_vs_eager({"decode": (run, run, tokens)})["decode"]
+
+
 def main():
     kgen.set_seed(0)
     rows = []  # (what, kgen's value, peer's name, peer's value or None, unit)
@@ -252,6 +263,9 @@ def main():
         for name, build in FIT_MODELS.items():
             mine, eager = bench_fit(build, batch)
             rows.append((f"{name} fit, batch {batch}, per step", mine, "eager Keras layer calls", eager, "ms"))
+        mine, eager = bench_decoding(batch)
+        rows.append((f"UniLM 4 × 128 greedy decoding (cache, 48 source tokens), batch {batch}, per token", mine,
+                     "eager Keras layer calls", eager, "ms"))
     for name, mine, peer_name, peer, unit in rows:
         digits = 3 if unit == "s" else 1
         if peer is None:
