@@ -581,3 +581,26 @@ def test_torch_negative_control_decoding_with_a_frozen_step_index_differs(monkey
     frozen_tokens, frozen_logits = _unilm_generate(model, False)
     np.testing.assert_allclose(frozen_logits[:, :2], logits[:, :2], rtol=1e-5, atol=1e-5)  # steps 0 and 1 agree
     assert not np.allclose(frozen_logits, logits, rtol=1e-5, atol=1e-5)  # what a trace that froze it would give
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["Glow", "RealNVP"])
+def test_torch_flow_log_prob_and_encode_replay_the_chain_and_equal_the_eager_calls(name):
+    kwargs = ({"levels": 2, "depth": 2, "filters": 8} if name == "Glow"
+              else {"num_couplings": 4, "filters": 8, "hidden": (16,), "batch_norm": True})  # BatchNorm state too
+    model, _ = _flow_fit(getattr(kgen.flows, name), True, 1, **kwargs)
+    x = np.random.default_rng(1).uniform(0.05, 0.95, size=(3, 8, 8, 1)).astype("float32")
+    state = [_np(v) for v in model.non_trainable_variables]
+    log_prob, latents = _np(model.log_prob(x)), [_np(z) for z in model.encode(x)]
+    methods = {key[4] for key, trace in _traces(model).items() if trace is not None}
+    assert {"_log_prob", "_latents"} <= methods
+    for before, after in zip(state, model.non_trainable_variables, strict=True):
+        np.testing.assert_array_equal(before, _np(after))  # inference reads the statistics, writes nothing
+    previous = kb.set_network_tracing(False)
+    try:
+        np.testing.assert_allclose(_np(model.log_prob(x)), log_prob, rtol=1e-5, atol=1e-4)
+        for z, eager in zip(latents, model.encode(x), strict=True):
+            np.testing.assert_allclose(z, _np(eager), rtol=1e-5, atol=1e-5)
+    finally:
+        kb.set_network_tracing(previous)
+    assert not np.allclose(log_prob, _np(model.log_prob(x[::-1])))  # bites: the examples differ

@@ -131,8 +131,12 @@ class Flow(kb.Model):
     def encode(self, x):
         """All latents of `x`: the factored-out ones (first level first) and the final one, standardised."""
         self._check_data(x)
-        latents, _ = self._encode(x, training=False)
-        return latents
+        # Through kb.call_network, as `call` and `decode`: on torch one traced replay of the chain.
+        return list(kb.call_network(self, ops.convert_to_tensor(x, dtype=self.compute_dtype), False,
+                                    method=self._latents))
+
+    def _latents(self, x, training=None):
+        return self._encode(x, training=training)[0]
 
     def decode(self, latents):
         """Invert `encode`: `decode(encode(x)) == x` when every latent, factored out or not, is given."""
@@ -158,7 +162,8 @@ class Flow(kb.Model):
     def log_prob(self, x, training=False):
         """log p(x) per example, shape (batch,), for data in [0, 1]."""
         self._check_data(x)
-        return self._log_prob(x, training=training)
+        return kb.call_network(self, ops.convert_to_tensor(x, dtype=self.compute_dtype), training,
+                               method=self._log_prob)
 
     def _log_prob(self, x, training=None):
         latents, logdet = self._encode(x, training=training)
