@@ -11,6 +11,8 @@ optimizer recipe (`--recipe`, the same for every variant), from the same seed:
 
 and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN with only its generator's BatchNorms
 self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
+Two ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms) and `+sn+bnd`
+(the spectrally normalised D with DCGAN's BatchNorms).
 
 Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
 "ttur", SAGAN's two time-scale rule, Adam(β = (0, 0.9)) at 1e-4 for G and 4e-4 for D. `--lr-g`, `--lr-d` and
@@ -55,14 +57,16 @@ SHAPE = (28, 28, 1)
 
 
 def variant_networks(name, latent_dim, width):
-    """(generator, discriminator) of one variant (VARIANTS or EXTRA_VARIANTS)."""
-    if name not in VARIANTS + EXTRA_VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS + EXTRA_VARIANTS}, got {name!r}")
+    """(generator, discriminator) of one variant (VARIANTS, EXTRA_VARIANTS or ABLATIONS)."""
+    known = VARIANTS + EXTRA_VARIANTS + ABLATIONS
+    if name not in known:
+        raise ValueError(f"variant must be one of {known}, got {name!r}")
     sn_d = not name.startswith("dcgan")
     sn_g = attention = name in ("+attention", "+selfmod")
     norm = "selfmod" if name.endswith("selfmod") else "bn"
+    d_norm = {"dcgan-bnd": "none", "+sn+bnd": "bn"}.get(name)  # None: the discriminator's own default
     g = networks.generator(SHAPE, latent_dim, norm=norm, spectral_norm=sn_g, attention=attention, width=width)
-    d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width)
+    d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width, norm=d_norm)
     return g, d
 
 
@@ -70,6 +74,9 @@ VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 # Off the cumulative path: SELF-MOD's generator against DCGAN's discriminator (Su's survey is about the generator's
 # architecture: "判别器一直以来的变动都不大", the discriminator has changed little).
 EXTRA_VARIANTS = ("dcgan+selfmod",)
+# Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
+# lack: DCGAN without it ("dcgan-bnd") and +sn with it ("+sn+bnd"). Not trained by tools/gpu_check.py.
+ABLATIONS = ("dcgan-bnd", "+sn+bnd")
 
 # Optimizer recipes: one per run, the same for every variant.
 RECIPES = {
