@@ -96,3 +96,22 @@ def test_the_selfmod_generator_alone_keeps_dcgans_discriminator(bench):
     assert bench.file_stem("dcgan+selfmod") == "dcganselfmod" and bench.file_stem("+sn") == "sn"
     with pytest.raises(ValueError, match="variant must be one of .*'sagan'"):
         bench.variant_networks("sagan", 8, 8)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench):
+    """`dcgan-bnd` is DCGAN without D's BatchNorms, `+sn+bnd` is +sn with them; the generators are unchanged."""
+    def layer_types(model):
+        return sorted(type(layer).__name__ for layer in model.layers)
+
+    for ablation, base in (("dcgan-bnd", "dcgan"), ("+sn+bnd", "+sn")):
+        g, d = bench.variant_networks(ablation, 8, 8)
+        g0, d0 = bench.variant_networks(base, 8, 8)
+        assert layer_types(g) == layer_types(g0)
+        assert ("BatchNormalization" in layer_types(d)) != ("BatchNormalization" in layer_types(d0))
+        assert [t for t in layer_types(d) if t != "BatchNormalization"] == [
+            t for t in layer_types(d0) if t != "BatchNormalization"]
+    assert "SpectralNormalization" in layer_types(bench.variant_networks("+sn+bnd", 8, 8)[1])
+    assert not set(bench.ABLATIONS) & set(_module("gpu_check_ablations", "tools", "gpu_check.py").VARIANTS)
