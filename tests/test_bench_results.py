@@ -1,17 +1,13 @@
 """benchmarks/run_all.py: a partial run replaces only its own sections of RESULTS.md."""
 
-import importlib.util
 import os
 
 import pytest
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from repo_scripts import load_script
 
 
 def _run_all(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("run_all", os.path.join(HERE, "..", "benchmarks", "run_all.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/run_all.py")
     monkeypatch.setattr(module, "RESULTS", str(tmp_path / "RESULTS.md"))
     return module
 

@@ -4,19 +4,14 @@ They run in the TensorFlow lane of `make test` (tools/run_tests.py --jobs 2): th
 statistical gates and is the longer one.
 """
 
-import importlib.util
 import os
 
 import pytest
-
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+from repo_scripts import load_script
 
 
 def _run(name, argv):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_script(f"examples/{name}.py").main(argv)
 
 
 @pytest.mark.tensorflow

@@ -4,7 +4,6 @@
 sizes; the other tests cover its pure-Python pieces without a subprocess.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from repo_scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "tools", "gpu_check.py")
@@ -27,10 +27,7 @@ DRY_JOBS = {"gan:+selfmod:0": "gan_selfmod_0_", "diffusion:14": "diffusion_14_",
 
 
 def _gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/gpu_check.py")
 
 
 def test_train_jobs_refuse_an_unknown_family_by_name():

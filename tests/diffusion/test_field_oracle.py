@@ -251,14 +251,9 @@ def test_exact_w2_at_16_to_32_orders_the_samplers_as_measured():
 
 def _bench_module():
     """benchmarks/bench_upsample_guidance.py, imported from its path (benchmarks/ is not a package)."""
-    import importlib.util
-    import os
+    from repo_scripts import load_script
 
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "bench_upsample_guidance.py")
-    spec = importlib.util.spec_from_file_location("bench_upsample_guidance", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmarks/bench_upsample_guidance.py")
 
 
 @pytest.mark.jax

@@ -1,24 +1,13 @@
 """benchmarks/bench_gans_animals.py's optimizer recipes, and the GPU check's GAN jobs that use them."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _module(name, *path):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, *path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return _module("bench_gans_animals", "benchmarks", "bench_gans_animals.py")
+    return load_script("benchmarks/bench_gans_animals.py")
 
 
 def _adam(optimizer):
@@ -67,14 +56,14 @@ def test_scoring_saved_milestones_reads_only_the_asked_recipe(bench, tmp_path):
 
 @pytest.mark.torch  # nothing runs on a backend: the short lane of make test
 def test_gpu_check_gan_jobs_carry_the_recipe():
-    gpu_check = _module("gpu_check_recipes", "tools", "gpu_check.py")
+    gpu_check = load_script("tools/gpu_check.py")
     jobs = gpu_check.train_jobs(["gans"], [0, 1], gan_recipe="ttur")
     assert jobs == [f"gan:{v}:{s}:ttur" for v in gpu_check.VARIANTS for s in (0, 1)]
     assert gpu_check.train_jobs(["gans"], [0]) == [f"gan:{v}:0" for v in gpu_check.VARIANTS]  # old file names
     assert gpu_check.train_jobs(["gans"], [0], dry_run=True, gan_recipe="ttur") == ["gan:+selfmod:0:ttur"]
     with pytest.raises(SystemExit, match="--gan-recipe .*'adam'"):
         gpu_check.train_jobs(["gans"], [0], gan_recipe="adam")
-    bench = _module("bench_gans_animals_names", "benchmarks", "bench_gans_animals.py")
+    bench = load_script("benchmarks/bench_gans_animals.py", "bench_gans_animals_names")
     assert gpu_check.VARIANTS == bench.VARIANTS + bench.EXTRA_VARIANTS  # the orchestrator's copies (no Keras there)
     assert gpu_check.GAN_RECIPES == tuple(bench.RECIPES)
 
@@ -114,4 +103,4 @@ def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench)
         assert [t for t in layer_types(d) if t != "BatchNormalization"] == [
             t for t in layer_types(d0) if t != "BatchNormalization"]
     assert "SpectralNormalization" in layer_types(bench.variant_networks("+sn+bnd", 8, 8)[1])
-    assert not set(bench.ABLATIONS) & set(_module("gpu_check_ablations", "tools", "gpu_check.py").VARIANTS)
+    assert not set(bench.ABLATIONS) & set(load_script("tools/gpu_check.py").VARIANTS)

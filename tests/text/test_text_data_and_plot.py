@@ -1,6 +1,5 @@
 """Toy text tasks (layout, answers, disjoint splits), mask pictures, and the masks gallery example."""
 
-import importlib.util
 import os
 
 import numpy as np
@@ -9,8 +8,7 @@ from PIL import Image
 
 from kgen.datasets.text import CLS_ID, PAD_ID, SEP_ID, exact_match, toy_seq2seq
 from kgen.text.plot import ALLOWED_COLOUR, BLOCKED_COLOUR, mask_gallery, mask_image
-
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
+from repo_scripts import load_script
 
 
 @pytest.mark.parametrize("task", ["reverse", "sort"])
@@ -58,9 +56,7 @@ def test_mask_image_paints_allowed_cells_and_leaves_blocked_cells_white():
 
 @pytest.mark.jax
 def test_masks_gallery_example_writes_its_pictures(tmp_path):
-    spec = importlib.util.spec_from_file_location("masks_gallery", os.path.join(EXAMPLES, "masks_gallery.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("examples/masks_gallery.py")
     assert module.main(["--backend", "jax", "--out", str(tmp_path), "--cell", "4"]) == 0
     unilm = np.asarray(Image.open(tmp_path / "unilm.png"))
     assert unilm.shape == (41, 41, 3)
