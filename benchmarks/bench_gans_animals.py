@@ -11,8 +11,9 @@ optimizer recipe (`--recipe`, the same for every variant), from the same seed:
 
 and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN with only its generator's BatchNorms
 self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
-Two ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms) and `+sn+bnd`
-(the spectrally normalised D with DCGAN's BatchNorms).
+Three ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd` (the
+spectrally normalised D with DCGAN's BatchNorms) and `dcgan-joint` (DCGAN with D called once on the real and the
+fake batch together, so that its BatchNorms normalise them as one batch).
 
 Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
 "ttur", SAGAN's two time-scale rule, Adam(β = (0, 0.9)) at 1e-4 for G and 4e-4 for D. `--lr-g`, `--lr-d` and
@@ -45,6 +46,7 @@ import time
 
 import keras
 import numpy as np
+from keras import ops
 
 import kgen
 from kgen.datasets import load_animals
@@ -76,7 +78,30 @@ VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 EXTRA_VARIANTS = ("dcgan+selfmod",)
 # Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
 # lack: DCGAN without it ("dcgan-bnd") and +sn with it ("+sn+bnd"). Not trained by tools/gpu_check.py.
-ABLATIONS = ("dcgan-bnd", "+sn+bnd")
+# "dcgan-joint": DCGAN whose D sees the real and the fake batch in one call, so its BatchNorms normalise them
+# together (DCGAN, Su's code and kgen's GAN call D on each apart).
+ABLATIONS = ("dcgan-bnd", "+sn+bnd", "dcgan-joint")
+
+
+class JointBatchGAN(GAN):
+    """A GAN whose discriminator scores the real and the fake batch in one call, in both players' losses: its
+    BatchNorms see one mixed batch instead of two pure ones (the "dcgan-joint" ablation)."""
+
+    def _scores(self, x, y, fake):
+        n = ops.shape(x)[0]
+        labels = None if y is None else ops.concatenate([y, y], axis=0)
+        both = self.critic(ops.concatenate([x, fake], axis=0), labels)
+        return both[:n], both[n:]
+
+    def discriminator_loss(self, x, y, fake):
+        real_scores, fake_scores = self._scores(x, y, fake)
+        scores = {id(x): real_scores, id(fake): fake_scores}  # the loss asks for D(x) and D(fake) by tensor
+        return self.adversarial_loss.discriminator_loss(lambda t: scores[id(t)], x, fake, self.seed_generator)
+
+    def generator_loss(self, x, y, fake, z=None):
+        real_scores, fake_scores = self._scores(x, y, fake)
+        return self.adversarial_loss.generator_loss(
+            fake_scores, real_scores if self.adversarial_loss.generator_needs_real else None)
 
 # Optimizer recipes: one per run, the same for every variant.
 RECIPES = {
@@ -105,7 +130,8 @@ def build_gan(name, seed, recipe, latent_dim, width):
     """The compiled hinge GAN of variant `name` under `recipe` (a dict of recipe_of)."""
     kgen.set_seed(seed)
     g, d = variant_networks(name, latent_dim, width)
-    gan = GAN(g, d, loss="hinge", d_steps=recipe["d_steps"], seed=seed)
+    model = JointBatchGAN if name == "dcgan-joint" else GAN
+    gan = model(g, d, loss="hinge", d_steps=recipe["d_steps"], seed=seed)
     betas = dict(beta_1=recipe["beta_1"], beta_2=recipe["beta_2"])
     gan.compile(optimizers={"generator": keras.optimizers.Adam(recipe["lr_g"], **betas),
                             "discriminator": keras.optimizers.Adam(recipe["lr_d"], **betas)})

@@ -104,3 +104,29 @@ def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench)
             t for t in layer_types(d0) if t != "BatchNormalization"]
     assert "SpectralNormalization" in layer_types(bench.variant_networks("+sn+bnd", 8, 8)[1])
     assert not set(bench.ABLATIONS) & set(load_script("tools/gpu_check.py").VARIANTS)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_joint_batch_ablation_differs_from_the_separate_calls_only_through_batchnorm(bench):
+    """`dcgan-joint` scores real and fake in one D call. With a D without BatchNorm that is the same loss as two
+    calls (the oracle); with DCGAN's BatchNorm (training mode) the batch statistics mix and the loss differs."""
+    from keras import ops
+
+    recipe = bench.recipe_of("equal")
+    rng = np.random.default_rng(0)
+    x = ops.convert_to_tensor(rng.uniform(-1, 1, size=(6, 28, 28, 1)).astype("float32"))
+    fake = ops.convert_to_tensor(rng.uniform(-1, 1, size=(6, 28, 28, 1)).astype("float32") * 0.3)
+    losses = {}
+    for variant in ("dcgan-bnd", "dcgan"):
+        gan = bench.build_gan(variant, 0, recipe, latent_dim=8, width=8)
+        joint = bench.JointBatchGAN(gan.generator, gan.discriminator, loss="hinge", seed=0)
+        losses[variant] = [float(ops.convert_to_numpy(model.discriminator_loss(x, None, fake)))
+                           for model in (gan, joint)]
+        losses[variant] += [float(ops.convert_to_numpy(model.generator_loss(x, None, fake))) for model in (gan, joint)]
+    d_sep, d_joint, g_sep, g_joint = losses["dcgan-bnd"]
+    assert d_joint == pytest.approx(d_sep, rel=1e-5) and g_joint == pytest.approx(g_sep, rel=1e-5)
+    d_sep, d_joint, g_sep, g_joint = losses["dcgan"]
+    assert abs(d_joint - d_sep) > 1e-3 and abs(g_joint - g_sep) > 1e-3  # bites: BatchNorm sees the mixed batch
+    assert bench.build_gan("dcgan-joint", 0, recipe, latent_dim=8, width=8).__class__ is bench.JointBatchGAN
