@@ -11,8 +11,9 @@ optimizer recipe (`--recipe`, the same for every variant), from the same seed:
 
 and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN with only its generator's BatchNorms
 self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
-Three ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd` (the
-spectrally normalised D with DCGAN's BatchNorms) and `dcgan-joint` (DCGAN with D called once on the real and the
+Ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd`,
+`+attention+bnd` and `+selfmod+bnd` (those variants with DCGAN's BatchNorms in their spectrally normalised D), and
+`dcgan-joint` (DCGAN with D called once on the real and the
 fake batch together, so that its BatchNorms normalise them as one batch).
 
 Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
@@ -63,10 +64,11 @@ def variant_networks(name, latent_dim, width):
     known = VARIANTS + EXTRA_VARIANTS + ABLATIONS
     if name not in known:
         raise ValueError(f"variant must be one of {known}, got {name!r}")
-    sn_d = not name.startswith("dcgan")
-    sn_g = attention = name in ("+attention", "+selfmod")
-    norm = "selfmod" if name.endswith("selfmod") else "bn"
-    d_norm = {"dcgan-bnd": "none", "+sn+bnd": "bn"}.get(name)  # None: the discriminator's own default
+    base = name[:-len("+bnd")] if name.endswith("+bnd") else name  # "+bnd": the same with BatchNorm in D
+    sn_d = not base.startswith("dcgan")
+    sn_g = attention = base in ("+attention", "+selfmod")
+    norm = "selfmod" if base.endswith("selfmod") else "bn"
+    d_norm = "none" if name == "dcgan-bnd" else "bn" if base != name else None  # None: the network's default
     g = networks.generator(SHAPE, latent_dim, norm=norm, spectral_norm=sn_g, attention=attention, width=width)
     d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width, norm=d_norm)
     return g, d
@@ -77,10 +79,11 @@ VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 # architecture: "判别器一直以来的变动都不大", the discriminator has changed little).
 EXTRA_VARIANTS = ("dcgan+selfmod",)
 # Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
-# lack: DCGAN without it ("dcgan-bnd") and +sn with it ("+sn+bnd"). Not trained by tools/gpu_check.py.
+# lack: DCGAN without it ("dcgan-bnd"), and a variant of the path with it ("<variant>+bnd"). Not trained by
+# tools/gpu_check.py.
 # "dcgan-joint": DCGAN whose D sees the real and the fake batch in one call, so its BatchNorms normalise them
 # together (DCGAN, Su's code and kgen's GAN call D on each apart).
-ABLATIONS = ("dcgan-bnd", "+sn+bnd", "dcgan-joint")
+ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-joint")
 
 
 class JointBatchGAN(GAN):

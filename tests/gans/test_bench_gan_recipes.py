@@ -91,11 +91,12 @@ def test_the_selfmod_generator_alone_keeps_dcgans_discriminator(bench):
 @pytest.mark.tensorflow
 @pytest.mark.torch
 def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench):
-    """`dcgan-bnd` is DCGAN without D's BatchNorms, `+sn+bnd` is +sn with them; the generators are unchanged."""
+    """`dcgan-bnd` is DCGAN without D's BatchNorms, `<variant>+bnd` the variant with them; the generators are
+    unchanged."""
     def layer_types(model):
         return sorted(type(layer).__name__ for layer in model.layers)
 
-    for ablation, base in (("dcgan-bnd", "dcgan"), ("+sn+bnd", "+sn")):
+    for ablation, base in (("dcgan-bnd", "dcgan"), ("+sn+bnd", "+sn"), ("+selfmod+bnd", "+selfmod")):
         g, d = bench.variant_networks(ablation, 8, 8)
         g0, d0 = bench.variant_networks(base, 8, 8)
         assert layer_types(g) == layer_types(g0)
