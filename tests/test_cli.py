@@ -91,6 +91,16 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     section = demo.Section("GANs", "")
     demo._animal_gans(section, str(tmp_path), 0, str(models))
     assert "median of seeds {'dcgan': [0, 1, 2, 3], '+selfmod': [0, 1]};" in section.metrics[2][2]
+    # The discriminator ablations, where the file has them: one line.
+    ablation = {"steps": 2000, "device": "a CPU", "variants": {
+        "dcgan-bnd": {"fd_median": 55.6, "seeds": [0, 1]}, "+selfmod+bnd": {"fd_median": 8.9, "seeds": [0, 1]}}}
+    (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows,
+                                                         "cpu_discriminator_ablation": ablation}))
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert section.metrics[2][:2] == ("animals GAN FD at 2000 steps, discriminator BatchNorm ablations",
+                                      "dcgan-bnd 55.6, +selfmod+bnd 8.9")
+    assert section.metrics[2][2] == "median of seeds [0, 1]; a CPU"
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
 
 

@@ -230,13 +230,21 @@ def _animal_gans(section, out_dir, seed, models_dir):
                                     f"seeds {row['seeds']}; real train vs test {results['floor']:.1f}"))
         study = results.get("cpu_recipe_study", {})
         for key, entry in study.get("recipes", {}).items():  # the same path under other optimizer recipes
-            rows = entry["variants"]
-            seeds = {name: row["seeds"] for name, row in rows.items()}
-            if len({tuple(s) for s in seeds.values()}) == 1:  # one seed list for the row, else each variant's
-                seeds = next(iter(seeds.values()))
             section.metrics.append((f"animals GAN FD at {study['steps']} steps, recipe {key}",
-                                    ", ".join(f"{name} {row['fd_median']:.1f}" for name, row in rows.items()),
-                                    f"median of seeds {seeds}; {study['device']}"))
+                                    *_fd_row(entry["variants"], study["device"])))
+        ablation = results.get("cpu_discriminator_ablation")
+        if ablation:  # what the critic's BatchNorm does (README, "GANs")
+            section.metrics.append((f"animals GAN FD at {ablation['steps']} steps, discriminator BatchNorm ablations",
+                                    *_fd_row(ablation["variants"], ablation["device"])))
+
+
+def _fd_row(rows, device):
+    """(value, note) of a metrics line listing each variant's median FD and the seeds behind it."""
+    seeds = {name: row["seeds"] for name, row in rows.items()}
+    if len({tuple(s) for s in seeds.values()}) == 1:  # one seed list for the row, else each variant's
+        seeds = next(iter(seeds.values()))
+    return (", ".join(f"{name} {row['fd_median']:.1f}" for name, row in rows.items()),
+            f"median of seeds {seeds}; {device}")
 
 
 def diffusion_section(out_dir, seed):
