@@ -13,8 +13,8 @@ and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN wi
 self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
 Ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd`,
 `+attention+bnd` and `+selfmod+bnd` (those variants with DCGAN's BatchNorms in their spectrally normalised D), and
-`dcgan-joint` (DCGAN with D called once on the real and the
-fake batch together, so that its BatchNorms normalise them as one batch).
+`dcgan-joint` (DCGAN with D called once on the real and the fake batch together, so that its BatchNorms normalise
+them as one batch).
 
 Recipes (`RECIPES`): "equal", Adam(2e-4, 0.5, 0.999) for both networks (DCGAN's and Su's code; the default);
 "ttur", SAGAN's two time-scale rule, Adam(β = (0, 0.9)) at 1e-4 for G and 4e-4 for D. `--lr-g`, `--lr-d` and
@@ -79,8 +79,8 @@ VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 # architecture: "判别器一直以来的变动都不大", the discriminator has changed little).
 EXTRA_VARIANTS = ("dcgan+selfmod",)
 # Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
-# lack: DCGAN without it ("dcgan-bnd"), and a variant of the path with it ("<variant>+bnd"). Not trained by
-# tools/gpu_check.py.
+# lack: DCGAN without it ("dcgan-bnd"), and a variant of the path with it ("<variant>+bnd"). Not among
+# tools/gpu_check.py's default jobs (its `--jobs gan:<name>:<seed>` trains any of them).
 # "dcgan-joint": DCGAN whose D sees the real and the fake batch in one call, so its BatchNorms normalise them
 # together (DCGAN, Su's code and kgen's GAN call D on each apart).
 ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-joint")
@@ -88,7 +88,7 @@ ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-jo
 
 class JointBatchGAN(GAN):
     """A GAN whose discriminator scores the real and the fake batch in one call, in both players' losses: its
-    BatchNorms see one mixed batch instead of two pure ones (the "dcgan-joint" ablation)."""
+    BatchNorms see one mixed batch instead of two pure ones (the "dcgan-joint" ablation; no R1 penalty)."""
 
     def _scores(self, x, y, fake):
         n = ops.shape(x)[0]
@@ -105,6 +105,7 @@ class JointBatchGAN(GAN):
         real_scores, fake_scores = self._scores(x, y, fake)
         return self.adversarial_loss.generator_loss(
             fake_scores, real_scores if self.adversarial_loss.generator_needs_real else None)
+
 
 # Optimizer recipes: one per run, the same for every variant.
 RECIPES = {
