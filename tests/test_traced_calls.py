@@ -575,10 +575,10 @@ def test_torch_negative_control_decoding_with_a_frozen_step_index_differs(monkey
     kgen.set_seed(0)
     model = UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
                   initializer_range=0.5)
-    tokens, logits = _unilm_generate(model, False)
+    _, logits = _unilm_generate(model, False)
     step = UniLM.next_logits
     monkeypatch.setattr(UniLM, "next_logits", lambda self, token, index, *rest: step(self, token, 0, *rest))
-    frozen_tokens, frozen_logits = _unilm_generate(model, False)
+    _, frozen_logits = _unilm_generate(model, False)
     np.testing.assert_allclose(frozen_logits[:, :2], logits[:, :2], rtol=1e-5, atol=1e-5)  # steps 0 and 1 agree
     assert not np.allclose(frozen_logits, logits, rtol=1e-5, atol=1e-5)  # what a trace that froze it would give
 
