@@ -61,7 +61,9 @@ class GAN(base.AdversarialGenerator):
             (`kgen.gans.base.AdversarialGenerator`, `kgen.ema`); None: no average.
 
     Reading the discriminator: `critic(x)` = D(x), the network's raw score per example (higher on data);
-    `energy(x)` = −critic(x) = −D(x) (Su 6316), lower on data.
+    `energy(x)` = −critic(x) = −D(x) (Su 6316), lower on data. The real and the fake batch are scored in separate
+    calls, as in DCGAN and Su's code: a discriminator with BatchNorm depends on it (scoring them in one call, so
+    that BatchNorm mixes them, diverged on the animals; README, "What DCGAN's critic has").
 
     Logs: `d_loss` and `g_loss` are the two players' adversarial losses (with their penalties in `fit`); `loss` is
     their sum, what Keras callbacks watch by default (`monitor="loss"`). It says whether training is numerically
