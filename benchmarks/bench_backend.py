@@ -7,9 +7,10 @@
 3. torch: the shipped animal U-Net (28×28, channels 16, levels (1, 2), EMA), ms per `fit` step and per DDIM
    sampling step, and ms per `fit` step of the shipped SELF-MOD GAN (self-modulated BatchNorm, spectral norm,
    self-attention, width 32, hinge), Glow (2 levels × 8 steps, 64 filters) and a UniLM (4 layers × 128), and ms
-   per token of that UniLM's cached greedy decoding (48 source tokens, 32 new), with `call_network`'s traced replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where
-   Keras's per-layer Python time is nearly all there is: what a GPU step pays) and 32. Other backends compile
-   the step, so there is no peer there.
+   per token of that UniLM's cached greedy decoding (48 source tokens, 32 new), with `call_network`'s traced
+   replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where Keras's per-layer
+   Python time is nearly all there is: what a GPU step pays) and 32. Other backends compile the step, so there
+   is no peer there.
 
     KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
 """

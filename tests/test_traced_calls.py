@@ -535,6 +535,14 @@ def test_torch_flow_decode_replays_the_inverse_chain_and_inverts_encode():
     assert not np.allclose(samples, _np(model.sample(3, seed=5, temperature=0.7)))  # bites: the seed matters
 
 
+def _decoding_unilm():
+    from kgen.text import UniLM
+
+    kgen.set_seed(0)
+    return UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
+                 initializer_range=0.5)
+
+
 def _unilm_generate(model, tracing, sampler="random", use_cache=True):
     previous = kb.set_network_tracing(tracing)
     try:
@@ -554,11 +562,7 @@ def _unilm_generate(model, tracing, sampler="random", use_cache=True):
 @pytest.mark.torch
 @pytest.mark.parametrize("sampler, use_cache", [("random", True), ("random", False), ("beam", True)])
 def test_torch_unilm_decoding_replays_one_trace_per_step_shape_and_equals_eager_decoding(sampler, use_cache):
-    from kgen.text import UniLM
-
-    kgen.set_seed(0)
-    model = UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
-                  initializer_range=0.5)
+    model = _decoding_unilm()
     traced = _unilm_generate(model, True, sampler, use_cache)
     step = "_cached_step" if use_cache else "_full_step"
     assert [trace is not None for key, trace in _traces(model).items() if key[4] == step] == [True]  # all steps
@@ -572,9 +576,7 @@ def test_torch_unilm_decoding_replays_one_trace_per_step_shape_and_equals_eager_
 def test_torch_negative_control_decoding_with_a_frozen_step_index_differs(monkeypatch):
     from kgen.text import UniLM
 
-    kgen.set_seed(0)
-    model = UniLM(vocab_size=24, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32, max_length=16,
-                  initializer_range=0.5)
+    model = _decoding_unilm()
     _, logits = _unilm_generate(model, False)
     step = UniLM.next_logits
     monkeypatch.setattr(UniLM, "next_logits", lambda self, token, index, *rest: step(self, token, 0, *rest))

@@ -51,6 +51,17 @@ from kgen.text.masks import check_segment_ids, unilm_mask, UniLMMask
 from kgen.text.samplers import GreedySampler
 
 
+def _flat(cache):
+    """A cache (one tuple of tensors per layer) as one list, for `kb.call_network`'s positional tensors."""
+    return [x for layer in cache for x in layer]
+
+
+def _per_layer(flat, num_layers):
+    """The inverse of `_flat`: the cache's tuple of per-layer tuples."""
+    width = len(flat) // num_layers
+    return tuple(tuple(flat[i:i + width]) for i in range(0, len(flat), width))
+
+
 @keras.saving.register_keras_serializable(package="kgen")
 class UniLM(kb.Model):
     """UniLM / BERT-as-seq2seq model (see the module docstring); `fit` needs no `y` and no `loss`.
@@ -224,20 +235,17 @@ class UniLM(kb.Model):
             tokens, segments = cache
             logits, tokens = kb.call_network(self, inputs + [tokens, segments], False, method=self._full_step)
             return logits, (tokens, segments)
-        width = len(cache[0])
-        flat = [x for layer in cache for x in layer]
-        logits, flat = kb.call_network(self, inputs + flat, False, method=self._cached_step)
-        return logits, tuple(tuple(flat[i:i + width]) for i in range(0, len(flat), width))
+        logits, flat = kb.call_network(self, inputs + _flat(cache), False, method=self._cached_step)
+        return logits, _per_layer(flat, len(cache))
 
     def _cached_step(self, inputs, training=None):
         """`next_logits` with the cache: `inputs` = token, index, lengths, then every layer's cache flattened."""
         token, index, lengths, *flat = inputs
-        width = len(flat) // self.encoder.num_layers
-        cache = tuple(tuple(flat[i:i + width]) for i in range(0, len(flat), width))
+        cache = _per_layer(flat, self.encoder.num_layers)
         prompt_mask = ops.arange(ops.shape(cache[0][0])[2], dtype="int32")[None, :] < lengths[:, None]
         hidden, cache = self.encoder.decode_step(token, ops.ones_like(token), lengths + index, index, cache,
                                                  prompt_mask)
-        return self.encoder.lm_head(hidden), [x for layer in cache for x in layer]
+        return self.encoder.lm_head(hidden), _flat(cache)
 
     def _full_step(self, inputs, training=None):
         """`next_logits` without the cache (the reference): the token buffer re-run whole."""
