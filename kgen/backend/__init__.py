@@ -26,11 +26,16 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `jacobian(fn, x)`: per-example Jacobians built on `input_gradient` (log-det oracles for flows).
 - `Model`: the base of kgen's models, a `keras.Model` whose compiled `fit`/`evaluate`/`predict` steps use
   `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
-  `keras.Model` on TF and torch, which never take the values out of the variables).
+  `keras.Model` on TF and torch, which never take the values out of the variables), and whose compile config
+  is portable.
+- `portable_config(config)`: a compile config with torch's optimizer classes written under their public Keras
+  names, so that a `.keras` file saved on torch loads and trains on JAX and TF (`Model` and
+  `AdversarialModel` save and load through it).
 """
 
 import keras
 
+from kgen.backend._common import portable_config  # noqa: F401
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
@@ -40,4 +45,13 @@ from kgen.backend.functions import (  # noqa: F401
 
 BACKEND = keras.backend.backend()
 
-Model = _impl.Trainer
+
+class Model(_impl.Trainer):
+    """The base of kgen's models (see the module docstring); its compile config names optimizers by their public
+    Keras names, so a `.keras` file saved on one backend trains on the others (`portable_config`)."""
+
+    def get_compile_config(self):
+        return portable_config(super().get_compile_config())
+
+    def compile_from_config(self, config):
+        super().compile_from_config(portable_config(config))

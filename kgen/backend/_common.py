@@ -30,3 +30,27 @@ def plain_call(network, inputs, training, trainable_values, method):
     if trainable_values is not None:
         return call_with_values(network, inputs, training, trainable_values, method)
     return network(inputs, training=training) if method is None else method(inputs, training=training)
+
+
+def portable_config(config):
+    """A compile config that any backend can load: `config` with every optimizer that the torch backend
+    serialized under its own class (`{"module": "keras.src.backend.torch.optimizers.torch_adam", "class_name":
+    "Adam", "registered_name": "Adam"}`) written as the public optimizer (`{"module": "keras.optimizers", ...,
+    "registered_name": None}`, which is how JAX and TF write it).
+
+    On torch, `keras.optimizers.Adam(...)` builds `torch_adam.Adam`, and Keras 3.15 saves that class's module.
+    Loading the file on JAX or TF then imports torch and builds torch's optimizer there, whose first `fit`
+    step fails inside torch ("expected Tensor as element 0 ... but got ...Array"), or the load fails where
+    torch is not installed. The public name builds each backend's own class. Other entries are kept as given.
+    """
+    if isinstance(config, list):
+        return [portable_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    out = {key: portable_config(value) for key, value in config.items()}
+    module, name = out.get("module"), out.get("class_name")
+    if (isinstance(module, str) and module.startswith("keras.src.backend.") and ".optimizers." in module
+            and isinstance(getattr(keras.optimizers, str(name), None), type)
+            and issubclass(getattr(keras.optimizers, name), keras.optimizers.Optimizer)):
+        out["module"], out["registered_name"] = "keras.optimizers", None
+    return out

@@ -12,6 +12,7 @@ optimizer of the network that owns it, and steps each sub-optimizer on its own v
 
 import keras
 
+from kgen.backend._common import portable_config
 from kgen.backend._impl import impl
 from kgen.backend.functions import minimize as _minimize
 
@@ -104,12 +105,12 @@ class AdversarialModel(impl.AdversarialTrainer):
         is compiled again and Keras restores every optimizer's state (moments, iteration counts)."""
         if not self.network_optimizers:
             return None
-        return {"optimizers": {name: keras.saving.serialize_keras_object(optimizer)
-                               for name, optimizer in self.network_optimizers.items()}}
+        return portable_config({"optimizers": {name: keras.saving.serialize_keras_object(optimizer)
+                                               for name, optimizer in self.network_optimizers.items()}})
 
     def compile_from_config(self, config):
         optimizers = {name: keras.saving.deserialize_keras_object(value)
-                      for name, value in config["optimizers"].items()}
+                      for name, value in portable_config(config)["optimizers"].items()}
         self.compile(optimizers=optimizers)
 
     def minimize(self, loss_fn, network):
