@@ -58,7 +58,7 @@ def _optimizers(model):
 
 
 def _as_torch_writes_it(config):
-    """`config` with every public Adam written as the torch backend writes it; returns (config, count)."""
+    """`config` with every Adam written as the torch backend writes it; returns (config, count of Adams)."""
     if isinstance(config, list):
         pairs = [_as_torch_writes_it(item) for item in config]
         return [c for c, _ in pairs], sum(n for _, n in pairs)
@@ -66,7 +66,7 @@ def _as_torch_writes_it(config):
         return config, 0
     pairs = {key: _as_torch_writes_it(value) for key, value in config.items()}
     out, count = {key: c for key, (c, _) in pairs.items()}, sum(n for _, n in pairs.values())
-    if out.get("module") == "keras.optimizers" and out.get("class_name") == "Adam":
+    if out.get("class_name") == "Adam" and out.get("module") in ("keras.optimizers", TORCH_ADAM["module"]):
         out.update(TORCH_ADAM)
         count += 1
     return out, count
@@ -76,7 +76,7 @@ def _rewrite_as_torch_saved(path):
     with zipfile.ZipFile(path) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
     config, count = _as_torch_writes_it(json.loads(entries["config.json"]))
-    assert count > 0, "the file names no public Adam: nothing to make torch-like"
+    assert count > 0, "the file names no Adam: nothing to make torch-like"
     entries["config.json"] = json.dumps(config).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in entries.items():
