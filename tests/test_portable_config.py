@@ -22,6 +22,10 @@ from kgen.metrics.classifiers import saved_models_dir
 
 TORCH_ADAM = {"module": "keras.src.backend.torch.optimizers.torch_adam", "class_name": "Adam",
               "registered_name": "Adam"}
+PUBLIC_ADAM = {"module": "keras.optimizers", "class_name": "Adam", "registered_name": None}
+# What another backend writes into a file: torch its own Adam class and jit_compile=False ("auto" resolved on
+# torch), JAX the public Adam and jit_compile=True.
+WRITERS = {"torch": (TORCH_ADAM, False), "jax": (PUBLIC_ADAM, True)}
 
 
 def _flow():
@@ -58,41 +62,46 @@ def _optimizers(model):
     return list(getattr(model, "network_optimizers", {}).values()) or [model.optimizer]
 
 
-def _as_torch_writes_it(config):
-    """`config` with every Adam written as the torch backend writes it; returns (config, count of Adams)."""
+def _with_adams_as(config, adam):
+    """`config` with every Adam entry replaced by `adam`'s module and names; returns (config, count of Adams)."""
     if isinstance(config, list):
-        pairs = [_as_torch_writes_it(item) for item in config]
+        pairs = [_with_adams_as(item, adam) for item in config]
         return [c for c, _ in pairs], sum(n for _, n in pairs)
     if not isinstance(config, dict):
         return config, 0
-    pairs = {key: _as_torch_writes_it(value) for key, value in config.items()}
+    pairs = {key: _with_adams_as(value, adam) for key, value in config.items()}
     out, count = {key: c for key, (c, _) in pairs.items()}, sum(n for _, n in pairs.values())
-    if out.get("class_name") == "Adam" and out.get("module") in ("keras.optimizers", TORCH_ADAM["module"]):
-        out.update(TORCH_ADAM)
+    if out.get("class_name") == "Adam" and out.get("module") in (PUBLIC_ADAM["module"], TORCH_ADAM["module"]):
+        out.update(adam)
         count += 1
     return out, count
 
 
-def _rewrite_as_torch_saved(path):
+def _rewrite_as_written_by(path, writer):
+    adam, jit_compile = WRITERS[writer]
     with zipfile.ZipFile(path) as archive:
         entries = {name: archive.read(name) for name in archive.namelist()}
-    config, count = _as_torch_writes_it(json.loads(entries["config.json"]))
-    assert count > 0, "the file names no Adam: nothing to make torch-like"
+    config, count = _with_adams_as(json.loads(entries["config.json"]), adam)
+    assert count > 0, "the file names no Adam: nothing to rewrite"
+    if "jit_compile" in config["compile_config"]:  # a GAN's compile config holds only its optimizers
+        config["compile_config"]["jit_compile"] = jit_compile
     entries["config.json"] = json.dumps(config).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
 
 
+@pytest.mark.parametrize("writer", sorted(WRITERS))
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_a_torch_saved_file_reloads_with_this_backends_optimizer_and_trains(family, tmp_path):
+def test_a_file_from_another_backend_reloads_compiled_as_this_backend_compiles(family, writer, tmp_path):
     model, x = FAMILIES[family]()
     model.fit(x, batch_size=32, epochs=1, verbose=0)
     path = str(tmp_path / f"{family}.keras")
     model.save(path)
-    _rewrite_as_torch_saved(path)
+    _rewrite_as_written_by(path, writer)
 
     loaded = keras.saving.load_model(path)
+    assert loaded.jit_compile == model.jit_compile  # this backend's "auto", not the writer's
     own = type(keras.optimizers.Adam())  # this backend's Adam class
     for optimizer in _optimizers(loaded):
         assert type(optimizer) is own, (type(optimizer).__module__, own.__module__)
@@ -104,11 +113,14 @@ def test_a_torch_saved_file_reloads_with_this_backends_optimizer_and_trains(fami
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_compile_configs_name_only_public_optimizers(family):
-    """What every backend writes (on torch this is the part that used to name torch's classes)."""
+    """What every backend writes (on torch this is the part that used to name torch's classes), and the
+    compile decision left to the backend that loads it."""
     model, _ = FAMILIES[family]()
-    text = json.dumps(model.get_compile_config())
+    config = model.get_compile_config()
+    text = json.dumps(config)
     assert "keras.src.backend" not in text, text
     assert '"keras.optimizers"' in text
+    assert config.get("jit_compile", "auto") == "auto"
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="imports torch beside this backend: one lane is enough")
@@ -120,14 +132,15 @@ def test_keras_alone_builds_torchs_optimizer_from_a_torch_config():
     assert type(fixed) is type(keras.optimizers.Adam())
 
 
-def test_portable_config_rewrites_nested_optimizers_and_nothing_else():
+def test_portable_config_rewrites_nested_optimizers_and_jit_compile_and_nothing_else():
     inner = dict(TORCH_ADAM, config={"learning_rate": 1e-3})
     scaled = {"module": "keras.optimizers", "class_name": "LossScaleOptimizer", "registered_name": None,
               "config": {"inner_optimizer": inner, "initial_scale": 2.0}}
     other = {"module": "keras.src.backend.torch.optimizers.torch_adam", "class_name": "NotAnOptimizer",
              "registered_name": "NotAnOptimizer"}
     layer = {"module": "keras.src.backend.torch.core", "class_name": "Variable", "registered_name": None}
-    config = {"optimizer": scaled, "others": [other, layer], "loss": None}
+    config = {"optimizer": scaled, "others": [other, layer], "loss": None, "jit_compile": False,
+              "run_eagerly": True}
     before = json.dumps(config, sort_keys=True)
 
     out = portable_config(config)
@@ -137,6 +150,7 @@ def test_portable_config_rewrites_nested_optimizers_and_nothing_else():
     assert out["optimizer"]["config"]["initial_scale"] == 2.0
     assert out["others"] == [other, layer]  # not a Keras optimizer name, not an optimizer module: kept
     assert out["loss"] is None
+    assert out["jit_compile"] == "auto" and out["run_eagerly"] is True  # the user's debugging choice is kept
     assert json.dumps(config, sort_keys=True) == before  # the input is not modified
     assert portable_config(None) is None
 

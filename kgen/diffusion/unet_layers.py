@@ -99,6 +99,12 @@ class LogSNREmbedding(keras.layers.Layer):
         self.dense1 = keras.layers.Dense(self.dim, activation="silu", dtype=self.dtype_policy)
         self.dense2 = keras.layers.Dense(self.dim, dtype=self.dtype_policy)
 
+    def build(self, input_shape):
+        # Built here, not on the first call only, so that a reload builds the Dense layers before their weights
+        # are read (Keras warns about a layer whose sublayers a default build leaves unbuilt).
+        self.dense1.build((None, 2 * (self.dim // 2)))
+        self.dense2.build((None, self.dim))
+
     def features(self, logsnr):
         """The sinusoidal features, shape (batch, 2 * (dim // 2))."""
         angles = ops.cast(ops.reshape(logsnr, (-1, 1)), "float32") * ops.convert_to_tensor(self.frequencies)
