@@ -29,13 +29,13 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   `keras.Model` on TF and torch, which never take the values out of the variables), and whose compile config
   is portable.
 - `portable_config(config)`: a compile config with torch's optimizer classes written under their public Keras
-  names, so that a `.keras` file saved on torch loads and trains on JAX and TF (`Model` and
-  `AdversarialModel` save and load through it).
+  names and `jit_compile="auto"`, so that a `.keras` file saved on one backend loads and trains on the others
+  as a fresh model does there (`Model` and `AdversarialModel` save and load through it).
 """
 
 import keras
 
-from kgen.backend._common import portable_config  # noqa: F401
+from kgen.backend._common import portable_config
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
@@ -47,8 +47,16 @@ BACKEND = keras.backend.backend()
 
 
 class Model(_impl.Trainer):
-    """The base of kgen's models (see the module docstring); its compile config names optimizers by their public
-    Keras names, so a `.keras` file saved on one backend trains on the others (`portable_config`)."""
+    """The base of kgen's models (see the module docstring). Its compile config goes through `portable_config`:
+    optimizers under their public Keras names and `jit_compile="auto"`, so that a `.keras` file saved on one
+    backend trains on the others as a fresh model does there.
+
+    Example:
+        >>> model = kgen.flows.RealNVP((2,), num_couplings=2, hidden=(8,))    # every kgen model is one
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> config = model.get_compile_config()
+        >>> config["optimizer"]["module"], config["jit_compile"]                # ('keras.optimizers', 'auto')
+    """
 
     def get_compile_config(self):
         return portable_config(super().get_compile_config())
