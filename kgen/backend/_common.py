@@ -65,8 +65,8 @@ def _public_optimizers(config):
         return config
     out = {key: _public_optimizers(value) for key, value in config.items()}
     module, name = out.get("module"), out.get("class_name")
+    public = getattr(keras.optimizers, name, None) if isinstance(name, str) else None
     if (isinstance(module, str) and module.startswith("keras.src.backend.") and ".optimizers." in module
-            and isinstance(getattr(keras.optimizers, str(name), None), type)
-            and issubclass(getattr(keras.optimizers, name), keras.optimizers.Optimizer)):
+            and isinstance(public, type) and issubclass(public, keras.optimizers.Optimizer)):
         out["module"], out["registered_name"] = "keras.optimizers", None
     return out
