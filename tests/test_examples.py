@@ -32,3 +32,27 @@ def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
     assert _run(name, argv + ["--backend", "tensorflow", "--out", str(tmp_path)]) == 0
     for output in outputs:
         assert os.path.getsize(tmp_path / output) > 0
+
+
+@pytest.mark.tensorflow
+def test_glow_example_continues_a_saved_model_on_a_cosine_schedule(tmp_path):
+    """`--init FILE` continues that model (not a fresh one): its first line reports the file's own bits/dim, which
+    equal the last epoch's of the run that wrote it; a wrong `--init` stops before any work with the flag named."""
+    import contextlib
+    import io
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    tiny = ["--depth", "1", "--filters", "8", "--limit", "128", "--backend", "tensorflow"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert _run("glow_animals", tiny + ["--epochs", "1", "--out", str(first)]) == 0
+        assert _run("glow_animals", tiny + ["--epochs", "2", "--lr-schedule", "cosine", "--warmup-steps", "1",
+                                            "--init", str(first / "glow_animals.keras"), "--out", str(second)]) == 0
+    lines = out.getvalue().splitlines()
+    trained = [line for line in lines if line.startswith("epoch 1:")][0].split("test ")[1]
+    reloaded = [line for line in lines if line.startswith(str(first / "glow_animals.keras"))][0].split("test ")[1]
+    assert trained == reloaded
+    assert os.path.getsize(second / "glow_animals.keras") > 0
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+        _run("glow_animals", tiny + ["--init", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x")])
+    assert "--init" in err.getvalue() and not os.path.exists(tmp_path / "x")
