@@ -49,8 +49,8 @@ def test_glow_example_continues_a_saved_model_on_a_cosine_schedule(tmp_path):
         assert _run("glow_animals", tiny + ["--epochs", "2", "--lr-schedule", "cosine", "--warmup-steps", "1",
                                             "--init", str(first / "glow_animals.keras"), "--out", str(second)]) == 0
     lines = out.getvalue().splitlines()
-    trained = [line for line in lines if line.startswith("epoch 1:")][0].split("test ")[1]
-    reloaded = [line for line in lines if line.startswith(str(first / "glow_animals.keras"))][0].split("test ")[1]
+    trained = next(line for line in lines if line.startswith("epoch 1:")).split("test ")[1]
+    reloaded = next(line for line in lines if line.startswith(str(first / "glow_animals.keras"))).split("test ")[1]
     assert trained == reloaded
     assert os.path.getsize(second / "glow_animals.keras") > 0
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
