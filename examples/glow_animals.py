@@ -5,7 +5,9 @@
 
 The second command continues the shipped model (its architecture; `--depth`/`--filters` are not used), with a
 fresh Adam whose learning rate warms up linearly over `--warmup-steps` and then follows a cosine down to 5 % of
-`--lr` at the last step: how the shipped file was made (README, "Flows").
+`--lr` at the last step. That is how the shipped file was made from its first version (7 epochs on an H200,
+3.89 bits/dim; `git show 641813d:saved_models/glow_animals.keras`): 2.79 after 60 epochs, 31 minutes on a
+2-core CPU on JAX (saved_models/glow_animals.json).
 
 Two levels (28 → 14 → 7), `--depth` steps each, affine couplings, LU 1×1 convs, actnorm with data-dependent
 init, learned conditional and top priors (the "openai" preset). Prints test bits/dim each epoch next to a

@@ -27,11 +27,16 @@ def test_shipped_flow_reproduces_its_test_bits_per_dim(name):
 
 
 def test_shipped_glow_animals_reproduces_its_test_bits_per_dim():
-    """saved_models/glow_animals.keras (trained on an H200, benchmarks/RESULTS.md "GPU"): 3.887 bits/dim on the
-    test split with dequantize(test, 256, seed=10_000), as measured on the CPU when it was shipped."""
+    """saved_models/glow_animals.keras (7 epochs on an H200, then 60 on a CPU: saved_models/glow_animals.json)
+    reproduces the test bits/dim recorded next to it, on every backend, and is below the issue's 3.0 goal."""
+    import json
+
     from kgen.datasets import ANIMAL_LEVELS, load_animals
 
+    with open(os.path.join(saved_models_dir(), "glow_animals.json")) as f:
+        recorded = json.load(f)["test_bits_per_dim"]
     model = keras.saving.load_model(os.path.join(saved_models_dir(), "glow_animals.keras"), safe_mode=True)
     x = dequantize(load_animals("test")[0], ANIMAL_LEVELS, seed=10_000)
     assert not model.needs_initialization()
-    assert abs(model.bits_per_dim(x, ANIMAL_LEVELS) - 3.887) < 2e-3
+    assert abs(model.bits_per_dim(x, ANIMAL_LEVELS) - recorded) < 2e-3
+    assert recorded <= 3.0
