@@ -52,7 +52,16 @@ def test_glow_example_continues_a_saved_model_on_a_cosine_schedule(tmp_path):
     trained = next(line for line in lines if line.startswith("epoch 1:")).split("test ")[1]
     reloaded = next(line for line in lines if line.startswith(str(first / "glow_animals.keras"))).split("test ")[1]
     assert trained == reloaded
-    assert os.path.getsize(second / "glow_animals.keras") > 0
+    # The schedule spans exactly the continued run: warm-up, then the cosine ends at 5 % of --lr on its last step.
+    import keras
+
+    continued = keras.saving.load_model(second / "glow_animals.keras", safe_mode=True)
+    steps = int(keras.ops.convert_to_numpy(continued.optimizer.iterations))
+    assert steps == 2 * 2  # 2 epochs of 128 images in batches of 64
+    schedule = keras.optimizers.schedules.deserialize(continued.optimizer.get_config()["learning_rate"])
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert float(keras.ops.convert_to_numpy(schedule(1))) == pytest.approx(1e-3)  # the end of the warm-up
+    assert float(keras.ops.convert_to_numpy(schedule(steps))) == pytest.approx(0.05 * 1e-3)
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
         _run("glow_animals", tiny + ["--init", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "x")])
     assert "--init" in err.getvalue() and not os.path.exists(tmp_path / "x")
