@@ -49,6 +49,13 @@ the power spectra (OUT/patches_grid.png, OUT/patches_spectra.png):
         --save saved_models --train-only
     KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --data patches --load saved_models --n 500
 
+`--native-seeds 1,2,3` (animals) samples only row (d), the native 28×28 model of `--load` (`--models 28`), once per
+starting-noise seed (seed 1 is the four-way run's), and writes `OUT/native.json` with the FD of each and their
+median: how far a longer-trained native model gets (README, the training-budget table).
+
+    KERAS_BACKEND=jax python benchmarks/bench_upsample_guidance.py --load DIR --models 28 --n 500 --ddim-eta 1 \
+        --native-seeds 1,2,3
+
 `--sweep 1.0,1.2,0.8@0.6` samples only UG, once per setting `w_t[@η]` (the paper's weight, optional time gate),
 from the models in `--load`, and writes `OUT/sweep.json` with the FD of each (the four-way run is skipped).
 """
@@ -131,7 +138,17 @@ def main(argv=None):
     parser.add_argument("--time-repeats", type=int, default=0, help="--data patches: re-time (d) and the UG rows "
                         "in turns this many times on one batch (fair cost ratios on a shared machine)")
     parser.add_argument("--check", type=int, default=0, help="--data field: samples drawn to check the UG row")
+    parser.add_argument("--native-seeds", default=None, help="--data animals: sample only the native model (d) of "
+                        "--load, once per seed (comma-separated ints), and report the FD of each and the median")
     args = parser.parse_args(argv)
+    native_seeds = None
+    if args.native_seeds is not None:
+        try:
+            native_seeds = [int(seed) for seed in args.native_seeds.split(",")]
+        except ValueError:
+            parser.error(f"--native-seeds: expected comma-separated integers, got {args.native_seeds!r}")
+        if args.data != "animals" or not args.load or args.sweep or args.train_only:
+            parser.error("--native-seeds needs --data animals and --load, without --sweep or --train-only")
     kgen.set_seed(0)
     os.makedirs(args.out, exist_ok=True)
     if args.data == "field":
@@ -177,6 +194,10 @@ def main(argv=None):
         with open(os.path.join(args.out, f"train_{args.data}.json"), "w") as f:
             json.dump(info, f, indent=2)
         return info
+    if native_seeds is not None:
+        if high_name not in models:
+            parser.error(f"--native-seeds: the native model was not loaded (add {high_name} to --models)")
+        return native_table(models[high_name], native_seeds, args, info)
     if args.data == "patches":
         return patches_table(models, x_high, args, info)
     if args.sweep:
@@ -203,6 +224,23 @@ def main(argv=None):
     rows = np.concatenate([variants[k][:8] for k in list(variants)[:4]])  # one row of 8 per variant
     kgen.images.save_grid(os.path.join(args.out, "upsample_guidance_grid.png"), (rows + 1.0) / 2.0, rows=4, scale=3)
     with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    return info
+
+
+def native_table(native, seeds, args, info):
+    """Row (d) alone: FD of the native model's samples for each starting-noise seed, and their median."""
+    features, reference = reference_statistics()
+    native.finish_ema()
+    info["fd_native_by_seed"] = {}
+    for seed in seeds:
+        images = ddim_samples(native.eps_fn, native.schedule, tuple(native.data_shape), n=args.n, steps=args.steps,
+                              seed=seed, clip_denoised=1.0, eta=args.ddim_eta)
+        info["fd_native_by_seed"][str(seed)] = round(float(fd_to(reference, images, features)), 2)
+        print(f"[{info['backend']}] FD (d) native, seed {seed}: {info['fd_native_by_seed'][str(seed)]:.2f}", flush=True)
+    info["fd_native_median"] = round(float(np.median(list(info["fd_native_by_seed"].values()))), 2)
+    print(f"[{info['backend']}] FD (d) native, median of {len(seeds)}: {info['fd_native_median']:.2f}")
+    with open(os.path.join(args.out, "native.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info
 

@@ -291,3 +291,38 @@ def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
     assert set(info["goals"]) == {name for name in rows if name.startswith("(c)")}
     assert all(goal["cost_over_native"] > 0 for goal in info["goals"].values())
     assert (tmp_path / "patches_grid.png").stat().st_size > 0 and (tmp_path / "patches_spectra.png").stat().st_size > 0
+
+
+@pytest.mark.jax
+def test_benchmark_native_seeds_mode_repeats_row_d_of_the_four_way_run(tmp_path):
+    """`--native-seeds` samples only row (d): its seed 1 is the four-way run's row (d) (same model, same noise),
+    another seed gives another FD, and the median is recorded. Bad flags stop before any model is loaded."""
+    import json
+
+    import keras
+
+    from kgen.diffusion.compare import upsample_variants
+    from kgen.metrics.classifiers import saved_models_dir
+
+    bench = _bench_module()
+    flags = ["--load", str(saved_models_dir()), "--models", "28", "--n", "48", "--steps", "3", "--ddim-eta", "1",
+             "--out", str(tmp_path)]
+    info = bench.main(flags + ["--native-seeds", "1,2"])
+    with open(tmp_path / "native.json") as f:
+        assert json.load(f)["fd_native_by_seed"] == info["fd_native_by_seed"]
+    by_seed = info["fd_native_by_seed"]
+    assert set(by_seed) == {"1", "2"} and by_seed["1"] != by_seed["2"]
+    assert info["fd_native_median"] == pytest.approx((by_seed["1"] + by_seed["2"]) / 2, abs=0.006)
+
+    low = keras.saving.load_model(saved_models_dir() / "diffusion14_animals.keras")
+    native = keras.saving.load_model(saved_models_dir() / "diffusion28_animals.keras")
+    four_way = upsample_variants(low, native, n=48, steps=3, seed=1, ddim_eta=1.0)
+    features, reference = bench.reference_statistics()
+    assert round(float(bench.fd_to(reference, four_way["native"], features)), 2) == by_seed["1"]
+
+    with pytest.raises(SystemExit):
+        bench.main(flags + ["--native-seeds", "1,x"])  # not integers
+    with pytest.raises(SystemExit):
+        bench.main(["--load", str(saved_models_dir()), "--models", "14", "--native-seeds", "1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        bench.main(["--native-seeds", "1", "--out", str(tmp_path)])  # no --load
