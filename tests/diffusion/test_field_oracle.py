@@ -296,7 +296,7 @@ def test_benchmark_patches_mode_runs_every_row_end_to_end(tmp_path):
 @pytest.mark.jax
 def test_benchmark_native_seeds_mode_repeats_row_d_of_the_four_way_run(tmp_path):
     """`--native-seeds` samples only row (d): its seed 1 is the four-way run's row (d) (same model, same noise),
-    another seed gives another FD, and the median is recorded. Bad flags stop before any model is loaded."""
+    another seed gives another FD, and the median is recorded. Bad flags stop with an error before sampling."""
     import json
 
     import keras
