@@ -163,6 +163,8 @@ def main(argv=None):
     selected = args.models.split(",") if args.models else list(specs)
     if args.resume and not args.load:
         parser.error("--resume needs --load")
+    if native_seeds is not None and high_name not in selected:
+        parser.error(f"--native-seeds: the native model is not among --models (add {high_name})")
     trains = args.resume or not args.load
     models, info = {}, {"backend": keras.backend.backend(), "train_steps": args.train_steps if trains else None,
                         "batch_size": args.batch_size, "steps": args.steps, "ddim_eta": args.ddim_eta,
@@ -195,8 +197,6 @@ def main(argv=None):
             json.dump(info, f, indent=2)
         return info
     if native_seeds is not None:
-        if high_name not in models:
-            parser.error(f"--native-seeds: the native model was not loaded (add {high_name} to --models)")
         return native_table(models[high_name], native_seeds, args, info)
     if args.data == "patches":
         return patches_table(models, x_high, args, info)
@@ -236,8 +236,8 @@ def native_table(native, seeds, args, info):
     for seed in seeds:
         images = ddim_samples(native.eps_fn, native.schedule, tuple(native.data_shape), n=args.n, steps=args.steps,
                               seed=seed, clip_denoised=1.0, eta=args.ddim_eta)
-        info["fd_native_by_seed"][str(seed)] = round(float(fd_to(reference, images, features)), 2)
-        print(f"[{info['backend']}] FD (d) native, seed {seed}: {info['fd_native_by_seed'][str(seed)]:.2f}", flush=True)
+        fd = info["fd_native_by_seed"][str(seed)] = round(float(fd_to(reference, images, features)), 2)
+        print(f"[{info['backend']}] FD (d) native, seed {seed}: {fd:.2f}", flush=True)
     info["fd_native_median"] = round(float(np.median(list(info["fd_native_by_seed"].values()))), 2)
     print(f"[{info['backend']}] FD (d) native, median of {len(seeds)}: {info['fd_native_median']:.2f}")
     with open(os.path.join(args.out, "native.json"), "w") as f:

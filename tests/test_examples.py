@@ -41,6 +41,8 @@ def test_glow_example_continues_a_saved_model_on_a_cosine_schedule(tmp_path):
     import contextlib
     import io
 
+    import keras
+
     first, second = tmp_path / "first", tmp_path / "second"
     tiny = ["--depth", "1", "--filters", "8", "--limit", "128", "--backend", "tensorflow"]
     out = io.StringIO()
@@ -53,8 +55,6 @@ def test_glow_example_continues_a_saved_model_on_a_cosine_schedule(tmp_path):
     reloaded = next(line for line in lines if line.startswith(str(first / "glow_animals.keras"))).split("test ")[1]
     assert trained == reloaded
     # The schedule spans exactly the continued run: warm-up, then the cosine ends at 5 % of --lr on its last step.
-    import keras
-
     continued = keras.saving.load_model(second / "glow_animals.keras", safe_mode=True)
     steps = int(keras.ops.convert_to_numpy(continued.optimizer.iterations))
     assert steps == 2 * 2  # 2 epochs of 128 images in batches of 64
