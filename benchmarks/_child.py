@@ -3,6 +3,7 @@
     seconds = best_of(fn)           # one warm-up call, then the fastest of 3
     role = child_role()             # None in the parent; the role string in a child
     result = run_child(__file__, "jax", role="kgen")   # the child's last JSON line, or None
+    result = run_child(__file__, "jax", one_core=True) # the same, the child (and its threads) on one CPU core
 """
 
 import json
@@ -30,13 +31,28 @@ def child_role():
     return os.environ.get(_ROLE)
 
 
-def run_child(script, backend, role="1"):
+def can_pin():
+    """Whether `run_child(..., one_core=True)` can pin a child to one core here (Linux: sched_setaffinity)."""
+    return hasattr(os, "sched_setaffinity")
+
+
+def run_child(script, backend, role="1", one_core=False):
     """Run `script` under `KERAS_BACKEND=backend` with `child_role() == role`; return its last JSON line as a dict.
 
+    With `one_core`, the child runs on one CPU core (the lowest this process may use), set before it starts, so
+    every thread it makes inherits it: its time is then the work's total arithmetic, with no two operations
+    running side by side (`can_pin()` says whether this OS allows it).
     Returns None (after printing the child's stderr tail) when the child printed no JSON line.
     """
+    if one_core and not can_pin():
+        raise RuntimeError("pinning a child to one core needs os.sched_setaffinity (Linux)")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", **{_ROLE: role})
-    out = subprocess.run([sys.executable, os.path.abspath(script)], env=env, capture_output=True, text=True)
+    pin = None
+    if one_core:
+        core = min(os.sched_getaffinity(0))
+        pin = lambda: os.sched_setaffinity(0, {core})  # noqa: E731 -- runs in the child, before exec
+    out = subprocess.run([sys.executable, os.path.abspath(script)], env=env, capture_output=True, text=True,
+                         preexec_fn=pin, check=False)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:
         print(out.stderr[-2000:], file=sys.stderr)

@@ -12,6 +12,7 @@ date it was measured; a partial run replaces only its own sections.
 import ast
 import datetime
 import os
+import platform
 import subprocess
 import sys
 
@@ -27,6 +28,22 @@ def _backends(path):
 
 
 RESULTS = os.path.join(HERE, "RESULTS.md")
+
+
+def cpu_kind(cpuinfo="/proc/cpuinfo"):
+    """The widest x86 vector extension of this CPU ("AVX-512", "AVX2"), else the machine's name: the XLA CPU
+    kernels, and so the JAX timings, differ between AVX2 and AVX-512 CPUs (kgen/backend/_jax.py)."""
+    flags = set()
+    try:
+        with open(cpuinfo, encoding="utf-8") as handle:
+            flags = next((set(line.split(":", 1)[1].split()) for line in handle if line.startswith("flags")), set())
+    except OSError:
+        pass
+    if "avx512f" in flags:
+        return "AVX-512"
+    if "avx2" in flags:
+        return "AVX2"
+    return platform.machine() or "unknown CPU"
 
 
 def _read_sections(path):
@@ -53,7 +70,7 @@ def main(argv=None):
     sections = _read_sections(RESULTS)
     failed = False
     for script in wanted:
-        lines = [f"(measured {datetime.date.today()}, {os.cpu_count()} CPU cores)", "", "```"]
+        lines = [f"(measured {datetime.date.today()}, {os.cpu_count()} CPU cores, {cpu_kind()})", "", "```"]
         for backend in _backends(os.path.join(HERE, script)):
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             if backend != "all-in-one":

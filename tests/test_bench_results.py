@@ -33,3 +33,15 @@ def test_unknown_benchmark_names_are_refused_before_anything_runs(tmp_path, monk
     with pytest.raises(SystemExit, match="unknown benchmarks"):
         run_all.main(["bench_nope"])
     assert not os.path.exists(run_all.RESULTS)
+
+
+@pytest.mark.torch
+def test_sections_name_the_cpu_kind(tmp_path, monkeypatch):
+    run_all = _run_all(tmp_path, monkeypatch)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw\n")
+    assert run_all.cpu_kind(str(cpuinfo)) == "AVX-512"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    assert run_all.cpu_kind(str(cpuinfo)) == "AVX2"
+    monkeypatch.setattr(run_all.platform, "machine", lambda: "arm64")
+    assert run_all.cpu_kind(str(tmp_path / "missing")) == "arm64"
