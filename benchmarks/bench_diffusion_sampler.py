@@ -14,8 +14,10 @@
    64×64 call leaves idle, and UG's wall time can come out at or below plain sampling's (JAX, 2 cores: ×0.79–0.94).
    Pinned to one core, the ratio is the arithmetic's.
 
-On JAX, kgen compiles with its own XLA CPU options (YNNPACK for matmuls and reductions, XLA's convolutions:
-`kgen/backend/_jax.py`); one row repeats the UNet loop with XLA's defaults. The UG row uses the small ε-net.
+On JAX, kgen compiles with its own XLA CPU options where two or more cores are free (YNNPACK for matmuls and
+reductions, XLA's convolutions, which use every core: `kgen/backend/_jax.py`); one row repeats the UNet loop with
+the options forced on and with XLA's defaults, on every core and pinned to one, after a row that times what the
+options change alone (three convolutions). The UG row uses the small ε-net.
 A last table repeats the UNet row at other batch sizes (`--batches`): the eager loop pays a fixed per-call
 dispatch cost (≈ 60–90 ms per UNet call on JAX, nearly independent of the batch), while the compiled loop's
 time is the network's arithmetic, linear in the batch, so the speed-up falls as the batch grows.
@@ -92,6 +94,46 @@ def bench_upsample_guidance(net, steps=50, shape=(8, 64, 64, 3)):
     return t_ug, t_plain
 
 
+def animal_unet_eps():
+    unet = UNet((28, 28, 1), channels=16, channel_mults=(1, 2), attention_resolutions=())
+    return lambda x, logsnr: unet([x, logsnr])
+
+
+def conv_stack_times(calls=20):
+    """{"kgen": ms, "default": ms} per call of three 3×3 convolutions (8×64×64×32, swish), compiled with kgen's
+    XLA CPU option forced on and with XLA's defaults: what the option changes, alone."""
+    convs = [keras.layers.Conv2D(32, 3, padding="same", activation="swish") for _ in range(3)]
+    x = keras.random.normal((8, 64, 64, 32), seed=2)
+
+    def stack(h):
+        for conv in convs:
+            h = conv(h)
+        return h
+
+    stack(x)  # build
+    times = {}
+    for choice in ("kgen", "default"):
+        os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
+        try:
+            compiled = kb.compile_function(stack, state=convs)
+        finally:
+            del os.environ["KGEN_XLA_CPU_OPTIONS"]
+        times[choice] = 1e3 * best_of(lambda: [ops.convert_to_numpy(compiled(x)) for _ in range(calls)]) / calls
+    return times
+
+
+def option_times(unet_eps):
+    """{"kgen": s, "default": s}: the UNet loop with kgen's XLA CPU option forced on, and with XLA's defaults."""
+    times = {}
+    for choice in ("kgen", "default"):
+        os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
+        try:
+            times[choice], _, _ = bench_ddim(unet_eps, shape=(16, 28, 28, 1), peers=False)
+        finally:
+            del os.environ["KGEN_XLA_CPU_OPTIONS"]
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="1,4,16", help="batch sizes of the UNet speed-up table")
@@ -102,12 +144,14 @@ def main(argv=None):
         t_ug, t_plain = bench_upsample_guidance(net)
         print(json.dumps({"ug": t_ug, "plain": t_plain}))
         return
+    if child_role() == "xla-options":
+        print(json.dumps({"unet": option_times(animal_unet_eps()), "convs": conv_stack_times()}))
+        return
     t_kgen, t_eager, t_step = bench_ddim(net)
     print(f"[{BACKEND}] DDIM 50 steps, 16×32×32×3: kgen compiled loop {t_kgen:.3f} s, keras.io eager Python loop "
           f"{t_eager:.3f} s (speed-up ×{t_eager / t_kgen:.2f}), Python loop of a compiled step {t_step:.3f} s "
           f"(speed-up ×{t_step / t_kgen:.2f})")
-    unet = UNet((28, 28, 1), channels=16, channel_mults=(1, 2), attention_resolutions=())
-    unet_eps = lambda x, logsnr: unet([x, logsnr])  # noqa: E731
+    unet_eps = animal_unet_eps()
     t_kgen, t_eager, t_step = bench_ddim(unet_eps, shape=(16, 28, 28, 1))
     print(f"[{BACKEND}] DDIM 50 steps, kgen UNet (the shipped 28×28 animal configuration), 16×28×28×1: kgen "
           f"compiled loop {t_kgen:.3f} s, keras.io eager Python loop {t_eager:.3f} s (speed-up "
@@ -115,17 +159,22 @@ def main(argv=None):
     if BACKEND == "jax":  # the same loop with the YNNPACK option forced on and off (kgen/backend/_jax.py)
         from kgen.backend import _jax
 
-        times = {}
-        for choice in ("kgen", "default"):
-            os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
-            try:
-                times[choice], _, _ = bench_ddim(unet_eps, shape=(16, 28, 28, 1), peers=False)
-            finally:
-                del os.environ["KGEN_XLA_CPU_OPTIONS"]
-        chosen = "on" if _jax._options_pay_off(_jax._cpu_flags()) else "off (AVX-512 or unknown CPU)"
-        print(f"[{BACKEND}] the same compiled loop with kgen's XLA CPU option forced on {times['kgen']:.3f} s, with "
-              f"XLA's defaults {times['default']:.3f} s: the option ×{times['default'] / times['kgen']:.2f} faster "
-              f"here; kgen's choice on this CPU: {chosen}")
+        times, convs = option_times(unet_eps), conv_stack_times()
+        cores = len(_cores())
+        pinned = run_child(__file__, BACKEND, role="xla-options", one_core=True) if can_pin() else None
+        line = (f"[{BACKEND}] three 3×3 convolutions, 8×64×64×32: kgen's XLA CPU option forced on "
+                f"{convs['kgen']:.1f} ms, XLA's defaults {convs['default']:.1f} ms on {cores} cores")
+        if pinned:
+            line += f"; on one core {pinned['convs']['kgen']:.1f} and {pinned['convs']['default']:.1f} ms"
+        print(line + " (YNNPACK's convolutions, XLA's default, use one core)")
+        line = (f"[{BACKEND}] the same compiled UNet loop with kgen's XLA CPU option forced on "
+                f"{times['kgen']:.3f} s, with XLA's defaults {times['default']:.3f} s: the option "
+                f"×{times['default'] / times['kgen']:.2f} faster on {cores} cores")
+        if pinned:
+            line += (f"; on one core {pinned['unet']['kgen']:.3f} s and {pinned['unet']['default']:.3f} s, "
+                     f"×{pinned['unet']['default'] / pinned['unet']['kgen']:.2f}")
+        chosen = "on" if _jax._options_pay_off(_jax._cpu_flags(), _jax._usable_cores()) else "off"
+        print(f"{line}; kgen's choice here: {chosen}")
     measured = {16: (t_kgen, t_eager)}  # the row above
     for batch in (int(b) for b in args.batches.split(",")):
         if batch not in measured:

@@ -52,9 +52,9 @@ def _read_sections(path):
     if os.path.exists(path):
         for line in open(path, encoding="utf-8").read().splitlines():
             if line.startswith("## "):
-                current = line[3:].split()[0]
-                if current not in BENCHMARKS:  # a section written by hand (e.g. the GPU run): kept whole
-                    current = line[3:]
+                current = line[3:].strip()  # a benchmark's own section is headed by its file name alone;
+                # any other heading (the GPU run, a comparison written by hand) is kept whole, even one that
+                # names a benchmark
                 sections[current] = []
             elif current is not None:
                 sections[current].append(line)

@@ -45,3 +45,19 @@ def test_sections_name_the_cpu_kind(tmp_path, monkeypatch):
     assert run_all.cpu_kind(str(cpuinfo)) == "AVX2"
     monkeypatch.setattr(run_all.platform, "machine", lambda: "arm64")
     assert run_all.cpu_kind(str(tmp_path / "missing")) == "arm64"
+
+
+@pytest.mark.torch
+def test_a_hand_written_section_naming_a_benchmark_is_kept(tmp_path, monkeypatch):
+    run_all = _run_all(tmp_path, monkeypatch)
+    script = run_all.BENCHMARKS[0]
+    with open(run_all.RESULTS, "w", encoding="utf-8") as handle:
+        handle.write(f"# kgen benchmarks\n\n## {script}\n(old)\n\n## {script} on another CPU\n(by hand)\n")
+    sections = run_all._read_sections(run_all.RESULTS)
+    assert sections[script] == ["(old)", ""]
+    sections[script] = ["(new)", ""]  # what a run of that benchmark does
+    run_all._write(sections)
+    with open(run_all.RESULTS, encoding="utf-8") as handle:
+        text = handle.read()
+    assert "(new)" in text and "(old)" not in text
+    assert f"## {script} on another CPU\n(by hand)" in text

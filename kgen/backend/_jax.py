@@ -90,12 +90,14 @@ def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
 
 
-# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK. On the 2-core AVX2 machines kgen
-# is developed and tested on, its convolutions ran 1.5-1.9x slower than XLA's own (the shipped 28x28 animal
-# U-Net, batch 16: 35 -> 20 ms per call; a three-conv net 11 -> 7 ms; outputs equal to 4e-7), while its matmuls
-# are faster (UniLM decoding without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So compiled loops keep
-# YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both settings.
-# KGEN_XLA_CPU_OPTIONS=default compiles with XLA's defaults instead.
+# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK, whose convolutions run on one
+# core: a stack of three 3x3 convolutions (8x64x64x32) takes 15.5 ms pinned to one core and 15.0 ms on two, where
+# XLA's own convolutions take 20.7 and 11.1 ms (2-core AVX-512 machine, 2026-12-05; benchmarks/RESULTS.md). On the
+# 2-core AVX2 machines kgen was first tested on, XLA's were 1.5-1.9x faster in use (the shipped 28x28 animal
+# U-Net, batch 16: 35 -> 20 ms per call; outputs equal to 4e-7), while YNNPACK's matmuls are faster (UniLM decoding
+# without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So where two or more cores are free, compiled loops
+# and fit steps keep YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both
+# settings, on every core and on one. KGEN_XLA_CPU_OPTIONS=default compiles with XLA's defaults instead.
 CPU_COMPILER_OPTIONS = {
     "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
 }
@@ -123,13 +125,26 @@ def _cpu_flags(path="/proc/cpuinfo"):
     return frozenset()
 
 
-def _options_pay_off(flags):
-    """Whether `CPU_COMPILER_OPTIONS` are faster than XLA's defaults on a CPU with these feature flags.
+def _usable_cores():
+    """How many CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
-    Measured with benchmarks/bench_diffusion_sampler.py (JAX, shipped U-Net, DDIM 50): on AVX2 machines ×1.74
-    faster; on an AVX-512 machine ×0.92, i.e. slower: there YNNPACK's own convolutions win. So the options are
-    used only on x86 CPUs without AVX-512 (and not where the flags cannot be read: XLA's defaults then)."""
-    return "avx2" in flags and "avx512f" not in flags
+
+def _options_pay_off(flags, cores):
+    """Whether `CPU_COMPILER_OPTIONS` are faster than XLA's defaults on a CPU with these feature flags, given how
+    many cores the process may use.
+
+    The gain is parallelism: YNNPACK's convolutions (XLA's default) use one core, XLA's own use them all. Measured
+    with benchmarks/bench_diffusion_sampler.py (JAX, shipped U-Net, DDIM 50) and bench_backend.py: on 2-core AVX2
+    machines ×1.74 faster; on a 2-core AVX-512 machine with AMX ×1.15-1.29 for that loop, ×1.14-1.23 for the
+    U-Net's fit step and even for the Glow and GAN fit steps (×0.90-1.10, medians 0.97 and 1.01: the runs'
+    noise), while pinned to one core the defaults won for all of them (×0.85-0.97: YNNPACK's kernels are the
+    faster ones). So: on x86 CPUs with AVX2 (AVX-512 included) and at least two free cores; XLA's defaults on one
+    core, elsewhere, and where /proc/cpuinfo cannot be read."""
+    return "avx2" in flags and cores >= 2
 
 
 def compiler_options():
@@ -138,7 +153,7 @@ def compiler_options():
     choice = os.environ.get("KGEN_XLA_CPU_OPTIONS", "")
     if jax.default_backend() != "cpu" or choice == "default":
         return None
-    if choice != "kgen" and not _options_pay_off(_cpu_flags()):
+    if choice != "kgen" and not _options_pay_off(_cpu_flags(), _usable_cores()):
         return None
     options = tuple(sorted(CPU_COMPILER_OPTIONS.items()))
     return dict(options) if _accepted(options) else None

@@ -7,7 +7,7 @@ back to public API with the consequence stated (tests/test_keras_compat.py runs 
 | touch point | private (Keras 3.15) | public fallback |
 |---|---|---|
 | `stateless_scope()` (JAX) | `keras.src…get_stateless_scope()`: the innermost scope, Keras's own included | the innermost scope that kgen opened (`StatelessScope` below); kgen helpers called inside Keras's own stateless calls then assign their state updates directly |
-| `trainer_jit(options)` (JAX) | `fit`/`evaluate`/`predict` compiled with kgen's XLA CPU options (swap the trainer module's `jit`) | Keras's own `jax.jit`: XLA's defaults (slower convolutions on AVX2 CPUs, same results) |
+| `trainer_jit(options)` (JAX) | `fit`/`evaluate`/`predict` compiled with kgen's XLA CPU options (swap the trainer module's `jit`) | Keras's own `jax.jit`: XLA's defaults (convolutions on one core, same results) |
 | `mark_state_synced(model)` (JAX) | after a failed step, Keras does not sync an older state over the restored one | nothing: the restored values can be replaced by an earlier step's (the failure itself is still reported) |
 | `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
 | `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's backend-neutral code (sizes), a torch convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
