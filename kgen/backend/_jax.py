@@ -90,13 +90,13 @@ def apply_gradients(optimizer, grads, variables):
     optimizer.apply(grads, variables)
 
 
-# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK, whose convolutions run on one
-# core: a stack of three 3x3 convolutions (8x64x64x32) takes 15.5 ms pinned to one core and 15.0 ms on two, where
-# XLA's own convolutions take 20.7 and 11.1 ms (2-core AVX-512 machine, 2026-12-05; benchmarks/RESULTS.md). On the
-# 2-core AVX2 machines kgen was first tested on, XLA's were 1.5-1.9x faster in use (the shipped 28x28 animal
+# XLA CPU (jaxlib 0.10) hands convolutions, matmuls and reductions to YNNPACK, whose convolutions, one at a time, run
+# on one core: a stack of three 3x3 convolutions (8x64x64x32) takes 15.5 ms pinned to one core and 15.0 ms on two,
+# where XLA's own convolutions take 20.7 and 11.1 ms (2-core AVX-512 machine, 2026-12-05; benchmarks/RESULTS.md). On
+# the 2-core AVX2 machines kgen was first tested on, XLA's were 1.5-1.9x faster in use (the shipped 28x28 animal
 # U-Net, batch 16: 35 -> 20 ms per call; outputs equal to 4e-7), while YNNPACK's matmuls are faster (UniLM decoding
-# without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So where two or more cores are free, compiled loops
-# and fit steps keep YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both
+# without cache: 2.9 s vs 3.6 s with YNNPACK off altogether). So where two or more cores are free, compiled loops and
+# fit steps keep YNNPACK for matmuls and reductions only: benchmarks/bench_diffusion_sampler.py measures both
 # settings, on every core and on one. KGEN_XLA_CPU_OPTIONS=default compiles with XLA's defaults instead.
 CPU_COMPILER_OPTIONS = {
     "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
