@@ -310,6 +310,33 @@ def test_usable_cores_follow_the_affinity_mask():
 
 
 @pytest.mark.jax
+def test_usable_cores_are_capped_by_a_cgroup_cpu_quota(tmp_path):
+    """A container limited to one CPU (docker --cpus=1) sees every host core in its affinity mask."""
+    from kgen.backend import _jax
+
+    mask = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    root, proc = tmp_path / "cgroup", tmp_path / "self_cgroup"
+
+    def usable(cgroup_lines, files):
+        proc.write_text("".join(line + "\n" for line in cgroup_lines))
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+        return _jax._usable_cores(str(root), str(proc))
+
+    assert usable(["0::/"], {"cpu.max": "50000 100000\n"}) == 1  # cgroup v2, half a CPU: at least one
+    assert usable(["0::/"], {"cpu.max": "max 100000\n"}) == mask  # no quota
+    assert usable(["0::/job"], {"job/cpu.max": "100000 100000\n"}) == 1  # the process's own cgroup
+    assert usable(["4:memory:/x", "1:cpu,cpuacct:/"], {"cpu/cpu.cfs_quota_us": "100000\n",
+                                                        "cpu/cpu.cfs_period_us": "100000\n"}) == 1  # v1
+    assert usable(["1:cpu:/"], {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}) == mask
+    assert _jax._usable_cores(str(root), str(tmp_path / "missing")) == mask  # nothing readable: the mask
+    if mask >= 2:  # a quota above the mask does not raise it; 1.5 CPUs count as 2
+        assert usable(["0::/"], {"cpu.max": f"{100000 * (mask + 3)} 100000\n"}) == mask
+        assert usable(["0::/"], {"cpu.max": "150000 100000\n"}) == 2
+
+
+@pytest.mark.jax
 def test_unknown_xla_cpu_options_fall_back_to_defaults(monkeypatch):
     from kgen.backend import _jax
 

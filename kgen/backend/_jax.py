@@ -8,6 +8,7 @@ hence `_CapturingScope` copies the parent's mapping.
 """
 
 import functools
+import math
 import os
 
 import jax
@@ -125,12 +126,46 @@ def _cpu_flags(path="/proc/cpuinfo"):
     return frozenset()
 
 
-def _usable_cores():
-    """How many CPU cores this process may run on (its affinity mask where the OS has one)."""
+def _usable_cores(root="/sys/fs/cgroup", proc="/proc/self/cgroup"):
+    """How many CPU cores this process may keep busy: its affinity mask where the OS has one, capped by its
+    cgroup's CPU quota (a container started with `--cpus=1` sees every core of the host in its mask)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(root, proc)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def _cgroup_cpu_quota(root, proc):
+    """The CPUs per period this process's cgroup may use (quota / period), or None where none is set or readable.
+    cgroup v2: `cpu.max` ("max 100000" or "150000 100000"); v1: `cpu.cfs_quota_us` (-1: none) and
+    `cpu.cfs_period_us`, under the cpu controller's mount."""
+    try:
+        with open(proc, encoding="utf-8") as handle:
+            entries = [line.rstrip("\n").split(":", 2) for line in handle if line.count(":") >= 2]
+    except OSError:
+        return None
+    for _, controllers, path in entries:
+        where = path.lstrip("/")
+        if controllers == "":
+            values = _read_words(os.path.join(root, where, "cpu.max"))
+            if len(values) == 2 and values[0] != "max":
+                return int(values[0]) / int(values[1])
+        elif "cpu" in controllers.split(","):
+            quota = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_quota_us"))
+            period = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_period_us"))
+            if quota and period and int(quota[0]) > 0:
+                return int(quota[0]) / int(period[0])
+    return None
+
+
+def _read_words(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().split()
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def _options_pay_off(flags, cores):
