@@ -332,6 +332,8 @@ def test_usable_cores_are_capped_by_a_cgroup_cpu_quota(tmp_path):
                                                         "cpu/cpu.cfs_period_us": "100000\n"}) == 1  # v1
     assert usable(["1:cpu:/"], {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}) == mask
     assert _jax._usable_cores(str(root), str(tmp_path / "missing")) == mask  # nothing readable: the mask
+    assert usable(["0::/"], {"cpu.max": "lots 0\n"}) == mask  # unreadable numbers: no quota, and no error
+    assert usable(["1:cpu:/"], {"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "0\n"}) == mask
     if mask >= 2:  # a quota above the mask does not raise it; 1.5 CPUs count as 2
         assert usable(["0::/"], {"cpu.max": f"{100000 * (mask + 3)} 100000\n"}) == mask
         assert usable(["0::/"], {"cpu.max": "150000 100000\n"}) == 2

@@ -144,20 +144,31 @@ def _cgroup_cpu_quota(root, proc):
     try:
         with open(proc, encoding="utf-8") as handle:
             entries = [line.rstrip("\n").split(":", 2) for line in handle if line.count(":") >= 2]
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     for _, controllers, path in entries:
         where = path.lstrip("/")
         if controllers == "":
             values = _read_words(os.path.join(root, where, "cpu.max"))
-            if len(values) == 2 and values[0] != "max":
-                return int(values[0]) / int(values[1])
+            quota = _ratio(values[0], values[1]) if len(values) == 2 else None
         elif "cpu" in controllers.split(","):
-            quota = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_quota_us"))
-            period = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_period_us"))
-            if quota and period and int(quota[0]) > 0:
-                return int(quota[0]) / int(period[0])
+            quota_us = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_quota_us"))
+            period_us = _read_words(os.path.join(root, "cpu", where, "cpu.cfs_period_us"))
+            quota = _ratio(quota_us[0], period_us[0]) if quota_us and period_us else None
+        else:
+            continue
+        if quota is not None:
+            return quota
     return None
+
+
+def _ratio(quota, period):
+    """quota / period for positive integers, else None ("max", -1, or anything unreadable: no quota)."""
+    try:
+        quota, period = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def _read_words(path):
