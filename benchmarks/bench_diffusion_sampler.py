@@ -27,6 +27,7 @@ time is the network's arithmetic, linear in the batch, so the speed-up falls as 
 """
 
 import argparse
+import contextlib
 import json
 import os
 
@@ -100,6 +101,20 @@ def animal_unet_eps():
     return lambda x, logsnr: unet([x, logsnr])
 
 
+@contextlib.contextmanager
+def forced_xla_options(choice):
+    """`KGEN_XLA_CPU_OPTIONS=choice` ("kgen" or "default") for what is compiled inside; the earlier value after."""
+    previous = os.environ.get("KGEN_XLA_CPU_OPTIONS")
+    os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["KGEN_XLA_CPU_OPTIONS"]
+        else:
+            os.environ["KGEN_XLA_CPU_OPTIONS"] = previous
+
+
 def conv_stack_times(calls=20):
     """{"kgen": ms, "default": ms} per call of three 3×3 convolutions (8×64×64×32, swish), compiled with kgen's
     XLA CPU option forced on and with XLA's defaults: what the option changes, alone."""
@@ -114,11 +129,8 @@ def conv_stack_times(calls=20):
     stack(x)  # build
     times = {}
     for choice in ("kgen", "default"):
-        os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
-        try:
+        with forced_xla_options(choice):
             compiled = kb.compile_function(stack, state=convs)
-        finally:
-            del os.environ["KGEN_XLA_CPU_OPTIONS"]
         times[choice] = 1e3 * best_of(lambda: [ops.convert_to_numpy(compiled(x)) for _ in range(calls)]) / calls
     return times
 
@@ -127,11 +139,8 @@ def option_times(unet_eps):
     """{"kgen": s, "default": s}: the UNet loop with kgen's XLA CPU option forced on, and with XLA's defaults."""
     times = {}
     for choice in ("kgen", "default"):
-        os.environ["KGEN_XLA_CPU_OPTIONS"] = choice
-        try:
+        with forced_xla_options(choice):
             times[choice], _, _ = bench_ddim(unet_eps, shape=(16, 28, 28, 1), peers=False)
-        finally:
-            del os.environ["KGEN_XLA_CPU_OPTIONS"]
     return times
 
 
