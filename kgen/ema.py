@@ -9,8 +9,15 @@ and "从DCGAN到SELF-MOD", kexue.fm/archives/6549). After optimizer step k has p
     d_k = 0 for the first `start_step` folds (the average is a plain copy; BigGAN starts at 20k), d after.
 
 Only trainable weights are averaged. A network run with the averages (`call_with_averages`) keeps its live
-non-trainable weights (BatchNorm moving statistics, spectral-norm vectors): they belong to the live weights,
-an approximation BigGAN corrects with "standing statistics" (not done here).
+non-trainable weights (BatchNorm moving statistics, spectral-norm vectors), which belong to the live weights.
+For BatchNorm that is more than an approximation: its moving statistics follow the live weights over the last
+~1/(1 − momentum) = 100 steps, the averaged weights over ~1/(1 − d) steps, and the averaged network normalised
+with the live statistics can be far from both. With `statistics=True` the average also keeps "standing
+statistics" (BigGAN, Brock et al. 2019): `standing_statistics(network, batches)` runs the network with the
+averaged weights in training mode on some batches and stores the mean of their BatchNorm batch statistics
+(momentum k/(k+1) at batch k: a plain average), which `call_with_averages` then uses in inference. Until they
+are computed, and after `reset_statistics()`, the live ones are used. Measured on the 28×28 animal GANs (2000
+steps, JAX, classifier FD, d = 0.999): DCGAN 51.2 → 31.6, DCGAN with SELF-MOD's generator 59.1 → 22.0.
 
 Mechanism (why not the alternatives). Keras's own `optimizer(use_ema=True)` keeps the average inside the
 optimizer: it is lost with `compile=False` reloads, has to be copied out by hand, and sharing its variables
@@ -63,19 +70,29 @@ class ExponentialMovingAverage(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, decay=0.999, start_step=0, **kwargs):
+    def __init__(self, decay=0.999, start_step=0, statistics=False, **kwargs):
         super().__init__(**kwargs)
         self.decay = check_positive_float("decay", decay)
         if self.decay >= 1.0:
             raise ValueError(f"`decay` must be in (0, 1), got {decay}")
         self.start_step = check_int("start_step", start_step, 0)
+        if not isinstance(statistics, bool):
+            raise TypeError(f"`statistics` must be True or False, got {statistics!r}")
+        self.statistics = statistics
         self.averages = []
+        self.standing = []  # with `statistics`: one per BatchNorm moving mean / variance of the tracked network
+        self._positions = []  # where each sits in the network's non_trainable_variables
+        self._batch_norms = []
 
-    def track(self, variables):
+    def track(self, variables, network=None):
         """Create one average per variable, equal to it now, the `pending` flag (0) and, with `start_step`, the
-        count of folds."""
+        count of folds. With `statistics=True`, `network` (whose trainable variables `variables` are) is needed:
+        one standing statistic per moving mean and variance of its BatchNorm layers, and a `ready` flag (0)."""
         if self.averages:
             raise ValueError("ExponentialMovingAverage already tracks variables")
+        if self.statistics and not isinstance(network, keras.layers.Layer):
+            raise ValueError("an average with `statistics=True` needs the tracked `network` (a keras Layer or "
+                             f"Model) in `track`, got {type(network).__name__}")
         for i, variable in enumerate(variables):
             average = self.add_weight(shape=tuple(variable.shape), initializer="zeros", trainable=False,
                                       dtype=variable.dtype, name=f"average_{i}")
@@ -85,7 +102,22 @@ class ExponentialMovingAverage(keras.layers.Layer):
         # Only with a warm-up, so that files saved before `start_step` existed load unchanged.
         self.folds = (self.add_weight(shape=(), initializer="zeros", trainable=False, name="folds")
                       if self.start_step else None)
+        if self.statistics:
+            self._track_statistics(network)
         self.built = True
+
+    def _track_statistics(self, network):
+        self._batch_norms = [layer for layer in network._flatten_layers()
+                             if isinstance(layer, keras.layers.BatchNormalization)]
+        where = {id(v): i for i, v in enumerate(network.non_trainable_variables)}
+        moving = [v for layer in self._batch_norms for v in (layer.moving_mean, layer.moving_variance)]
+        self._positions = [where[id(v)] for v in moving]
+        for i, variable in enumerate(moving):
+            copy = self.add_weight(shape=tuple(variable.shape), initializer="zeros", trainable=False,
+                                   dtype=variable.dtype, name=f"standing_{i}")
+            copy.assign(ops.copy(variable.value))
+            self.standing.append(copy)
+        self.ready = self.add_weight(shape=(), initializer="zeros", trainable=False, name="ready")
 
     def _fold(self, variables, pending):
         """ema ← ema + pending·(1 − d_k)·(w − ema): a fold when `pending` is 1, nothing when it is 0."""
@@ -117,11 +149,52 @@ class ExponentialMovingAverage(keras.layers.Layer):
 
     def call_with_averages(self, network, inputs, training=False):
         """`network(inputs)` computed with the averages in place of its trainable weights (which it must be the
-        one tracked), its live non-trainable weights, and no change to either."""
+        one tracked), its live non-trainable weights (in inference, the standing BatchNorm statistics where
+        they have been computed), and no change to either."""
         if len(network.trainable_variables) != len(self.averages):
             raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
                              f"tracks {len(self.averages)}")
-        return kb.call_network(network, inputs, training, trainable_values=[a.value for a in self.averages])
+        averages = [a.value for a in self.averages]
+        if not self.standing or training:  # training: BatchNorm normalises with the batch's own statistics
+            return kb.call_network(network, inputs, training, trainable_values=averages)
+        state = [v.value for v in network.non_trainable_variables]
+        ready = self.ready.value > 0.5  # a traced choice: no host round-trip in a compiled sampling loop
+        for i, standing in zip(self._positions, self.standing):
+            state[i] = ops.where(ready, standing.value, state[i])
+        return kb.call_network(network, inputs, training, trainable_values=averages, non_trainable_values=state)
+
+    def standing_statistics(self, network, batches):
+        """Compute the standing BatchNorm statistics of `network` (the tracked one) with the averaged weights:
+        the plain mean over `batches` (an iterable of network inputs) of each BatchNorm layer's batch mean and
+        batch variance, the network run in training mode as `stateless_call` (no live variable changes), then
+        mark them ready. Eager, once after training: not for a compiled step."""
+        if not self.statistics:
+            raise ValueError("this average keeps no statistics: build it with statistics=True")
+        if len(network.trainable_variables) != len(self.averages):
+            raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
+                             f"tracks {len(self.averages)}")
+        averages = [a.value for a in self.averages]
+        state = [v.value for v in network.non_trainable_variables]
+        momenta = [layer.momentum for layer in self._batch_norms]
+        count = 0
+        try:
+            for count, inputs in enumerate(batches, start=1):
+                for layer in self._batch_norms:  # moving ← m·moving + (1 − m)·batch, m = k/(k+1): the mean
+                    layer.momentum = (count - 1) / count
+                state = network.stateless_call(averages, state, inputs, training=True)[1]
+        finally:
+            for layer, momentum in zip(self._batch_norms, momenta):
+                layer.momentum = momentum
+        if count == 0:
+            raise ValueError("`batches` gave no batch")
+        for i, standing in zip(self._positions, self.standing):
+            standing.assign(state[i])
+        self.ready.assign(ops.ones_like(self.ready.value))
+
+    def reset_statistics(self):
+        """Forget the standing statistics (the live ones are used until they are computed again)."""
+        if self.standing:
+            self.ready.assign(ops.zeros_like(self.ready.value))
 
     def call(self, inputs):
         return inputs
@@ -130,4 +203,6 @@ class ExponentialMovingAverage(keras.layers.Layer):
         config = {**super().get_config(), "decay": self.decay}
         if self.start_step:
             config["start_step"] = self.start_step
+        if self.statistics:  # only when set, as `start_step`: older files' configs stay what they were
+            config["statistics"] = True
         return config

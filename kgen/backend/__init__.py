@@ -10,9 +10,9 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
 - `state_of(fn)`: the Layers / SeedGenerators / Variables a callable reads (the `state` compiled loops need).
 - `compile_function(fn, state)`: compile a sampling loop (tf.function + XLA on TF, jax.jit on JAX, eager
   without autograd on torch), threading the variables it reads and writes on JAX.
-- `call_network(network, inputs, training, trainable_values=None, method=None)`: how models call their
-  networks in training and sampling (a traced replay on torch, state passed through; `set_network_tracing(False)`
-  turns it off).
+- `call_network(network, inputs, training, trainable_values=None, method=None, non_trainable_values=None)`: how
+  models call their networks in training and sampling (a traced replay on torch, state passed through;
+  `set_network_tracing(False)` turns it off).
 - `move_towards(variables, targets, weight)`: the moving-average update of `kgen.ema` (fused on torch).
 - `static_shape(x)`: `x`'s shape as Python ints, also inside a torch trace (shape checks in `call`).
 - `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).

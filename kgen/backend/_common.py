@@ -16,19 +16,20 @@ def call_with_state(network, fn, trainable_values, non_trainable_values, inputs,
     return output, new, [i for i, (n, g) in enumerate(zip(new, given)) if n is not g]
 
 
-def call_with_values(network, inputs, training, trainable_values, method=None):
+def call_with_values(network, inputs, training, trainable_values, method=None, non_trainable_values=None):
     """`method(inputs)` (None: the network's `call`, as `stateless_call` runs it) with `trainable_values` in place
-    of the network's trainable weights and its live non-trainable ones, changing neither (what
-    `kgen.backend.call_network(..., trainable_values=...)` computes)."""
-    non_trainable = [v.value for v in network.non_trainable_variables]
+    of the network's trainable weights and `non_trainable_values` (None: the live ones) in place of its
+    non-trainable ones, changing neither (what `kgen.backend.call_network(..., trainable_values=...)` computes)."""
+    if non_trainable_values is None:
+        non_trainable_values = [v.value for v in network.non_trainable_variables]
     fn = network.call if method is None else method
-    return call_with_state(network, fn, trainable_values, non_trainable, inputs, training)[0]
+    return call_with_state(network, fn, trainable_values, non_trainable_values, inputs, training)[0]
 
 
-def plain_call(network, inputs, training, trainable_values, method):
+def plain_call(network, inputs, training, trainable_values, method, non_trainable_values=None):
     """What `kgen.backend.call_network` computes, run as it is."""
     if trainable_values is not None:
-        return call_with_values(network, inputs, training, trainable_values, method)
+        return call_with_values(network, inputs, training, trainable_values, method, non_trainable_values)
     return network(inputs, training=training) if method is None else method(inputs, training=training)
 
 

@@ -325,8 +325,9 @@ def data_parallel(devices):
     return distribution.scope()
 
 
-def call_network(network, inputs, training, trainable_values=None, method=None):
-    return plain_call(network, inputs, training, trainable_values, method)  # compiled by fit / compile_function
+def call_network(network, inputs, training, trainable_values=None, method=None, non_trainable_values=None):
+    # compiled by fit / compile_function
+    return plain_call(network, inputs, training, trainable_values, method, non_trainable_values)
 
 
 def set_network_tracing(enabled):

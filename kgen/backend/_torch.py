@@ -231,13 +231,13 @@ def _state(network):
     return _STATE[network]
 
 
-def call_network(network, inputs, training, trainable_values=None, method=None):
+def call_network(network, inputs, training, trainable_values=None, method=None, non_trainable_values=None):
     # Inside a StatelessScope the variables' values are the scope's, which a replay would not read; inside a
     # trace (a network called by a traced one) or a torch.compile / torch.export capture, the outer one records
     # the call.
     if (not _TRACING["enabled"] or not network.built or compat.stateless_scope() is not None
             or torch.jit.is_tracing() or torch.compiler.is_compiling()):
-        return plain_call(network, inputs, training, trainable_values, method)
+        return plain_call(network, inputs, training, trainable_values, method, non_trainable_values)
     state = _state(network)
     listed = isinstance(inputs, (list, tuple))
     tensors = [keras.ops.convert_to_tensor(t) for t in (inputs if listed else [inputs])]
@@ -246,16 +246,19 @@ def call_network(network, inputs, training, trainable_values=None, method=None):
            tuple((tuple(t.shape), t.dtype, t.device) for t in tensors), None if method is None else method.__name__)
     if values:
         tensors += [keras.ops.convert_to_tensor(v) for v in trainable_values]
-    tensors += [v.value for v in state]
+    if non_trainable_values is None:
+        tensors += [v.value for v in state]
+    else:  # the same trace: the state is an input of it either way
+        tensors += [keras.ops.convert_to_tensor(v) for v in non_trainable_values]
     traces = _TRACES.setdefault(network, {})
     if key not in traces:
         if len(traces) >= _MAX_TRACES:
-            return plain_call(network, inputs, training, trainable_values, method)
+            return plain_call(network, inputs, training, trainable_values, method, non_trainable_values)
         call = _NetworkCall(network, bool(training), listed, n_inputs, values, len(state), method)
         traced = _trace(call, tensors)
         traces[key] = None if traced is None else (traced, [state[i] for i in getattr(call, "updated", [])])
     if traces[key] is None:
-        return plain_call(network, inputs, training, trainable_values, method)
+        return plain_call(network, inputs, training, trainable_values, method, non_trainable_values)
     traced, updated = traces[key]
     if not state:
         return traced(*tensors)

@@ -58,12 +58,13 @@ def minimize(loss_fn, variables, optimizer):
     return loss
 
 
-def call_network(network, inputs, training=False, trainable_values=None, method=None):
+def call_network(network, inputs, training=False, trainable_values=None, method=None, non_trainable_values=None):
     """`network(inputs, training=training)`, the way kgen's models call their networks in training and sampling.
 
     With `trainable_values` (tensors aligned with `network.trainable_variables`) the network runs with those in
-    place of its trainable weights, its live non-trainable weights, and no change to either (`stateless_call`;
-    how an EMA's averages are used). With `method` (a bound method of `network`, e.g. `flow._log_prob`),
+    place of its trainable weights, its live non-trainable weights (or `non_trainable_values`, aligned with
+    `network.non_trainable_variables`), and no change to either (`stateless_call`; how an EMA's averages and
+    their standing BatchNorm statistics are used). With `method` (a bound method of `network`, e.g. `flow._log_prob`),
     `method(inputs, training=training)` is called instead of the network itself: the network's variables are
     the ones it reads.
 
@@ -88,9 +89,14 @@ def call_network(network, inputs, training=False, trainable_values=None, method=
         raise TypeError(f"`network` must be a keras Layer or Model, got {type(network).__name__}")
     if trainable_values is not None:  # their count is checked by `stateless_call` (not here: a walk per call)
         trainable_values = list(trainable_values)
+    if non_trainable_values is not None:
+        if trainable_values is None:
+            raise ValueError("`non_trainable_values` needs `trainable_values` (a call with given weights changes "
+                             "no variable; a live call updates the live state)")
+        non_trainable_values = list(non_trainable_values)
     if method is not None and getattr(method, "__self__", None) is not network:
         raise ValueError("`method` must be a bound method of `network`")
-    return impl.call_network(network, inputs, training, trainable_values, method)
+    return impl.call_network(network, inputs, training, trainable_values, method, non_trainable_values)
 
 
 def static_shape(x):
