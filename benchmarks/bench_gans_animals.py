@@ -32,10 +32,16 @@ read differences below ~20 % as noise unless `--seeds` shows them consistently.
 `--save DIR` writes each variant's first-seed GAN as `DIR/<variant>_animals.keras` (`+selfmod` →
 `selfmod_animals.keras`, the shipped SELF-MOD model) and the table as `DIR/gans_animals.json`.
 
+`--ema-decay D` (and `--ema-start K`) trains every variant with an average of G's weights (`GAN(ema_decay=D,
+ema_start=K)`, standing BatchNorm statistics recomputed at the end of `fit`) and scores both generators: "FD" is
+the live one's, as without the option, "FD (EMA)" the average's, and the average's again normalised with the live
+generator's BatchNorm statistics (what kgen sampled with before standing statistics).
+
 `--load DIR` trains nothing: it scores the generator weights that `tools/gpu_check.py --train gans` saved at its
 step milestones (`DIR/gan_<variant>_<seed>_g<steps>.weights.h5`, variant without its "+" signs; with `--recipe ttur`
-the files of `--gan-recipe ttur`, `..._<seed>_ttur_g<steps>...`) and prints one table
-per milestone that every variant reached, and the learning curve of each (`--json PATH` writes them).
+the files of `--gan-recipe ttur`, `..._<seed>_ttur_g<steps>...`; with `--ema` the averaged generators saved beside
+them, `..._<seed>[_ttur]_ema_g<steps>...`) and prints one table per milestone that every variant reached, and the
+learning curve of each (`--json PATH` writes them).
 
     KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py --load build/gpu1/weights --json gans_gpu.json
 """
@@ -130,12 +136,13 @@ def file_stem(name):
     return name.replace("+", "")
 
 
-def build_gan(name, seed, recipe, latent_dim, width):
-    """The compiled hinge GAN of variant `name` under `recipe` (a dict of recipe_of)."""
+def build_gan(name, seed, recipe, latent_dim, width, ema_decay=None, ema_start=0):
+    """The compiled hinge GAN of variant `name` under `recipe` (a dict of recipe_of), with an average of G's
+    weights when `ema_decay` is given."""
     kgen.set_seed(seed)
     g, d = variant_networks(name, latent_dim, width)
     model = JointBatchGAN if name == "dcgan-joint" else GAN
-    gan = model(g, d, loss="hinge", d_steps=recipe["d_steps"], seed=seed)
+    gan = model(g, d, loss="hinge", d_steps=recipe["d_steps"], seed=seed, ema_decay=ema_decay, ema_start=ema_start)
     betas = dict(beta_1=recipe["beta_1"], beta_2=recipe["beta_2"])
     gan.compile(optimizers={"generator": keras.optimizers.Adam(recipe["lr_g"], **betas),
                             "discriminator": keras.optimizers.Adam(recipe["lr_d"], **betas)})
@@ -163,8 +170,12 @@ def fixed_latents(args):
     return np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
 
 
+def generated(gan, n, use_ema):
+    return np.concatenate([keras.ops.convert_to_numpy(gan.generate(500, use_ema=use_ema)) for _ in range(n // 500)])
+
+
 def train_and_score(name, seed, x, test_stats, features, args):
-    gan = build_gan(name, seed, args.recipe, args.latent_dim, args.width)
+    gan = build_gan(name, seed, args.recipe, args.latent_dim, args.width, args.ema_decay, args.ema_start)
     g = gan.generator
     d = gan.discriminator
     curve, callbacks = {}, []
@@ -181,9 +192,16 @@ def train_and_score(name, seed, x, test_stats, features, args):
     start = time.time()
     history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=callbacks)
     seconds = time.time() - start
-    fake = np.concatenate([keras.ops.convert_to_numpy(gan.generate(500)) for _ in range(args.n_eval // 500)])
-    fd = fd_to(test_stats, features, fake)
-    return dict(fd=fd, seconds=seconds, params=g.count_params() + d.count_params(),
+    fd = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=False))
+    fd_ema = fd_ema_live = None
+    if gan.ema is not None:
+        fd_ema = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=True))
+        if gan.ema.standing:  # the same average normalised with the live generator's BatchNorm statistics
+            gan.ema.reset_statistics()
+            fd_ema_live = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=True))
+            gan.update_ema_statistics()
+    return dict(fd=fd, fd_ema=fd_ema, fd_ema_live=fd_ema_live, seconds=seconds,
+                params=g.count_params() + d.count_params(),
                 d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan,
                 d_loss_curve=[float(v) for v in history.history["d_loss"]], fd_curve=curve)
 
@@ -201,7 +219,7 @@ def score_milestones(args):
     curves = {}
     for name in args.variants.split(","):
         generator = variant_networks(name, args.latent_dim, args.width)[0]
-        tail = "" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]
+        tail = ("" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]) + ("_ema" if args.ema else "")
         pattern = re.compile(rf"gan_{re.escape(file_stem(name))}_(\d+){tail}_g(\d+)\.weights\.h5$")
         for path in sorted(glob.glob(os.path.join(args.load, f"gan_{file_stem(name)}_*_g*.weights.h5"))):
             match = pattern.search(os.path.basename(path))
@@ -222,7 +240,8 @@ def score_milestones(args):
             f"{name} {row['fd_median']:.2f} (×{row['fd_median'] / reference:.2f})" for name, row in rows.items()))
         tables[steps] = rows
     result = {"backend": backend, "n_eval": args.n_eval, "width": args.width, "recipe": args.recipe,
-              "curves": curves, "tables": tables}
+              "generator": "averaged (EMA, standing statistics)" if args.ema else "live", "curves": curves,
+              "tables": tables}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
@@ -243,11 +262,17 @@ def main(argv=None):
     parser.add_argument("--lr-d", type=float, default=None, help="override the recipe's discriminator learning rate")
     parser.add_argument("--d-steps", type=int, default=None, help="override the recipe's D steps per G step")
     parser.add_argument("--eval-every", type=int, default=0, help="also score the FD every N epochs (curve)")
+    parser.add_argument("--ema-decay", type=float, default=None, help="also train an average of G's weights and "
+                        "score it (GAN(ema_decay=...), standing BatchNorm statistics)")
+    parser.add_argument("--ema-start", type=int, default=0, help="G updates before the average starts moving")
+    parser.add_argument("--ema", action="store_true", help="with --load: score the averaged generators' files")
     parser.add_argument("--save", default=None, help="folder for <variant>_animals.keras and gans_animals.json")
     parser.add_argument("--load", default=None, help="score the milestone generator weights in this folder")
     parser.add_argument("--json", default=None, help="write the table(s) here")
     args = parser.parse_args(argv)
     args.recipe = recipe_of(args.recipe, args.lr_g, args.lr_d, args.d_steps)
+    if args.ema and not args.load:
+        parser.error("--ema scores saved averaged generators: it needs --load (to train one, --ema-decay)")
     if args.load:
         return score_milestones(args)
     backend = keras.backend.backend()
@@ -263,7 +288,8 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     reference, table = None, {"backend": backend, "epochs": args.epochs, "steps": steps, "batch_size": args.batch_size,
                               "width": args.width, "n_eval": args.n_eval, "floor": floor,
-                              "recipe": args.recipe, "variants": {}}
+                              "recipe": args.recipe, "ema_decay": args.ema_decay, "ema_start": args.ema_start,
+                              "variants": {}}
     for name in args.variants.split(","):
         runs = [train_and_score(name, seed, x, test_stats, features, args) for seed in seeds]
         fd = float(np.median([r["fd"] for r in runs]))
@@ -272,6 +298,18 @@ def main(argv=None):
         print(f"[{backend}] {name:<11} FD {fd:7.2f} (×{fd / reference:.2f} of {args.variants.split(',')[0]}; "
               f"seeds: {per_seed}), {np.mean([r['seconds'] for r in runs]):.0f} s, {runs[0]['params']} params, "
               f"last d_loss {runs[0]['d_loss']:.3f} g_loss {runs[0]['g_loss']:.3f}", flush=True)
+        if args.ema_decay is not None:
+            fd_ema = float(np.median([r["fd_ema"] for r in runs]))
+            row = {"fd_median": fd_ema, "fd_per_seed": [r["fd_ema"] for r in runs]}
+            per_seed = ", ".join(f"{v:.1f}" for v in row["fd_per_seed"])
+            line = f"[{backend}] {name:<11} FD (EMA) {fd_ema:7.2f} (seeds: {per_seed})"
+            if runs[0]["fd_ema_live"] is not None:
+                row["live_statistics_fd_per_seed"] = [r["fd_ema_live"] for r in runs]
+                row["live_statistics_fd_median"] = float(np.median(row["live_statistics_fd_per_seed"]))
+                line += (f"; with the live BatchNorm statistics instead of standing ones "
+                         f"{row['live_statistics_fd_median']:.2f}")
+            print(line, flush=True)
+            table.setdefault("variants_ema", {})[name] = row
         table["variants"][name] = {"fd_median": fd, "fd_per_seed": [r["fd"] for r in runs], "seeds": seeds,
                                    "seconds": float(np.mean([r["seconds"] for r in runs])), "params": runs[0]["params"],
                                    "d_loss_per_epoch": [r["d_loss_curve"] for r in runs],

@@ -120,6 +120,10 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     assert failed == {}, report
     for name in CASES.split(","):
         assert cases.get(name, {}).get("ok") is True, f"{name} did not run and pass\n{report}"
+    flops = cases["unet_training_flops"]  # the U-Net's TFLOP/s over a bf16 matmul's, both measured in the child
+    assert flops["bf16_matmul"]["tflops"] > 0, flops
+    assert flops["float32"]["fraction_of_bf16_matmul"] == pytest.approx(
+        flops["float32"]["tflops"] / flops["bf16_matmul"]["tflops"], rel=0.05, abs=1e-4), flops
 
     names = []
     for path in sorted(out.glob("weights*.tar")):
@@ -130,4 +134,7 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
         assert record.get("epochs"), f"{job} finished no epoch\n{report}"
         assert not record.get("nan"), job
         assert any(n.startswith(prefix) for n in names), f"no weights of {job} in {names}"
+    gan = results["train"]["train_gan_selfmod_0"]
+    assert gan["ema_decay"] == 0.999 and gan["ema_start"] == 2, gan
+    assert any(n.startswith("gan_selfmod_0_ema_g") for n in names), f"no averaged generator in {names}"
     assert seconds < BUDGET + 30, report

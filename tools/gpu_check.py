@@ -12,11 +12,13 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    family (GAN, diffusion U-Net, UniLM, Glow): build, a short `fit`, sample, save, reload, compare the reloaded
    model's outputs; then training speed at a few batch sizes in float32 and under `mixed_bfloat16` (flows: float32
    only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
-   wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time).
+   wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time), as a fraction
+   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand).
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
    `gans`: DCGAN → +SN → +attention → +SELF-MOD and DCGAN with SELF-MOD's generator (benchmarks/
    bench_gans_animals.py's variants) × `--seeds`,
-   under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur");
+   under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur"), each also keeping an
+   average of G's weights (`--gan-ema`, from the first milestone on) saved beside G at every later milestone;
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
    `glow`: Glow 2 × 8 × 64 on the dequantized animals; `patches` (issue 18): the same U-Net recipe on the
    natural-image patches at 16×16 (the 32×32 crops average-pooled), 32×32, and 32×32 on the shifted schedule.
@@ -229,8 +231,8 @@ def orchestrate(args):
         child_env = dict(env, KERAS_BACKEND="jax")
         if args.train_xla_flags:
             child_env["XLA_FLAGS"] = (child_env.get("XLA_FLAGS", "") + " " + args.train_xla_flags).strip()
-        children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline", repr(train_deadline)]
-                               + mode + resume,
+        children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline", repr(train_deadline),
+                                "--gan-ema", repr(args.gan_ema)] + mode + resume,
                                child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
     results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
     if args.parallel:
@@ -635,6 +637,21 @@ def smoke(args):
                            "params": int(sum(np.prod(v.shape) for v in net.trainable_variables))}
             _policy("float32")
         res["shape"] = f"batch {batch}, {size}x{size}x3, channels {channels}, mults {mults}"
+        # The denominator, measured on this device (an H100 and an H200 differ): a bf16 n×n×n matmul's TFLOP/s.
+        n = 256 if dry else 8192
+        a = jax.random.normal(jax.random.PRNGKey(3), (n, n), "bfloat16")
+        b = jax.random.normal(jax.random.PRNGKey(4), (n, n), "bfloat16")
+        matmul = jax.jit(lambda a, b: a @ b)
+        jax.block_until_ready(matmul(a, b))
+        begin = _now()
+        for _ in range(reps):
+            c = matmul(a, b)
+        jax.block_until_ready(c)
+        peak = 2.0 * n**3 / ((_now() - begin) / reps) / 1e12
+        res["bf16_matmul"] = {"n": n, "tflops": round(peak, 3)}
+        for policy in ("float32", "mixed_bfloat16"):
+            if policy in res:
+                res[policy]["fraction_of_bf16_matmul"] = round(res[policy]["tflops"] / peak, 4)
         return res
 
     case("precision", precision)
@@ -693,22 +710,29 @@ def train(args):
 
         variant, seed, recipe_name = (spec.split(":") + ["equal"])[:3]
         recipe = recipe_of(recipe_name)
-        model = build_gan(variant, int(seed), recipe, 64, 8 if dry else 32)
+        # The average of G's weights starts moving at the first milestone (until then it is a copy of G).
+        ema = dict(ema_decay=args.gan_ema or None, ema_start=milestones[0] if args.gan_ema else 0)
+        model = build_gan(variant, int(seed), recipe, 64, 8 if dry else 32, **ema)
         batch = 64
         x = train_images.astype("float32") / 127.5 - 1.0
         record.update(variant=variant, seed=int(seed), batch_size=batch, width=8 if dry else 32, loss="hinge",
-                      recipe=recipe, optimizer=describe(recipe))
+                      recipe=recipe, optimizer=describe(recipe), **ema)
 
         def data(epoch):
             return x
 
-        def save_milestone(steps):
+        def save_generators(steps):  # the live G, and the average with its standing statistics (fit's end)
             model.generator.save_weights(f"{out_stem}_g{steps}.weights.h5")
+            if model.ema is not None and steps > ema["ema_start"]:  # until then a copy of G
+                model.averaged_generator().save_weights(f"{out_stem}_ema_g{steps}.weights.h5")
+
+        def save_milestone(steps):
+            save_generators(steps)
 
         def final():  # the whole GAN (optimizer states too) for the shipped SELF-MOD model
             if variant == "+selfmod" and seed == "0":
                 model.save(out_stem + "_final.keras")
-            model.generator.save_weights(f"{out_stem}_g{record['steps']}.weights.h5")
+            save_generators(record["steps"])
 
         grid = lambda: model.generate(64)  # noqa: E731
     elif family == "diffusion":
@@ -848,6 +872,9 @@ def main(argv=None):
     parser.add_argument("--cases", default=None, help="smoke cases to run (default all)")
     parser.add_argument("--parallel", action="store_true", help="smoke tests side by side with the training "
                         "(their timings are then shared-GPU numbers)")
+    parser.add_argument("--gan-ema", type=float, default=0.999, help="the GAN jobs keep an average of G's weights "
+                        "with this decay from the first milestone on, saved beside G at each milestone "
+                        "(..._ema_g<steps>, standing BatchNorm statistics); 0: none")
     parser.add_argument("--train-xla-flags", default=None, help="XLA_FLAGS of the training children (e.g. "
                         "--xla_gpu_autotune_level=0: compile fast when many processes share the GPU)")
     parser.add_argument("--resume", default=None, help="folder with weights to start from "
@@ -870,6 +897,8 @@ def main(argv=None):
     for name in ("budget", "smoke_budget", "pack_s"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0")
+    if not 0.0 <= args.gan_ema < 1.0:
+        parser.error(f"--gan-ema must be in [0, 1), got {args.gan_ema}")
     if args.smoke_budget >= args.budget:
         parser.error("--smoke-budget must be below --budget")
     return orchestrate(args)

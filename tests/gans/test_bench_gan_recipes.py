@@ -52,6 +52,35 @@ def test_scoring_saved_milestones_reads_only_the_asked_recipe(bench, tmp_path):
         scores[recipe] = result["curves"]["dcgan"][2][0]
     assert np.isfinite(list(scores.values())).all()
     assert abs(scores["equal"] - scores["ttur"]) > 10
+    # `--ema` reads the averaged generators saved beside them (`..._ema_g<steps>`), and only those
+    generator.save_weights(str(tmp_path / "gan_dcgan_0_ema_g4.weights.h5"))
+    result = bench.main(["--load", str(tmp_path), "--ema", "--variants", "dcgan", "--latent-dim", "8", "--width", "8",
+                         "--n-eval", "500"])
+    assert set(result["curves"]["dcgan"]) == {4} and result["generator"].startswith("averaged")
+    assert result["curves"]["dcgan"][4][0] == pytest.approx(scores["ttur"], rel=1e-4)
+    with pytest.raises(SystemExit):
+        bench.main(["--ema", "--variants", "dcgan"])  # --ema without --load: an argument error
+
+
+@pytest.mark.jax
+def test_ema_decay_trains_and_scores_both_generators(bench, monkeypatch):
+    """`--ema-decay` builds each GAN with the average and scores the live and the averaged generator apart."""
+    built = {}
+    original = bench.build_gan
+
+    def spy(*args, **kwargs):
+        built["gan"] = original(*args, **kwargs)
+        return built["gan"]
+
+    monkeypatch.setattr(bench, "build_gan", spy)
+    monkeypatch.setattr(bench, "load_animals", lambda split: (
+        np.random.default_rng(0).integers(0, 256, size=(128, 28, 28, 1)).astype("uint8"), None))
+    table = bench.main(["--epochs", "1", "--batch-size", "64", "--variants", "dcgan", "--latent-dim", "8",
+                        "--width", "8", "--n-eval", "500", "--ema-decay", "0.5"])
+    gan = built["gan"]
+    assert gan.ema_decay == 0.5 and float(np.asarray(gan.ema.ready.value)) == 1.0  # standing statistics made
+    live, averaged = table["variants"]["dcgan"]["fd_median"], table["variants_ema"]["dcgan"]["fd_median"]
+    assert np.isfinite([live, averaged]).all() and live != averaged
 
 
 @pytest.mark.torch  # nothing runs on a backend: the short lane of make test
