@@ -178,3 +178,22 @@ def test_call_network_with_given_state_is_a_stateless_call():
         np.testing.assert_array_equal(_np(v), b)
     with pytest.raises(ValueError, match="needs `trainable_values`"):
         kb.call_network(net, z, non_trainable_values=state)
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+def test_the_exported_generator_uses_the_standing_statistics(tmp_path):
+    import tensorflow as tf
+
+    import kgen
+
+    model = _gan(ema_decay=0.5)
+    model.fit(_data(), batch_size=16, epochs=3, verbose=0)
+    z = _latents(1, 8, seed=5)[0].astype("float32")
+    path = str(tmp_path / "gan")
+    kgen.export.export_saved_model(model, path)
+    loaded = tf.saved_model.load(path)  # kept: its variables live as long as it does
+    served = loaded.sample(tf.constant(z)).numpy()
+    np.testing.assert_allclose(served, _np(model.generate(z)), rtol=1e-4, atol=1e-5)
+    model.ema.reset_statistics()  # negative control: the live statistics give other images
+    assert not np.allclose(served, _np(model.generate(z)), rtol=1e-2, atol=1e-3)
