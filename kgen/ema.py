@@ -110,7 +110,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
         self.built = True
 
     def _track_statistics(self, network):
-        self._batch_norms = [layer for layer in network._flatten_layers()
+        self._batch_norms = [layer for layer in kb.sublayers(network)
                              if isinstance(layer, keras.layers.BatchNormalization)]
         where = {id(v): i for i, v in enumerate(network.non_trainable_variables)}
         moving = [v for layer in self._batch_norms for v in (layer.moving_mean, layer.moving_variance)]

@@ -139,3 +139,35 @@ def test_failed_steps_mark_the_state_synced_only_privately(private):
     model = Model()
     compat.mark_state_synced(model)
     assert getattr(model, "_jax_state_synced", False) is private
+
+
+def test_sublayers_are_the_same_either_way(monkeypatch):
+    """The public walk finds the layers Keras tracks, nested ones too: the BatchNorm inside each self-modulated
+    BatchNorm of SELF-MOD's generator, the wrapped layers of spectral norm, a layer held in a list."""
+    from kgen.gans import networks
+
+    class Holder(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.parts = [keras.layers.Dense(2), keras.layers.BatchNormalization()]
+
+        def call(self, x):
+            return self.parts[1](self.parts[0](x))
+
+    generator = networks.generator((28, 28, 1), 8, norm="selfmod", spectral_norm=True, attention=True, width=8)
+    holder = Holder()
+    holder(np.zeros((2, 3), "float32"))
+    for network in (generator, holder):
+        found = {}
+        for private in (True, False):
+            monkeypatch.setattr(compat, "PRIVATE", private)
+            found[private] = kgen.backend.sublayers(network)
+        assert sorted(map(id, found[True])) == sorted(map(id, found[False]))
+        assert found[False][0] is network and len(found[False]) == len({id(layer) for layer in found[False]})
+    batch_norms = [layer for layer in found[True] if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batch_norms) == 1
+    nested = [layer for layer in kgen.backend.sublayers(generator)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    assert nested and all(layer not in generator.layers for layer in nested)  # only inside the self-modulated ones
+    with pytest.raises(TypeError, match="network"):
+        kgen.backend.sublayers("generator")

@@ -15,6 +15,7 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   `set_network_tracing(False)` turns it off).
 - `move_towards(variables, targets, weight)`: the moving-average update of `kgen.ema` (fused on torch).
 - `static_shape(x)`: `x`'s shape as Python ints, also inside a torch trace (shape checks in `call`).
+- `sublayers(network)`: the network and every layer nested in it (e.g. to find its BatchNorms).
 - `on_accelerator()`: whether the backend computes on a GPU/TPU (how often callbacks may sync with it).
 - `saved_model_refusal()` / `saved_model_endpoint_options(random)`: what `kgen.export` may ask of the backend
   when writing a SavedModel (torch cannot; JAX exports random endpoints with their seed state).
@@ -41,7 +42,7 @@ from kgen.backend.adversarial import AdversarialModel  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, move_towards,
     on_accelerator, replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, state_of,
-    static_shape, sync_state)
+    static_shape, sublayers, sync_state)
 
 BACKEND = keras.backend.backend()
 

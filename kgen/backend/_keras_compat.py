@@ -1,6 +1,6 @@
 """Every use of Keras's private API in kgen, in one place, each behind a version guard with a public fallback.
 
-kgen is written against public Keras. Five things it does faster or more robustly by reaching inside Keras 3.15;
+kgen is written against public Keras. Six things it does faster or more robustly by reaching inside Keras 3.15;
 each is used only when the installed Keras is the series they were checked on (`PRIVATE`), and otherwise falls
 back to public API with the consequence stated (tests/test_keras_compat.py runs every touch point both ways):
 
@@ -10,6 +10,7 @@ back to public API with the consequence stated (tests/test_keras_compat.py runs 
 | `trainer_jit(options)` (JAX) | `fit`/`evaluate`/`predict` compiled with kgen's XLA CPU options (swap the trainer module's `jit`) | Keras's own `jax.jit`: XLA's defaults (convolutions on one core, same results) |
 | `mark_state_synced(model)` (JAX) | after a failed step, Keras does not sync an older state over the restored one | nothing: the restored values can be replaced by an earlier step's (the failure itself is still reported) |
 | `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
+| `sublayers(layer)` | `Layer._flatten_layers()`: every layer Keras tracks inside `layer` | a walk over `Model.layers` and the Layer-valued attributes (lists and dicts too): the same layers for kgen's networks, found by Python's reflection |
 | `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's backend-neutral code (sizes), a torch convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
 """
 
@@ -87,6 +88,27 @@ def plain_optimizer_update(optimizer, grads, variables):
     optimizer._backend_update_step(grads, variables, optimizer.learning_rate)
     optimizer.iterations.assign_add(1)
     return True
+
+
+def sublayers(layer):
+    """`layer` and every layer inside it, nested ones too, each once (Keras's tracking order when private)."""
+    if PRIVATE:
+        return list(layer._flatten_layers())
+    found, seen, stack = [], set(), [layer]
+    while stack:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        found.append(current)
+        children = list(current.layers) if isinstance(current, keras.Model) else []
+        for value in vars(current).values():
+            if isinstance(value, dict):
+                value = list(value.values())
+            children += [v for v in (value if isinstance(value, (list, tuple)) else [value])
+                         if isinstance(v, keras.layers.Layer)]
+        stack += children
+    return found
 
 
 def optimizer_knows(optimizer, variables):

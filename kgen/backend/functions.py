@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.backend import _keras_compat as compat
 from kgen.backend._impl import impl
 
 
@@ -97,6 +98,19 @@ def call_network(network, inputs, training=False, trainable_values=None, method=
     if method is not None and getattr(method, "__self__", None) is not network:
         raise ValueError("`method` must be a bound method of `network`")
     return impl.call_network(network, inputs, training, trainable_values, method, non_trainable_values)
+
+
+def sublayers(network):
+    """`network` and every layer inside it (nested ones too, e.g. the BatchNorm inside a self-modulated one),
+    each once: what to search for layers of a kind.
+
+    Example:
+        >>> net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()])
+        >>> [type(l).__name__ for l in kgen.backend.sublayers(net)][1:]   # ['Dense', 'BatchNormalization']
+    """
+    if not isinstance(network, keras.layers.Layer):
+        raise TypeError(f"`network` must be a keras Layer or Model, got {type(network).__name__}")
+    return compat.sublayers(network)
 
 
 def static_shape(x):

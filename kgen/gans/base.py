@@ -37,7 +37,7 @@ __all__ = ["AdversarialGenerator"]
 
 
 def _has_batch_norm(network):
-    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in network._flatten_layers())
+    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in kb.sublayers(network))
 
 
 def _input_shapes(network, name):
