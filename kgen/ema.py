@@ -41,7 +41,13 @@ from keras import ops
 from kgen import backend as kb
 from kgen._checks import check_int, check_positive_float
 
-__all__ = ["ExponentialMovingAverage"]
+__all__ = ["ExponentialMovingAverage", "batch_norms"]
+
+
+def batch_norms(network):
+    """The BatchNormalization layers in `network`, nested ones too (those inside self-modulated and
+    class-conditional BatchNorm): the layers whose statistics `statistics=True` keeps standing copies of."""
+    return [layer for layer in kb.sublayers(network) if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -110,8 +116,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
         self.built = True
 
     def _track_statistics(self, network):
-        self._batch_norms = [layer for layer in kb.sublayers(network)
-                             if isinstance(layer, keras.layers.BatchNormalization)]
+        self._batch_norms = batch_norms(network)
         where = {id(v): i for i, v in enumerate(network.non_trainable_variables)}
         moving = [v for layer in self._batch_norms for v in (layer.moving_mean, layer.moving_variance)]
         self._positions = [where[id(v)] for v in moving]
@@ -150,21 +155,31 @@ class ExponentialMovingAverage(keras.layers.Layer):
         self._fold(variables, self.pending.value)
         self.pending.assign(ops.zeros_like(self.pending.value))
 
-    def call_with_averages(self, network, inputs, training=False):
-        """`network(inputs)` computed with the averages in place of its trainable weights (which it must be the
-        one tracked), its live non-trainable weights (in inference, the standing BatchNorm statistics where
-        they have been computed), and no change to either."""
+    def _check_network(self, network):
         if len(network.trainable_variables) != len(self.averages):
             raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
                              f"tracks {len(self.averages)}")
+
+    def averaged_state(self, network):
+        """The non-trainable values that go with the averages in inference: `network`'s live ones (it must be
+        the one tracked), with the standing BatchNorm statistics in their places once they are computed."""
+        state = [v.value for v in network.non_trainable_variables]
+        if self.standing:
+            ready = self.ready.value > 0.5  # a traced choice: no host round-trip in a compiled sampling loop
+            for i, standing in zip(self._positions, self.standing):
+                state[i] = ops.where(ready, standing.value, state[i])
+        return state
+
+    def call_with_averages(self, network, inputs, training=False):
+        """`network(inputs)` computed with the averages in place of its trainable weights (which it must be the
+        one tracked), its live non-trainable weights (in inference, the standing BatchNorm statistics where
+        they have been computed: `averaged_state`), and no change to either."""
+        self._check_network(network)
         averages = [a.value for a in self.averages]
         if not self.standing or training:  # training: BatchNorm normalises with the batch's own statistics
             return kb.call_network(network, inputs, training, trainable_values=averages)
-        state = [v.value for v in network.non_trainable_variables]
-        ready = self.ready.value > 0.5  # a traced choice: no host round-trip in a compiled sampling loop
-        for i, standing in zip(self._positions, self.standing):
-            state[i] = ops.where(ready, standing.value, state[i])
-        return kb.call_network(network, inputs, training, trainable_values=averages, non_trainable_values=state)
+        return kb.call_network(network, inputs, training, trainable_values=averages,
+                               non_trainable_values=self.averaged_state(network))
 
     def standing_statistics(self, network, batches):
         """Compute the standing BatchNorm statistics of `network` (the tracked one) with the averaged weights:
@@ -173,9 +188,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
         mark them ready. Eager, once after training: not for a compiled step."""
         if not self.statistics:
             raise ValueError("this average keeps no statistics: build it with statistics=True")
-        if len(network.trainable_variables) != len(self.averages):
-            raise ValueError(f"`network` has {len(network.trainable_variables)} trainable variables; this EMA "
-                             f"tracks {len(self.averages)}")
+        self._check_network(network)
         averages = [a.value for a in self.averages]
         state = [v.value for v in network.non_trainable_variables]
         momenta = [layer.momentum for layer in self._batch_norms]

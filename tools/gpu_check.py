@@ -721,18 +721,15 @@ def train(args):
         def data(epoch):
             return x
 
-        def save_generators(steps):  # the live G, and the average with its standing statistics (fit's end)
+        def save_milestone(steps):  # the live G, and the average with its standing statistics (fit's end)
             model.generator.save_weights(f"{out_stem}_g{steps}.weights.h5")
             if model.ema is not None and steps > ema["ema_start"]:  # until then a copy of G
                 model.averaged_generator().save_weights(f"{out_stem}_ema_g{steps}.weights.h5")
 
-        def save_milestone(steps):
-            save_generators(steps)
-
         def final():  # the whole GAN (optimizer states too) for the shipped SELF-MOD model
             if variant == "+selfmod" and seed == "0":
                 model.save(out_stem + "_final.keras")
-            save_generators(record["steps"])
+            save_milestone(record["steps"])
 
         grid = lambda: model.generate(64)  # noqa: E731
     elif family == "diffusion":

@@ -30,14 +30,10 @@ from keras import ops
 from kgen import backend as kb
 from kgen._checks import check_data, check_int, check_positive_float, fit_array
 from kgen.base import check_value_range, seed_generator_for
-from kgen.ema import ExponentialMovingAverage
+from kgen.ema import ExponentialMovingAverage, batch_norms
 from kgen.endpoint import Endpoint
 
 __all__ = ["AdversarialGenerator"]
-
-
-def _has_batch_norm(network):
-    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in kb.sublayers(network))
 
 
 def _input_shapes(network, name):
@@ -114,7 +110,7 @@ class AdversarialGenerator(kb.AdversarialModel):
         self.ema = None
         if ema_decay is not None:
             self.ema = ExponentialMovingAverage(ema_decay, start_step=ema_start, name="ema",
-                                                statistics=ema_statistics and _has_batch_norm(generator))
+                                                statistics=ema_statistics and bool(batch_norms(generator)))
             self.ema.track(generator.trainable_variables, network=generator)
         if generator.built and discriminator.built:
             self.built = True  # every variable exists: exportable and savable before any fit
@@ -169,17 +165,17 @@ class AdversarialGenerator(kb.AdversarialModel):
         return self._generate(z, labels, training=False, use_ema=use_ema)
 
     def averaged_generator(self):
-        """A copy of the generator holding the EMA weights (trainable) and the live non-trainable ones: a plain
-        Keras model to save, export or hand to `LatentMCMC` on its own."""
+        """A copy of the generator holding the EMA weights (trainable) and the non-trainable ones that go with
+        them (the live ones; the standing BatchNorm statistics once computed): a plain Keras model to save,
+        export or hand to `LatentMCMC` on its own."""
         if self.ema is None:
             raise ValueError("this model keeps no average: build it with ema_decay=...")
         copy = keras.models.clone_model(self.generator)
-        trainable = {id(v): a for v, a in zip(self.generator.trainable_variables, self.ema.averages)}
-        if self.ema.standing and float(ops.convert_to_numpy(self.ema.ready.value)) > 0.5:
-            state = self.generator.non_trainable_variables
-            trainable.update({id(state[i]): s for i, s in zip(self.ema._positions, self.ema.standing)})
-        for target, live in zip(copy.weights, self.generator.weights):
-            target.assign(ops.copy(trainable.get(id(live), live).value))
+        generator = self.generator
+        values = {id(v): a.value for v, a in zip(generator.trainable_variables, self.ema.averages)}
+        values.update(zip(map(id, generator.non_trainable_variables), self.ema.averaged_state(generator)))
+        for target, live in zip(copy.weights, generator.weights):
+            target.assign(ops.copy(values.get(id(live), live.value)))
         return copy
 
     def update_ema_statistics(self, batches=16, batch_size=256, labels=None, seed=0):
