@@ -75,15 +75,19 @@ def variant_networks(name, latent_dim, width):
     sn_g = attention = base in ("+attention", "+selfmod")
     norm = "selfmod" if base.endswith("selfmod") else "bn"
     d_norm = "none" if name == "dcgan-bnd" else "bn" if base != name else None  # None: the network's default
+    d_arch = "sndcgan" if base.startswith("sndcgan") else "dcgan"
     g = networks.generator(SHAPE, latent_dim, norm=norm, spectral_norm=sn_g, attention=attention, width=width)
-    d = networks.discriminator(SHAPE, spectral_norm=sn_d, attention=attention, width=width, norm=d_norm)
+    d = networks.discriminator(SHAPE, arch=d_arch, spectral_norm=sn_d, attention=attention, width=width,
+                               norm=d_norm)
     return g, d
 
 
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 # Off the cumulative path: SELF-MOD's generator against DCGAN's discriminator (Su's survey is about the generator's
 # architecture: "判别器一直以来的变动都不大", the discriminator has changed little).
-EXTRA_VARIANTS = ("dcgan+selfmod",)
+# "sndcgan" and "sndcgan+selfmod": the SELF-MOD paper's SNDCGAN pair (Chen et al. 2019), DCGAN's generator with
+# and without self-modulation against the SNGAN paper's deeper spectrally normalised critic (arch="sndcgan").
+EXTRA_VARIANTS = ("dcgan+selfmod", "sndcgan", "sndcgan+selfmod")
 # Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
 # lack: DCGAN without it ("dcgan-bnd"), and a variant of the path with it ("<variant>+bnd"). Not among
 # tools/gpu_check.py's default jobs (its `--jobs gan:<name>:<seed>` trains any of them).

@@ -51,7 +51,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # benchmarks/bench_gans_animals.py's VARIANTS + EXTRA_VARIANTS (that module imports Keras; the orchestrator does not)
-VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod", "dcgan+selfmod")
+VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod", "dcgan+selfmod", "sndcgan", "sndcgan+selfmod")
 GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (that module imports Keras)
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)

@@ -119,6 +119,25 @@ def test_the_selfmod_generator_alone_keeps_dcgans_discriminator(bench):
 @pytest.mark.jax
 @pytest.mark.tensorflow
 @pytest.mark.torch
+def test_the_sndcgan_pair_differs_only_in_the_generators_normalization(bench):
+    """`sndcgan` / `sndcgan+selfmod`: the SELF-MOD paper's pair, DCGAN's generator with and without self-modulation
+    against the same spectrally normalised SNDCGAN critic (twice DCGAN's convolutions, no BatchNorm)."""
+    def layer_types(model):
+        return sorted(type(layer).__name__ for layer in model.layers)
+
+    g, d = bench.variant_networks("sndcgan", 8, 8)
+    g_mod, d_mod = bench.variant_networks("sndcgan+selfmod", 8, 8)
+    assert layer_types(d) == layer_types(d_mod) and d.count_params() == d_mod.count_params()
+    assert layer_types(g) == layer_types(bench.variant_networks("dcgan", 8, 8)[0])
+    assert layer_types(g_mod) == layer_types(bench.variant_networks("dcgan+selfmod", 8, 8)[0])
+    assert layer_types(d).count("SpectralNormalization") == 6 and "BatchNormalization" not in layer_types(d)
+    assert layer_types(bench.variant_networks("+sn", 8, 8)[1]).count("SpectralNormalization") == 3
+    assert bench.file_stem("sndcgan+selfmod") == "sndcganselfmod"
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
 def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench):
     """`dcgan-bnd` is DCGAN without D's BatchNorms, `<variant>+bnd` the variant with them; the generators are
     unchanged."""

@@ -68,14 +68,65 @@ def test_every_discriminator_switch_combination_builds():
     shape = (16, 16, 1)
     built = 0
     for arch, spectral_norm, attention, conditional, norm in itertools.product(
-            ["dcgan", "resnet"], [False, True], [False, True], [False, True], ["bn", "none"]):
+            ["dcgan", "sndcgan", "resnet"], [False, True], [False, True], [False, True], ["bn", "none"]):
         d = networks.discriminator(shape, arch=arch, spectral_norm=spectral_norm, attention=attention,
                                    num_classes=4 if conditional else None, width=2, norm=norm)
         assert d.output_shape == (None, 1)
         assert len(d.inputs) == (2 if conditional else 1)
         assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers) == (norm == "bn")
         built += 1
-    assert built == 32
+    assert built == 48
+
+
+def _convolutions(model):
+    """(kernel shape, stride) of each convolution of a network in layer order, spectrally normalised or not."""
+    found = []
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, SpectralNormalization) else layer
+        if isinstance(inner, keras.layers.Conv2D):
+            found.append((tuple(inner.kernel.shape), inner.strides[0]))
+    return found
+
+
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_sndcgan_critic_is_the_sngan_papers_standard_cnn():
+    """Miyato et al. 2018, Table 3 (32×32×3): conv 3×3/1 64, 4×4/2 64, 3×3/1 128, 4×4/2 128, 3×3/1 256, 4×4/2 256,
+    3×3/1 512, each followed by LeakyReLU(0.1), then dense → 1; spectral norm on every one of them."""
+    d = networks.discriminator((32, 32, 3), arch="sndcgan", spectral_norm=True, width=64)
+    assert _convolutions(d) == [((3, 3, 3, 64), 1), ((4, 4, 64, 64), 2), ((3, 3, 64, 128), 1), ((4, 4, 128, 128), 2),
+                                ((3, 3, 128, 256), 1), ((4, 4, 256, 256), 2), ((3, 3, 256, 512), 1)]
+    assert [layer.negative_slope for layer in d.layers if isinstance(layer, keras.layers.LeakyReLU)] == [0.1] * 7
+    wrapped = [layer for layer in d.layers if isinstance(layer, SpectralNormalization)]
+    assert len(wrapped) == 8 and tuple(wrapped[-1].layer.kernel.shape) == (4 * 4 * 512, 1)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)  # SN: no BN
+    # The 28×28 layout (two stride-2 stages) and DCGAN's own critic at the same width, for contrast.
+    d28 = networks.discriminator((28, 28, 1), arch="sndcgan", width=4, spectral_norm=True)
+    assert _convolutions(d28) == [((3, 3, 1, 4), 1), ((4, 4, 4, 4), 2), ((3, 3, 4, 8), 1), ((4, 4, 8, 8), 2),
+                                  ((3, 3, 8, 16), 1)]
+    assert d28.output_shape == (None, 1)
+    assert _convolutions(networks.discriminator((28, 28, 1), width=4)) == [((4, 4, 1, 4), 2), ((4, 4, 4, 8), 2)]
+
+
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_sndcgan_critic_without_spectral_norm_has_batchnorm_after_every_conv_but_the_first(tmp_path):
+    d = networks.discriminator((16, 16, 1), arch="sndcgan", spectral_norm=False, attention=True, num_classes=3,
+                               width=2)
+    kinds = [type(layer).__name__ for layer in d.layers
+             if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization, SelfAttention2D))]
+    assert kinds == ["Conv2D", "Conv2D", "BatchNormalization", "SelfAttention2D", "Conv2D", "BatchNormalization",
+                     "Conv2D", "BatchNormalization", "Conv2D", "BatchNormalization"]
+    convs = [layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [conv.use_bias for conv in convs] == [True, False, False, False, False]  # no bias before a BatchNorm
+    attention = [layer for layer in d.layers if isinstance(layer, SelfAttention2D)][0]
+    assert attention.input.shape[1:3] == (8, 8)  # on the H/2 map, as in the dcgan arch
+    x, labels = keras.random.normal((3, 16, 16, 1)), _labels([0, 1, 2])
+    path = str(tmp_path / "d.keras")
+    d.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(_np(reloaded([x, labels], training=False)), _np(d([x, labels], training=False)),
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("image_shape", [(30, 30, 1), (28, 32, 1), (7, 7, 1), (36, 36, 1), (28, 28), (28, 28, 0)])

@@ -3,12 +3,17 @@
     DCGAN     arch="dcgan", spectral_norm=False, norm="bn": strided 4×4 convs, LeakyReLU(0.2), BatchNorm
               everywhere but the first conv, Flatten → logit (Su's working rules; Radford et al. 2016)
     SNGAN     spectral_norm=True (then norm defaults to "none", as in Miyato et al. 2018)
+    SNDCGAN   arch="sndcgan": the SNGAN paper's "standard CNN" critic (Miyato et al. 2018, Table 3; compare_gan's
+              SNDCGAN, the discriminator of the SELF-MOD paper's experiments): a 3×3 stride-1 conv before the first
+              and after every strided 4×4 conv, LeakyReLU(0.1), Flatten → logit. Twice DCGAN's convs per
+              resolution: a spectrally normalised critic is a weaker function class and needs the depth
     SAGAN     attention=True: SelfAttention2D on the H/2 feature map (Zhang et al. 2019)
     cGAN      num_classes=...: the projection head ψ(h) + ⟨embed(y), h⟩ (Miyato & Koyama 2018)
     ResNet    arch="resnet": SNGAN's residual D, ReLU, average-pool downsampling, global sum pooling
 
 Layout for an image H = base·2ⁿ: n stride-2 stages (28 → 14 → 7, 32 → 16 → 8 → 4), channels doubling from
-`width`. The output is one logit per example, shape (batch, 1), higher = more real (the sign convention of
+`width` (SNDCGAN: conv3×3 w | conv4×4/2 w, conv3×3 2w | conv4×4/2 2w, conv3×3 4w | …, as the paper's
+64 | 64, 128 | 128, 256 | 256, 512 at 32×32). The output is one logit per example, shape (batch, 1), higher = more real (the sign convention of
 kgen.gans.losses).
 """
 
@@ -18,7 +23,8 @@ from kgen._checks import check_choice
 from kgen.gans.layers import ProjectionHead, SelfAttention2D
 from kgen.gans.networks import _blocks as B
 
-ARCHS = ("dcgan", "resnet")
+ARCHS = ("dcgan", "sndcgan", "resnet")
+SNDCGAN_SLOPE = 0.1  # Miyato et al. 2018, Table 3 (DCGAN: 0.2)
 D_NORMS = ("bn", "none")
 
 
@@ -41,18 +47,28 @@ def _dblock(h, filters, down, spectral_norm, norm, first):
     return keras.layers.Add()([shortcut, main])
 
 
+def _sndcgan_conv(h, filters, kernel_size, strides, spectral_norm, norm, init, first=False):
+    """One conv of the SNDCGAN critic: conv (bias only without a BatchNorm after it), BatchNorm, LeakyReLU(0.1)."""
+    batch_norm = norm == "bn" and not first
+    h = B.conv(filters, kernel_size, spectral_norm, strides=strides, init=init, use_bias=not batch_norm)(h)
+    if batch_norm:
+        h = keras.layers.BatchNormalization()(h)
+    return keras.layers.LeakyReLU(SNDCGAN_SLOPE)(h)
+
+
 def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False, num_classes=None, width=64,
                   norm=None, name="discriminator"):
     """A functional Keras discriminator images (or [images, labels]) → logits (batch, 1).
 
     Args:
         image_shape: (H, W, C), H = W = base·2ⁿ with base in [4, 7], n ≥ 1.
-        arch: "dcgan" or "resnet".
+        arch: "dcgan", "sndcgan" or "resnet".
         spectral_norm: spectral-normalize every conv and dense layer (and the projection head).
         attention: a SelfAttention2D block on the H/2 feature map.
         num_classes: None (input images) or the number of classes (input [images, labels], projection head).
         width: channels of the first feature map.
-        norm: "bn" or "none"; None picks "none" with spectral norm or for resnet, else "bn" (DCGAN).
+        norm: "bn" or "none" (BatchNorm after every conv but the first); None picks "none" with spectral norm or
+            for resnet, else "bn" (DCGAN).
         name: the model's name.
 
     Returns:
@@ -73,7 +89,7 @@ def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False
     if norm is None:
         norm = "none" if spectral_norm or arch == "resnet" else "bn"
     check_choice("norm", norm, D_NORMS)
-    init = B.DCGAN_INIT if arch == "dcgan" else "glorot_uniform"
+    init = "glorot_uniform" if arch == "resnet" else B.DCGAN_INIT
 
     images = keras.Input(tuple(image_shape), name="images")
     h = images
@@ -85,6 +101,14 @@ def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False
             h = keras.layers.LeakyReLU(0.2)(h)
             if attention and i == 0:
                 h = SelfAttention2D(spectral_norm=spectral_norm)(h)
+        features = keras.layers.Flatten()(h)
+    elif arch == "sndcgan":
+        h = _sndcgan_conv(h, width, 3, 1, spectral_norm, norm, init, first=True)
+        for i in range(n):
+            h = _sndcgan_conv(h, width * 2 ** i, 4, 2, spectral_norm, norm, init)
+            if attention and i == 0:
+                h = SelfAttention2D(spectral_norm=spectral_norm)(h)
+            h = _sndcgan_conv(h, width * 2 ** (i + 1), 3, 1, spectral_norm, norm, init)
         features = keras.layers.Flatten()(h)
     else:
         for i in range(n):
