@@ -5,16 +5,16 @@
     SNGAN     spectral_norm=True (then norm defaults to "none", as in Miyato et al. 2018)
     SNDCGAN   arch="sndcgan": the SNGAN paper's "standard CNN" critic (Miyato et al. 2018, Table 3; compare_gan's
               SNDCGAN, the discriminator of the SELF-MOD paper's experiments): a 3×3 stride-1 conv before the first
-              and after every strided 4×4 conv, LeakyReLU(0.1), Flatten → logit. Twice DCGAN's convs per
-              resolution: a spectrally normalised critic is a weaker function class and needs the depth
+              and after every strided 4×4 conv, LeakyReLU(0.1), Flatten → logit (2n + 1 convs where DCGAN's
+              critic has n)
     SAGAN     attention=True: SelfAttention2D on the H/2 feature map (Zhang et al. 2019)
     cGAN      num_classes=...: the projection head ψ(h) + ⟨embed(y), h⟩ (Miyato & Koyama 2018)
     ResNet    arch="resnet": SNGAN's residual D, ReLU, average-pool downsampling, global sum pooling
 
 Layout for an image H = base·2ⁿ: n stride-2 stages (28 → 14 → 7, 32 → 16 → 8 → 4), channels doubling from
-`width` (SNDCGAN: conv3×3 w | conv4×4/2 w, conv3×3 2w | conv4×4/2 2w, conv3×3 4w | …, as the paper's
-64 | 64, 128 | 128, 256 | 256, 512 at 32×32). The output is one logit per example, shape (batch, 1), higher = more real (the sign convention of
-kgen.gans.losses).
+`width` (SNDCGAN: conv3×3 w | conv4×4/2 w, conv3×3 2w | conv4×4/2 2w, conv3×3 4w | …, the paper's
+64 | 64, 128 | 128, 256 | 256, 512 at 32×32 with width 64). The output is one logit per example, shape
+(batch, 1), higher = more real (the sign convention of kgen.gans.losses).
 """
 
 import keras
