@@ -101,6 +101,18 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     assert section.metrics[2][:2] == ("animals GAN FD at 2000 steps, discriminator BatchNorm ablations",
                                       "dcgan-bnd 55.6, +selfmod+bnd 8.9")
     assert section.metrics[2][2] == "median of seeds [0, 1]; a CPU"
+    # The SELF-MOD paper's pair with the SNDCGAN critic, where the file has it: a line per budget.
+    pair = {"device": "a CPU", "runs": [
+        {"steps": 2000, "variants": {"sndcgan": {"fd_median": 22.2, "seeds": [0, 1]},
+                                     "sndcgan+selfmod": {"fd_median": 11.0, "seeds": [0, 1]}}},
+        {"steps": 4000, "variants": {"sndcgan": {"fd_median": 9.0, "seeds": [0]}}}]}
+    (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows,
+                                                         "cpu_sndcgan_study": pair}))
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert [line[:2] for line in section.metrics[2:]] == [
+        (f"animals GAN FD at {steps} steps, the SELF-MOD paper's pair (SNDCGAN critic)", values)
+        for steps, values in ((2000, "sndcgan 22.2, sndcgan+selfmod 11.0"), (4000, "sndcgan 9.0"))]
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
 
 
