@@ -35,7 +35,14 @@ def test_train_jobs_refuse_an_unknown_family_by_name():
     with pytest.raises(SystemExit, match="vae"):
         gpu_check.train_jobs(["gans", "vae"], [0])
     assert gpu_check.train_jobs(["glow", "gans"], [0], dry_run=True) == ["gan:+selfmod:0", "glow:animals"]
-    assert len(gpu_check.train_jobs(["gans", "diffusion", "glow"], [0, 1])) == 5 * 2 + 3 + 1
+    assert len(gpu_check.train_jobs(["gans", "diffusion", "glow"], [0, 1])) == 7 * 2 + 3 + 1
+
+
+def test_a_bad_explicit_job_stops_the_run_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="--jobs: 'diffusion:32' is none of"):
+        _gpu_check().main(["--dry-run", "--jobs", "gan:sndcgan:0,diffusion:32", "--out", str(out)])
+    assert not out.exists()
 
 
 def test_patch_jobs_and_their_data_file(tmp_path, monkeypatch):

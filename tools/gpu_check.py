@@ -15,8 +15,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time), as a fraction
    of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand).
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
-   `gans`: DCGAN → +SN → +attention → +SELF-MOD and DCGAN with SELF-MOD's generator (benchmarks/
-   bench_gans_animals.py's variants) × `--seeds`,
+   `gans`: DCGAN → +SN → +attention → +SELF-MOD, DCGAN with SELF-MOD's generator, and the SELF-MOD paper's
+   pair in front of the SNDCGAN critic (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
    under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur"), each also keeping an
    average of G's weights (`--gan-ema`, from the first milestone on) saved beside G at every later milestone;
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
@@ -30,7 +30,11 @@ Seen on the H200 (2026-12-04, results in benchmarks/RESULTS.md): with 12 trainin
 the GANs compiled in 16–120 s, but the diffusion U-Nets spent their whole ~290 s compiling (XLA's convolution
 autotuner times candidate kernels on a GPU that 11 other processes keep busy) and Glow 196 s. Hence
 `--train-xla-flags=--xla_gpu_autotune_level=0` (cuDNN's heuristics instead of measurements), `--jobs` (fewer
-children) and `--parallel` (smoke tests beside a short training run) for the next call.
+children) and `--parallel` (smoke tests beside a short training run) for the next call, e.g. the GANs that the CPU
+found best at 4000 steps (README, "GANs") and the Upsample Guidance pair:
+
+    --jobs gan:dcgan:0,gan:dcgan:1,gan:dcgan+selfmod:0,gan:dcgan+selfmod:1,gan:sndcgan:0,gan:sndcgan:1,\
+gan:sndcgan+selfmod:0,gan:sndcgan+selfmod:1,diffusion:14,diffusion:28
 
 Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
 result), `logs.tar.gz` (logs and PNG grids) and up to 6 tars of weights, `weights<i>.tar` of at most 15 MiB
@@ -52,6 +56,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # benchmarks/bench_gans_animals.py's VARIANTS + EXTRA_VARIANTS (that module imports Keras; the orchestrator does not)
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod", "dcgan+selfmod", "sndcgan", "sndcgan+selfmod")
+# benchmarks/bench_gans_animals.py's ABLATIONS: trained only when named in `--jobs`
+GAN_ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-joint")
 GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (that module imports Keras)
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
@@ -155,6 +161,28 @@ def train_jobs(names, seeds, dry_run=False, gan_recipe="equal"):
 
 
 PATCH_SPECS = ("patches16", "patches32", "patches32shifted")
+DIFFUSION_SPECS = ("14", "28", "28shifted") + PATCH_SPECS
+
+
+def check_jobs(jobs):
+    """Explicit `--jobs`, each checked here: a bad one would otherwise fail (or, for diffusion, silently train the
+    28×28 model) in its child, on the GPU's time."""
+    for job in jobs:
+        family, _, spec = job.partition(":")
+        parts = spec.split(":")
+        if family == "gan":
+            ok = (len(parts) in (2, 3) and parts[0] in VARIANTS + GAN_ABLATIONS and parts[1].isdigit()
+                  and (len(parts) == 2 or parts[2] in GAN_RECIPES))
+        else:
+            ok = spec in {"diffusion": DIFFUSION_SPECS, "glow": ("animals",)}.get(family, ())
+        if not ok:
+            raise SystemExit(
+                f"gpu_check: --jobs: {job!r} is none of gan:<variant>:<seed>[:<recipe>] (variants "
+                f"{', '.join(VARIANTS + GAN_ABLATIONS)}; recipes {', '.join(GAN_RECIPES)}), "
+                f"diffusion:<{'|'.join(DIFFUSION_SPECS)}>, glow:animals")
+    return jobs
+
+
 PATCHES_FILE = os.path.join(ROOT, "build", "gpu_patches.npz")
 
 
@@ -187,13 +215,13 @@ def orchestrate(args):
     start = _now()
     out = os.path.abspath(args.out or os.environ.get("OUT") or os.path.join(ROOT, "build", "gpu_check"))
     work = os.path.join(ROOT, "build", "gpu_work")
+    names = [n for n in args.train.split(",") if n and n != "none"]
+    # Bad names fail here, before any work (the previous run's folders are still there).
+    jobs = (check_jobs(args.jobs.split(",")) if args.jobs else
+            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     os.makedirs(out, exist_ok=True)
-    names = [n for n in args.train.split(",") if n and n != "none"]
-    # Bad names fail here, before any work.
-    jobs = (args.jobs.split(",") if args.jobs else
-            train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))
     notes = []
     site = _install(args.wheels, os.path.join(ROOT, "build", "gpu_site"), notes)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", XLA_PYTHON_CLIENT_PREALLOCATE="false",

@@ -92,6 +92,15 @@ def test_gpu_check_gan_jobs_carry_the_recipe():
     assert gpu_check.train_jobs(["gans"], [0], dry_run=True, gan_recipe="ttur") == ["gan:+selfmod:0:ttur"]
     with pytest.raises(SystemExit, match="--gan-recipe .*'adam'"):
         gpu_check.train_jobs(["gans"], [0], gan_recipe="adam")
+    # Explicit --jobs are checked before any work: every generated job passes, a typo does not.
+    everything = gpu_check.train_jobs(["gans", "diffusion", "glow", "patches"], [0, 1], gan_recipe="ttur")
+    assert gpu_check.check_jobs(everything) == everything
+    assert gpu_check.check_jobs(["gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0"]) == [
+        "gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0"]
+    for bad in ("gan:sndcgan+selfmod", "gan:sndgan:0", "gan:dcgan:x", "gan:dcgan:0:adam", "diffusion:32",
+                "glow:digits", "vae:0", ""):
+        with pytest.raises(SystemExit, match="--jobs: .* is none of"):
+            gpu_check.check_jobs([bad])
     bench = load_script("benchmarks/bench_gans_animals.py", "bench_gans_animals_names")
     assert gpu_check.VARIANTS == bench.VARIANTS + bench.EXTRA_VARIANTS  # the orchestrator's copies (no Keras there)
     assert gpu_check.GAN_RECIPES == tuple(bench.RECIPES)
@@ -152,7 +161,9 @@ def test_the_batchnorm_ablations_change_only_the_discriminators_batchnorm(bench)
         assert [t for t in layer_types(d) if t != "BatchNormalization"] == [
             t for t in layer_types(d0) if t != "BatchNormalization"]
     assert "SpectralNormalization" in layer_types(bench.variant_networks("+sn+bnd", 8, 8)[1])
-    assert not set(bench.ABLATIONS) & set(load_script("tools/gpu_check.py").VARIANTS)
+    gpu_check = load_script("tools/gpu_check.py")
+    assert not set(bench.ABLATIONS) & set(gpu_check.VARIANTS)
+    assert gpu_check.GAN_ABLATIONS == bench.ABLATIONS  # the orchestrator's copy: accepted in --jobs
 
 
 @pytest.mark.jax
