@@ -26,12 +26,27 @@ def _run(name, argv):
     ("permutation_lm_toy", ["--n", "256"], ["permutation_lm_palindromes.keras"]),
     ("dcgan_to_selfmod", ["--stages", "dcgan", "--epochs", "1", "--width", "8", "--limit", "128"],
      ["dcgan_samples.png", "dcgan_generator.keras"]),
+    ("dcgan_to_selfmod", ["--stages", "selfmod", "--critic", "sndcgan", "--epochs", "1", "--width", "8", "--limit",
+                          "128"], ["selfmod_samples.png", "selfmod_generator.keras"]),
     ("upsample_guidance", ["--n", "2", "--steps", "3"], ["upsample_guidance.png"]),  # the shipped 14/28 models
 ])
 def test_example_runs_and_writes_its_outputs(name, argv, outputs, tmp_path):
     assert _run(name, argv + ["--backend", "tensorflow", "--out", str(tmp_path)]) == 0
     for output in outputs:
         assert os.path.getsize(tmp_path / output) > 0
+
+
+@pytest.mark.tensorflow
+def test_the_gan_examples_critic_option_changes_only_the_spectrally_normalised_discriminators():
+    example = load_script("examples/dcgan_to_selfmod.py")
+    for stage in example.STAGES:
+        g, d = example.stage_networks(stage, 4, 2, critic="sndcgan")
+        g0, d0 = example.stage_networks(stage, 4, 2)
+        assert [type(layer) for layer in g.layers] == [type(layer) for layer in g0.layers]
+        deeper = len(d.layers) > len(d0.layers)
+        assert deeper == (stage != "dcgan"), stage
+    with pytest.raises(ValueError, match="critic"):
+        example.stage_networks("selfmod", 4, 2, critic="resnet")
 
 
 @pytest.mark.tensorflow
