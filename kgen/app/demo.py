@@ -237,9 +237,9 @@ def _animal_gans(section, out_dir, seed, models_dir):
             section.metrics.append((f"animals GAN FD at {ablation['steps']} steps, discriminator BatchNorm ablations",
                                     *_fd_row(ablation["variants"], ablation["device"])))
         pair = results.get("cpu_sndcgan_study", {})
-        for run in pair.get("runs", []):  # SELF-MOD's generator against its plain one, both with the SNDCGAN critic
-            section.metrics.append((f"animals GAN FD at {run['steps']} steps, the SELF-MOD paper's pair "
-                                    "(SNDCGAN critic)", *_fd_row(run["variants"], pair["device"])))
+        for steps, rows in pair.get("tables_by_steps", {}).items():  # SELF-MOD's G and DCGAN's, the SNDCGAN critic
+            section.metrics.append((f"animals GAN FD at {steps} steps, the SELF-MOD paper's pair (SNDCGAN critic)",
+                                    *_fd_row(rows, pair["device"])))
 
 
 def _fd_row(rows, device):
