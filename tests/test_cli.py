@@ -103,7 +103,8 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     assert section.metrics[2][2] == "median of seeds [0, 1]; a CPU"
     # The SELF-MOD paper's pair with the SNDCGAN critic, where the file has it: a line per budget.
     pair = {"device": "a CPU", "tables_by_steps": {
-        "2000": {"sndcgan": {"fd_median": 22.2, "seeds": [0, 1]}, "sndcgan+selfmod": {"fd_median": 11.0, "seeds": [0, 1]}},
+        "2000": {"sndcgan": {"fd_median": 22.2, "seeds": [0, 1]},
+                 "sndcgan+selfmod": {"fd_median": 11.0, "seeds": [0, 1]}},
         "4000": {"sndcgan": {"fd_median": 9.0, "seeds": [0]}}}}
     (models / "gans_animals.json").write_text(json.dumps({"steps": 500, "floor": 1.5, "variants": rows,
                                                          "cpu_sndcgan_study": pair}))
