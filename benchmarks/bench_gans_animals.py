@@ -10,7 +10,10 @@ optimizer recipe (`--recipe`, the same for every variant), from the same seed:
     +selfmod    G's BatchNorms self-modulated by z (SELF-MOD)
 
 and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN with only its generator's BatchNorms
-self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little").
+self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little");
+`sndcgan` and `sndcgan+selfmod`: the SELF-MOD paper's own pair, DCGAN's generator without and with self-modulated
+BatchNorms in front of one spectrally normalised SNDCGAN critic (`networks.discriminator(arch="sndcgan")`, the
+SNGAN paper's standard CNN: a 3×3 stride-1 conv around each strided one).
 Ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd`,
 `+attention+bnd` and `+selfmod+bnd` (those variants with DCGAN's BatchNorms in their spectrally normalised D), and
 `dcgan-joint` (DCGAN with D called once on the real and the fake batch together, so that its BatchNorms normalise

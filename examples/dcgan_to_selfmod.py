@@ -14,8 +14,8 @@ Stages (networks from `kgen.gans.networks`, all trained with the hinge loss by `
 
 `--critic sndcgan` gives every spectrally normalised stage (all but dcgan) the SNGAN paper's deeper critic
 (`networks.discriminator(arch="sndcgan")`: a 3×3 stride-1 conv around each strided one, the SELF-MOD paper's
-SNDCGAN), in which SELF-MOD's generator pays: on the CPU (README, "GANs") it halves the FD of DCGAN's generator in
-front of that critic at 2000 steps and is the best generator at 4000.
+SNDCGAN). On the CPU (README, "GANs") SELF-MOD's generator in front of that critic has half the FD of DCGAN's
+generator in front of it at 2000 steps, and ties DCGAN with its own BatchNorm critic at 4000.
 
 Every stage uses the same optimizer, Adam(2e-4, β₁=0.5, β₂=0.999) for both networks, the same batch size
 and epochs. After training it prints the Fréchet distance between generated and held-out test images in the
