@@ -24,7 +24,8 @@ from kgen.gans.layers import ProjectionHead, SelfAttention2D
 from kgen.gans.networks import _blocks as B
 
 ARCHS = ("dcgan", "sndcgan", "resnet")
-SNDCGAN_SLOPE = 0.1  # Miyato et al. 2018, Table 3 (DCGAN: 0.2)
+DCGAN_SLOPE = 0.2  # LeakyReLU slopes: Radford et al. 2016
+SNDCGAN_SLOPE = 0.1  # Miyato et al. 2018, Table 3
 D_NORMS = ("bn", "none")
 
 
@@ -47,13 +48,14 @@ def _dblock(h, filters, down, spectral_norm, norm, first):
     return keras.layers.Add()([shortcut, main])
 
 
-def _sndcgan_conv(h, filters, kernel_size, strides, spectral_norm, norm, init, first=False):
-    """One conv of the SNDCGAN critic: conv (bias only without a BatchNorm after it), BatchNorm, LeakyReLU(0.1)."""
+def _conv_block(h, filters, kernel_size, strides, spectral_norm, norm, init, slope, first=False):
+    """One conv of the DCGAN and SNDCGAN critics: conv (bias only without a BatchNorm after it), BatchNorm (not
+    after the first conv), LeakyReLU(slope)."""
     batch_norm = norm == "bn" and not first
     h = B.conv(filters, kernel_size, spectral_norm, strides=strides, init=init, use_bias=not batch_norm)(h)
     if batch_norm:
         h = keras.layers.BatchNormalization()(h)
-    return keras.layers.LeakyReLU(SNDCGAN_SLOPE)(h)
+    return keras.layers.LeakyReLU(slope)(h)
 
 
 def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False, num_classes=None, width=64,
@@ -95,20 +97,17 @@ def discriminator(image_shape, arch="dcgan", spectral_norm=True, attention=False
     h = images
     if arch == "dcgan":
         for i in range(n):
-            h = B.conv(width * 2 ** i, 4, spectral_norm, strides=2, init=init, use_bias=i == 0 or norm == "none")(h)
-            if i > 0 and norm == "bn":
-                h = keras.layers.BatchNormalization()(h)
-            h = keras.layers.LeakyReLU(0.2)(h)
+            h = _conv_block(h, width * 2 ** i, 4, 2, spectral_norm, norm, init, DCGAN_SLOPE, first=i == 0)
             if attention and i == 0:
                 h = SelfAttention2D(spectral_norm=spectral_norm)(h)
         features = keras.layers.Flatten()(h)
     elif arch == "sndcgan":
-        h = _sndcgan_conv(h, width, 3, 1, spectral_norm, norm, init, first=True)
+        h = _conv_block(h, width, 3, 1, spectral_norm, norm, init, SNDCGAN_SLOPE, first=True)
         for i in range(n):
-            h = _sndcgan_conv(h, width * 2 ** i, 4, 2, spectral_norm, norm, init)
+            h = _conv_block(h, width * 2 ** i, 4, 2, spectral_norm, norm, init, SNDCGAN_SLOPE)
             if attention and i == 0:
                 h = SelfAttention2D(spectral_norm=spectral_norm)(h)
-            h = _sndcgan_conv(h, width * 2 ** (i + 1), 3, 1, spectral_norm, norm, init)
+            h = _conv_block(h, width * 2 ** (i + 1), 3, 1, spectral_norm, norm, init, SNDCGAN_SLOPE)
         features = keras.layers.Flatten()(h)
     else:
         for i in range(n):
