@@ -171,3 +171,64 @@ def test_sublayers_are_the_same_either_way(monkeypatch):
     assert nested and all(layer not in generator.layers for layer in nested)  # only inside the self-modulated ones
     with pytest.raises(TypeError, match="network"):
         kgen.backend.sublayers("generator")
+
+
+def _single_example_conv(fixed):
+    """Output, kernel gradient and input gradient of Keras's Conv2D (one output channel) on one example, with
+    kgen's fix in place or Keras's stock torch `conv` restored."""
+    import torch
+    from keras.src.backend.torch import nn
+
+    layer = keras.layers.Conv2D(1, 3, padding="same")
+    layer.build((None, 5, 6, 3))
+    layer.kernel.assign(np.random.default_rng(0).normal(size=(3, 3, 3, 1)).astype("float32"))
+    x = torch.tensor(np.random.default_rng(1).normal(size=(1, 5, 6, 3)).astype("float32"), requires_grad=True)
+    current = nn.conv
+    nn.conv = current if fixed else getattr(current, "kgen_stock", current)
+    try:
+        y = layer(x)
+        kernel_grad, input_grad = torch.autograd.grad((y * y).sum(), [layer.kernel.value, x])
+    finally:
+        nn.conv = current
+    return y.detach().numpy(), kernel_grad.numpy(), input_grad.numpy()
+
+
+@pytest.mark.torch
+def test_a_single_example_convolution_backpropagates_like_the_contiguous_oracle():
+    import torch
+
+    assert compat.fix_single_example_convolutions() == compat._torch_single_example_conv_fails()
+    y, kernel_grad, input_grad = _single_example_conv(fixed=True)
+    # Oracle: torch's convolution on contiguous NCHW tensors (a layout its CPU kernel handles), bias zero.
+    kernel = torch.tensor(np.random.default_rng(0).normal(size=(3, 3, 3, 1)).astype("float32"), requires_grad=True)
+    x = torch.tensor(np.random.default_rng(1).normal(size=(1, 5, 6, 3)).astype("float32"), requires_grad=True)
+    out = torch.nn.functional.conv2d(x.permute(0, 3, 1, 2).contiguous(), kernel.permute(3, 2, 0, 1).contiguous(),
+                                     padding=1).permute(0, 2, 3, 1)
+    oracle_kernel_grad, oracle_input_grad = torch.autograd.grad((out * out).sum(), [kernel, x])
+    np.testing.assert_allclose(y, out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(kernel_grad, oracle_kernel_grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(input_grad, oracle_input_grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.torch
+def test_without_the_fix_torch_fails_where_the_probe_says(private):
+    if not compat._torch_single_example_conv_fails():
+        pytest.skip("this torch backpropagates a single-example convolution: the fix is not installed")
+    assert compat.fix_single_example_convolutions() is private
+    with pytest.raises(RuntimeError, match="contiguous"):  # the negative control: the stock path fails
+        _single_example_conv(fixed=False)
+
+
+@pytest.mark.torch
+def test_a_grayscale_unet_trains_with_a_last_batch_of_one_example():
+    from kgen.app import presets
+
+    x = np.random.default_rng(0).uniform(-1, 1, size=(3, 8, 8, 1)).astype("float32")
+    model = presets.diffusion_model(x, seed=0, channels=8, channel_mults=(1,))
+    history = model.fit(x, batch_size=2, epochs=1, verbose=0)  # batches of 2 and 1
+    assert np.isfinite(history.history["loss"][-1])
+    # Both batch sizes ran as torch traces (kgen.backend.call_network): the fix's size reads do not refuse one.
+    from kgen.backend import _torch
+
+    traces = _torch._TRACES[model.network]
+    assert sorted(key[3][0][0][0] for key in traces) == [1, 2] and all(t is not None for t in traces.values())

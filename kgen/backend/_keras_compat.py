@@ -1,6 +1,6 @@
 """Every use of Keras's private API in kgen, in one place, each behind a version guard with a public fallback.
 
-kgen is written against public Keras. Six things it does faster or more robustly by reaching inside Keras 3.15;
+kgen is written against public Keras. Seven things it does faster or more robustly by reaching inside Keras 3.15;
 each is used only when the installed Keras is the series they were checked on (`PRIVATE`), and otherwise falls
 back to public API with the consequence stated (tests/test_keras_compat.py runs every touch point both ways):
 
@@ -12,11 +12,13 @@ back to public API with the consequence stated (tests/test_keras_compat.py runs 
 | `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
 | `sublayers(layer)` | `Layer._flatten_layers()`: every layer Keras tracks inside `layer` | a walk over `Model.layers` and the Layer-valued attributes (lists and dicts too): the same layers for kgen's networks, found by Python's reflection |
 | `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's backend-neutral code (sizes), a torch convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
+| `fix_single_example_convolutions()` (torch) | Keras's torch `conv` computes a 2-D convolution with one output channel on a CPU batch of one example as the first half of a batch of that example twice: torch's CPU kernel for that case cannot backpropagate a channels-last input (`RuntimeError: slow_conv2d: grad_weight must be contiguous`, torch 2.13); installed only where a probe of torch shows the fault | torch's error: training with a batch of one example (or a last batch of one) fails, e.g. a grayscale U-Net's output convolution |
 """
 
 import contextlib
 import functools
 import linecache
+import warnings
 
 import keras
 
@@ -159,3 +161,53 @@ def is_keras_shape_read(warning):
         if filename.endswith(suffix):
             return linecache.getline(warning.filename, warning.lineno).strip() in lines
     return False
+
+
+def _torch_single_example_conv_fails():
+    """Whether torch's CPU convolution cannot backpropagate what Keras hands it for a batch of one example and
+    one output channel (a channels-last input and the kernel permuted from Keras's (h, w, in, out) layout)."""
+    import torch
+
+    inputs = torch.zeros(1, 2, 3, 3).contiguous(memory_format=torch.channels_last)
+    kernel = torch.zeros(3, 3, 2, 1, requires_grad=True)
+    try:
+        torch.nn.functional.conv2d(inputs, kernel.permute(3, 2, 0, 1), padding=1).sum().backward()
+    except RuntimeError as error:
+        return "contiguous" in str(error)
+    return False
+
+
+def fix_single_example_convolutions():
+    """On the torch backend, make Keras's `conv` route a CPU batch of one example with one output channel around
+    torch's failing kernel (module docstring), once per process and only where torch has the fault. The
+    convolution of the example twice has the same first half, and the same gradients for the kernel and the
+    input (the second half's are zero). Returns whether the fix is active."""
+    if not PRIVATE:
+        return False
+    from keras.src.backend.torch import nn
+
+    if getattr(nn.conv, "kgen_single_example_fix", False):
+        return True
+    if not _torch_single_example_conv_fails():
+        return False
+    import torch
+
+    stock = nn.conv
+
+    @functools.wraps(stock)
+    def conv(inputs, kernel, *args, **kwargs):
+        inputs = nn.convert_to_tensor(inputs)
+        # Sizes, read as Python numbers: a torch trace (kgen.backend.call_network) is specialised to its input
+        # shapes, so its TracerWarning for these reads is silenced (any other still refuses the trace).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            single = (inputs.ndim == 4 and int(inputs.shape[0]) == 1 and int(kernel.shape[-1]) == 1
+                      and inputs.device.type == "cpu")
+        if single:
+            return stock(torch.cat([inputs, inputs]), kernel, *args, **kwargs)[:1]
+        return stock(inputs, kernel, *args, **kwargs)
+
+    conv.kgen_single_example_fix = True
+    conv.kgen_stock = stock
+    nn.conv = conv
+    return True

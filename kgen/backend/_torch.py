@@ -11,6 +11,8 @@ import torch
 from kgen.backend import _keras_compat as compat
 from kgen.backend._common import call_with_state, plain_call
 
+compat.fix_single_example_convolutions()  # torch's CPU kernel for a batch of one (see _keras_compat)
+
 
 def input_gradient(fn, x):
     x = keras.ops.convert_to_tensor(x)
