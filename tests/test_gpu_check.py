@@ -145,3 +145,26 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     assert gan["ema_decay"] == 0.999 and gan["ema_start"] == 2, gan
     assert any(n.startswith("gan_selfmod_0_ema_g") for n in names), f"no averaged generator in {names}"
     assert seconds < BUDGET + 30, report
+
+
+@pytest.mark.torch
+def test_the_torch_fit_profile_case_says_where_a_step_goes(tmp_path):
+    """The torch smoke child's profile of the U-Net's `fit` (the H200 ran torch steps at 125–170 ms whatever the
+    batch): per-step host and device time, the top ops, host reads and launches, and that the network traced."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    done = subprocess.run([sys.executable, SCRIPT, "--child", "smoke", "--work", str(work), "--dry-run",
+                           "--deadline", repr(time.monotonic() + 240), "--cases", "torch_fit_profile"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(work / "smoke_torch.json") as handle:
+        case = json.load(handle)["cases"]["torch_fit_profile"]
+    assert case["ok"] is True, case
+    assert case["ms_per_step"] > 0 and case["self_host_ms_per_step"] > 0, case
+    names = [row[0] for row in case["top_self_host_ms"]]
+    assert len(names) == 15 and any("convolution" in name for name in names), names
+    assert case["top_self_device_ms"] == [] and case["kernel_launches_per_step"] == 0  # no GPU here
+    assert case["host_reads_per_step"] >= 0
+    (network,) = case["traces"].values()
+    assert network == {"traced": 1, "refused": 0}, case["traces"]

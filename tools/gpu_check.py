@@ -13,7 +13,10 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    model's outputs; then training speed at a few batch sizes in float32 and under `mixed_bfloat16` (flows: float32
    only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
    wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time), as a fraction
-   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand).
+   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand). On
+   torch, whether each network ran as a trace (kgen.backend.call_network) and, in `torch_fit_profile`, a
+   torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host reads, syncs and
+   kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why.
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
    `gans`: DCGAN → +SN → +attention → +SELF-MOD, DCGAN with SELF-MOD's generator, and the SELF-MOD paper's
    pair in front of the SNDCGAN critic (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
@@ -482,11 +485,69 @@ def smoke(args):
             return
         from kgen import backend as kb
 
+        res[key.replace("_untraced_ms_per_step", "_traces")] = traces(model)
         previous = kb.set_network_tracing(False)
         try:
             res[key] = round(1e3 * _timed_fit(model, x, batch, steps)[0], 2)
         finally:
             kb.set_network_tracing(previous)
+
+    def traces(model):
+        """torch: per network of `model`, how many input shapes run as a TorchScript replay
+        (kgen.backend.call_network) and how many were refused and run eagerly (Keras's per-layer Python)."""
+        from kgen.backend import _keras_compat, _torch
+
+        inside = {id(layer) for layer in _keras_compat.sublayers(model)}
+        found = {}
+        for network, table in list(_torch._TRACES.items()):
+            if id(network) not in inside:
+                continue
+            made = sum(t is not None for t in table.values())
+            found[network.name] = {"traced": made, "refused": len(table) - made}
+        return found
+
+    def torch_profile():
+        """torch: where a `fit` step of the shipped U-Net goes (the H200 ran it at 125–170 ms whatever the batch):
+        torch.profiler over a few steps, the ops with the most self host and self device time per step, host
+        reads of device values and kernel launches per step, and whether the network ran as a trace."""
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        from kgen.app import presets
+
+        channels, mults = (8, (1,)) if dry else (16, (1, 2))
+        batch, steps = (8, 2) if dry else (128, 5)
+        model = presets.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
+        data = _repeat(signed, batch * steps)
+        per_step = _timed_fit(model, data, batch, steps)[0]  # also the warm-up (traces, optimizer slots)
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        begin = _now()
+        with profile(activities=activities) as prof:
+            model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+            child.sync(None)
+        profiled = (_now() - begin) / steps
+        events = prof.key_averages()
+
+        def device_us(e):
+            return getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0.0))
+
+        def top(measure, n=15):
+            rows = sorted(events, key=measure, reverse=True)[:n]
+            return [[e.key, round(e.count / steps, 1), round(measure(e) / 1e3 / steps, 3)] for e in rows]
+
+        def count(*names):
+            return round(sum(e.count for e in events if any(name in e.key for name in names)) / steps, 1)
+
+        return {"batch": batch, "ms_per_step": round(1e3 * per_step, 2),
+                "profiled_ms_per_step": round(1e3 * profiled, 2),
+                "self_host_ms_per_step": round(sum(e.self_cpu_time_total for e in events) / 1e3 / steps, 2),
+                "self_device_ms_per_step": round(sum(device_us(e) for e in events) / 1e3 / steps, 2),
+                "host_reads_per_step": count("aten::item", "aten::_local_scalar_dense"),
+                "syncs_per_step": count("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpy"),
+                "kernel_launches_per_step": count("cudaLaunchKernel", "cuLaunchKernel"),
+                "top_self_host_ms": top(lambda e: e.self_cpu_time_total),
+                "top_self_device_ms": top(device_us) if torch.cuda.is_available() else [],
+                "traces": traces(model)}
 
     def gan():
         from kgen.gans import GAN, networks
@@ -687,6 +748,8 @@ def smoke(args):
     if B == "jax":
         case("unet_training_flops", unet_flops)
     case("diffusion_unet", diffusion)
+    if B == "torch":
+        case("torch_fit_profile", torch_profile)
     case("gan_selfmod_sn_attention", gan)
     case("flows_glow", flows)
     case("text_unilm", text)
