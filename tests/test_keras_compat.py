@@ -232,3 +232,21 @@ def test_a_grayscale_unet_trains_with_a_last_batch_of_one_example():
 
     traces = _torch._TRACES[model.network]
     assert sorted(key[3][0][0][0] for key in traces) == [1, 2] and all(t is not None for t in traces.values())
+
+
+@pytest.mark.torch
+def test_another_capture_of_a_single_example_keeps_its_batch_dynamic():
+    """An ONNX export traces with a batch of one and replays any batch: the fix must not be recorded there (it
+    would cut every batch to its first example), only in kgen's own shape-specialised traces."""
+    import torch
+
+    compat.fix_single_example_convolutions()
+    layer = keras.layers.Conv2D(1, 3, padding="same")
+    layer.build((None, 5, 6, 3))
+    x = np.random.default_rng(1).normal(size=(3, 5, 6, 3)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(layer, (torch.tensor(x[:1]),), check_trace=False)  # as an ONNX export does
+    with torch.no_grad():
+        np.testing.assert_allclose(traced(torch.tensor(x)).numpy(), keras.ops.convert_to_numpy(layer(x)),
+                                   rtol=1e-5, atol=1e-5)

@@ -163,6 +163,20 @@ def is_keras_shape_read(warning):
     return False
 
 
+_OWN_TRACES = []  # open `own_trace()` blocks
+
+
+@contextlib.contextmanager
+def own_trace():
+    """Marks a `torch.jit.trace` of kgen's own, specialised to its input shapes (`fix_single_example_convolutions`
+    records its fix only there, never in another capture)."""
+    _OWN_TRACES.append(True)
+    try:
+        yield
+    finally:
+        _OWN_TRACES.pop()
+
+
 def _torch_single_example_conv_fails():
     """Whether torch's CPU convolution cannot backpropagate what Keras hands it for a batch of one example and
     one output channel (a channels-last input and the kernel permuted from Keras's (h, w, in, out) layout)."""
@@ -196,6 +210,11 @@ def fix_single_example_convolutions():
 
     @functools.wraps(stock)
     def conv(inputs, kernel, *args, **kwargs):
+        # Not inside anyone else's capture (an ONNX export's trace, torch.export, torch.compile): those graphs keep
+        # a dynamic batch, which a duplicated first example would silently cut to one. kgen's own traces are
+        # specialised to their input shapes (kgen.backend.call_network), so there the fix is recorded.
+        if torch.compiler.is_compiling() or (torch.jit.is_tracing() and not _OWN_TRACES):
+            return stock(inputs, kernel, *args, **kwargs)
         inputs = nn.convert_to_tensor(inputs)
         # Sizes, read as Python numbers: a torch trace (kgen.backend.call_network) is specialised to its input
         # shapes, so its TracerWarning for these reads is silenced (any other still refuses the trace).

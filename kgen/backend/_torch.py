@@ -195,7 +195,8 @@ def _trace(call, tensors):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         try:
-            traced = torch.jit.trace(call, tuple(tensors), check_trace=False, strict=False)
+            with compat.own_trace():
+                traced = torch.jit.trace(call, tuple(tensors), check_trace=False, strict=False)
         except Exception:  # anything the tracer cannot record: the eager call stays correct
             return None
     if any(issubclass(w.category, torch.jit.TracerWarning) and not _reads_a_shape(w) for w in caught):
