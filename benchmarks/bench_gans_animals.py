@@ -27,7 +27,14 @@ Reported: the Fréchet distance between `--n-eval` generated images and the held
 features of kgen's animal classifier (`kgen.metrics.feature_model("animals")`, lower is better; not an
 Inception FID), its ratio to DCGAN's (measured in the same run), the train-vs-test FD of real images (the
 floor), training seconds and parameter counts. One seed per variant by default: GAN FDs vary by seed, so
-read differences below ~20 % as noise unless `--seeds` shows them consistently.
+read differences below ~20 % as noise unless `--seeds` shows them consistently. The FD of one generator also
+varies with the latents it is scored on: "FD" draws them from the model's random stream (different for every run;
+one 8000-step DCGAN scored on three such draws: 5.5, 6.6, 5.9), the second line scores the same generator on fixed
+latents (those of the curves and of `--load`, the same for every variant and seed: five fixed sets of 2000 gave
+that generator 5.8–6.2).
+
+`--save DIR` also writes every seed's final generator as the milestone `DIR/gan_<variant>_<seed>_g<steps>.weights.h5`
+(below), which `--load DIR` scores again.
 
     KERAS_BACKEND=jax python benchmarks/bench_gans_animals.py [--epochs 4] [--width 32] [--seeds 0] [--save DIR]
         [--recipe equal|ttur]
@@ -143,6 +150,11 @@ def file_stem(name):
     return name.replace("+", "")
 
 
+def recipe_tail(args):
+    """The recipe's part of a milestone file name: "" for "equal", "_ttur" for "ttur" (tools/gpu_check.py's)."""
+    return "" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]
+
+
 def build_gan(name, seed, recipe, latent_dim, width, ema_decay=None, ema_start=0):
     """The compiled hinge GAN of variant `name` under `recipe` (a dict of recipe_of), with an average of G's
     weights when `ema_decay` is given."""
@@ -200,6 +212,9 @@ def train_and_score(name, seed, x, test_stats, features, args):
     history = gan.fit(x, batch_size=args.batch_size, epochs=args.epochs, verbose=0, callbacks=callbacks)
     seconds = time.time() - start
     fd = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=False))
+    # The same generator on the fixed latents of the curves and of `--load` (every variant and seed scored on one
+    # z): paired comparisons, without the spread between latent draws that `fd` carries.
+    fd_fixed = fd_to(test_stats, features, g.predict(fixed_latents(args), batch_size=500, verbose=0))
     fd_ema = fd_ema_live = None
     if gan.ema is not None:
         fd_ema = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=True))
@@ -207,7 +222,7 @@ def train_and_score(name, seed, x, test_stats, features, args):
             gan.ema.reset_statistics()
             fd_ema_live = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=True))
             gan.update_ema_statistics()
-    return dict(fd=fd, fd_ema=fd_ema, fd_ema_live=fd_ema_live, seconds=seconds,
+    return dict(fd=fd, fd_fixed=fd_fixed, fd_ema=fd_ema, fd_ema_live=fd_ema_live, seconds=seconds,
                 params=g.count_params() + d.count_params(),
                 d_loss=history.history["d_loss"][-1], g_loss=history.history["g_loss"][-1], model=gan,
                 d_loss_curve=[float(v) for v in history.history["d_loss"]], fd_curve=curve)
@@ -226,7 +241,7 @@ def score_milestones(args):
     curves = {}
     for name in args.variants.split(","):
         generator = variant_networks(name, args.latent_dim, args.width)[0]
-        tail = ("" if args.recipe["name"] == "equal" else "_" + args.recipe["name"]) + ("_ema" if args.ema else "")
+        tail = recipe_tail(args) + ("_ema" if args.ema else "")
         pattern = re.compile(rf"gan_{re.escape(file_stem(name))}_(\d+){tail}_g(\d+)\.weights\.h5$")
         for path in sorted(glob.glob(os.path.join(args.load, f"gan_{file_stem(name)}_*_g*.weights.h5"))):
             match = pattern.search(os.path.basename(path))
@@ -305,6 +320,9 @@ def main(argv=None):
         print(f"[{backend}] {name:<11} FD {fd:7.2f} (×{fd / reference:.2f} of {args.variants.split(',')[0]}; "
               f"seeds: {per_seed}), {np.mean([r['seconds'] for r in runs]):.0f} s, {runs[0]['params']} params, "
               f"last d_loss {runs[0]['d_loss']:.3f} g_loss {runs[0]['g_loss']:.3f}", flush=True)
+        fd_fixed = float(np.median([r["fd_fixed"] for r in runs]))
+        print(f"[{backend}] {name:<11} FD {fd_fixed:7.2f} on the fixed latents (seeds: "
+              + ", ".join(f"{r['fd_fixed']:.1f}" for r in runs) + ")", flush=True)
         if args.ema_decay is not None:
             fd_ema = float(np.median([r["fd_ema"] for r in runs]))
             row = {"fd_median": fd_ema, "fd_per_seed": [r["fd_ema"] for r in runs]}
@@ -320,13 +338,18 @@ def main(argv=None):
         table["variants"][name] = {"fd_median": fd, "fd_per_seed": [r["fd"] for r in runs], "seeds": seeds,
                                    "seconds": float(np.mean([r["seconds"] for r in runs])), "params": runs[0]["params"],
                                    "d_loss_per_epoch": [r["d_loss_curve"] for r in runs],
-                                   "fd_curve_per_seed": [r["fd_curve"] for r in runs]}
+                                   "fd_curve_per_seed": [r["fd_curve"] for r in runs],
+                                   "fd_fixed_latents_median": fd_fixed,
+                                   "fd_fixed_latents_per_seed": [r["fd_fixed"] for r in runs]}
         for steps_done in sorted(runs[0]["fd_curve"]):
             print(f"[{backend}]   at {steps_done} steps: FD " + ", ".join(
                 f"{r['fd_curve'][steps_done]:.1f}" for r in runs), flush=True)
         if args.save:
             os.makedirs(args.save, exist_ok=True)
             runs[0]["model"].save(os.path.join(args.save, f"{file_stem(name)}_animals.keras"))
+            for seed, run in zip(seeds, runs):  # every seed's final G, as a milestone that `--load` scores
+                run["model"].generator.save_weights(os.path.join(
+                    args.save, f"gan_{file_stem(name)}_{seed}{recipe_tail(args)}_g{steps}.weights.h5"))
             with open(os.path.join(args.save, "gans_animals.json"), "w") as f:
                 json.dump(table, f, indent=1)
         if args.json:

@@ -83,6 +83,23 @@ def test_ema_decay_trains_and_scores_both_generators(bench, monkeypatch):
     assert np.isfinite([live, averaged]).all() and live != averaged
 
 
+@pytest.mark.jax
+def test_every_seeds_final_generator_is_saved_and_scored_again_on_the_fixed_latents(bench, monkeypatch, tmp_path):
+    """`--save` writes each seed's final G as a milestone file; `--load` scores those files on the fixed latents,
+    which is the training run's own "on the fixed latents" FD, per seed (and differs from seed to seed)."""
+    monkeypatch.setattr(bench, "load_animals", lambda split: (
+        np.random.default_rng(0).integers(0, 256, size=(128, 28, 28, 1)).astype("uint8"), None))
+    common = ["--variants", "dcgan", "--latent-dim", "8", "--width", "8", "--n-eval", "500"]
+    table = bench.main(["--epochs", "1", "--batch-size", "64", "--seeds", "0,1", "--save", str(tmp_path)] + common)
+    row = table["variants"]["dcgan"]
+    assert sorted(p.name for p in tmp_path.glob("gan_*.weights.h5")) == ["gan_dcgan_0_g2.weights.h5",
+                                                                         "gan_dcgan_1_g2.weights.h5"]
+    again = bench.main(["--load", str(tmp_path)] + common)["curves"]["dcgan"][2]
+    np.testing.assert_allclose([again[0], again[1]], row["fd_fixed_latents_per_seed"], rtol=1e-4)
+    assert row["fd_fixed_latents_median"] == pytest.approx(float(np.median(row["fd_fixed_latents_per_seed"])))
+    assert abs(again[0] - again[1]) > 1e-3  # two generators, two scores
+
+
 @pytest.mark.torch  # nothing runs on a backend: the short lane of make test
 def test_gpu_check_gan_jobs_carry_the_recipe():
     gpu_check = load_script("tools/gpu_check.py")
