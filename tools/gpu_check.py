@@ -542,8 +542,9 @@ def smoke(args):
                 "profiled_ms_per_step": round(1e3 * profiled, 2),
                 "self_host_ms_per_step": round(sum(e.self_cpu_time_total for e in events) / 1e3 / steps, 2),
                 "self_device_ms_per_step": round(sum(device_us(e) for e in events) / 1e3 / steps, 2),
-                "host_reads_per_step": count("aten::item", "aten::_local_scalar_dense"),
-                "syncs_per_step": count("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpy"),
+                "host_reads_per_step": count("aten::_local_scalar_dense"),  # what `item()` runs, once per read
+                "syncs_per_step": count("cudaStreamSynchronize", "cudaDeviceSynchronize"),
+                "copies_per_step": count("cudaMemcpy"),
                 "kernel_launches_per_step": count("cudaLaunchKernel", "cuLaunchKernel"),
                 "top_self_host_ms": top(lambda e: e.self_cpu_time_total),
                 "top_self_device_ms": top(device_us) if torch.cuda.is_available() else [],
