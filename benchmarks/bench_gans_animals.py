@@ -185,8 +185,13 @@ def fd_to(test_stats, features, images):
 
 
 def fixed_latents(args):
-    """The same `n_eval` latents for every checkpoint scored (curves and `--load`)."""
+    """The same `n_eval` latents for every checkpoint scored (curves, final generators and `--load`)."""
     return np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
+
+
+def fd_on(test_stats, features, generator, z):
+    """FD of `generator`'s images of the latents `z` (inference mode)."""
+    return fd_to(test_stats, features, generator.predict(z, batch_size=500, verbose=0))
 
 
 def generated(gan, n, use_ema):
@@ -198,14 +203,13 @@ def train_and_score(name, seed, x, test_stats, features, args):
     g = gan.generator
     d = gan.discriminator
     curve, callbacks = {}, []
+    z = fixed_latents(args)
     if args.eval_every:
-        z = fixed_latents(args)
         steps_per_epoch = len(x) // args.batch_size
 
         def score(epoch, logs=None):
             if (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
-                curve[(epoch + 1) * steps_per_epoch] = fd_to(test_stats, features,
-                                                             g.predict(z, batch_size=500, verbose=0))
+                curve[(epoch + 1) * steps_per_epoch] = fd_on(test_stats, features, g, z)
 
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=score))
     start = time.time()
@@ -214,7 +218,7 @@ def train_and_score(name, seed, x, test_stats, features, args):
     fd = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=False))
     # The same generator on the fixed latents of the curves and of `--load` (every variant and seed scored on one
     # z): paired comparisons, without the spread between latent draws that `fd` carries.
-    fd_fixed = fd_to(test_stats, features, g.predict(fixed_latents(args), batch_size=500, verbose=0))
+    fd_fixed = fd_on(test_stats, features, g, z)
     fd_ema = fd_ema_live = None
     if gan.ema is not None:
         fd_ema = fd_to(test_stats, features, generated(gan, args.n_eval, use_ema=True))
@@ -249,7 +253,7 @@ def score_milestones(args):
                 continue
             seed, steps = match.groups()
             generator.load_weights(path)
-            fd = fd_to(test_stats, features, generator.predict(z, batch_size=500, verbose=0))
+            fd = fd_on(test_stats, features, generator, z)
             curves.setdefault(name, {}).setdefault(int(steps), {})[int(seed)] = float(fd)
             print(f"[{backend}] {name:<11} seed {seed} step {int(steps):>6}: FD {fd:7.2f}", flush=True)
     common = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
