@@ -24,6 +24,11 @@ to `export_onnx` or `model.export(path, format="torch")` (a `.pt2` archive).
 `export_onnx` writes one deterministic endpoint (default `serve`) as an ONNX graph from any backend
 (tf2onnx, jax2onnx, torch.onnx); random endpoints cannot be exported to ONNX.
 
+`save_for_inference` writes a kgen model's `.keras` file without its optimizer state (Keras 3 puts a compiled
+model's optimizers into every `.keras` file; `include_optimizer=False` only applies to legacy `.h5`): for a GAN
+that drops two Adam states, about two thirds of the file. It reloads uncompiled with every weight, average and
+seed state, so it samples exactly as the model did.
+
 Artifacts are written to a temporary sibling and renamed into place, so a failed export leaves nothing
 behind at `path`.
 
@@ -43,7 +48,7 @@ import keras
 from kgen import backend as kb
 from kgen.endpoint import Endpoint
 
-__all__ = ["Endpoint", "export_saved_model", "export_onnx"]
+__all__ = ["Endpoint", "export_saved_model", "export_onnx", "save_for_inference"]
 
 
 def _endpoints(model, options):
@@ -154,4 +159,39 @@ def export_onnx(model, path, endpoint="serve", overwrite=False, verbose=False, *
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    return path
+
+
+def save_for_inference(model, path, overwrite=False):
+    """Write `model` as a `.keras` file at `path` without its optimizer state; returns `path`.
+
+    What stays: the config, every weight (a GAN's generator and critic, the EMA average, BatchNorm and
+    spectral-norm state) and the seed state, so `keras.saving.load_model(path, safe_mode=True)` samples, scores
+    and exports exactly as `model` does. What goes: the optimizers and the compile config; the reloaded model is
+    uncompiled, so `compile` it again before training further (with fresh optimizer moments).
+
+    Raises:
+        TypeError: if `model` is not a keras.Model or `path` not a str / os.PathLike.
+        ValueError: if `model` is not built, `path` does not end in ".keras", or `path` exists and `overwrite`
+            is False.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
+    if not os.fspath(path).endswith(".keras"):
+        raise ValueError(f"`path` must end in '.keras', got {os.fspath(path)!r}")
+    if not model.built:
+        raise ValueError(f"`model` ({type(model).__name__}) is not built; fit it, call it or build it first")
+    path, parent = _check_path(path, overwrite)
+    tmp = tempfile.mkdtemp(prefix=".kgen-save-", dir=parent)
+    try:
+        full = os.path.join(tmp, "full.keras")
+        model.save(full)
+        bare = keras.saving.load_model(full, compile=False, safe_mode=True)  # the same state, no optimizers
+        out = os.path.join(tmp, "bare.keras")
+        bare.save(out)
+        _move_into_place(out, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
