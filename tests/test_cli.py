@@ -61,6 +61,7 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
 
     import keras
 
+    from kgen.export import save_for_inference
     from kgen.gans import GAN, networks
 
     models = tmp_path / "models"
@@ -73,8 +74,14 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     section = demo.Section("GANs", "")
     demo._animal_gans(section, str(tmp_path), 0, str(models))
     assert os.path.getsize(tmp_path / "gan_selfmod_animals.png") > 0
-    assert [name for name, _ in section.images] == ["gan_selfmod_animals.png"]
+    assert [name for name, _ in section.images] == ["gan_selfmod_animals.png"]  # the files it finds, no more
     assert [value for _, value, _ in section.metrics] == ["40.0", "30.0"]
+    save_for_inference(gan, models / "selfmod_sndcgan_animals.keras")  # the second shipped GAN
+    section = demo.Section("GANs", "")
+    demo._animal_gans(section, str(tmp_path), 0, str(models))
+    assert [name for name, _ in section.images] == ["gan_selfmod_animals.png", "gan_selfmod_sndcgan_animals.png"]
+    assert "SNDCGAN critic" in section.images[1][1]
+    assert os.path.getsize(tmp_path / "gan_selfmod_sndcgan_animals.png") > 0
     assert "×0.75 of DCGAN" in section.metrics[1][2]
     # The optimizer-recipe study, where the file has one: a line per recipe.
     study = {"steps": 2000, "device": "a CPU", "recipes": {"ttur": {"variants": {

@@ -201,24 +201,31 @@ def gans_section(out_dir, seed):
     return section
 
 
+SHIPPED_ANIMAL_GANS = (  # saved_models/<name>.keras, what the demo page says it is
+    ("selfmod_animals", "SELF-MOD GAN (SN, self-attention, self-modulated BN; H200, 12 375 steps)"),
+    ("selfmod_sndcgan_animals", "SELF-MOD's generator with the SNDCGAN critic (the SELF-MOD paper's pair; CPU, "
+                                "12 000 steps)"),
+)
+
+
 def _animal_gans(section, out_dir, seed, models_dir):
-    """The shipped SELF-MOD GAN's animals and the DCGAN → SELF-MOD FD table (benchmarks/bench_gans_animals.py)."""
+    """The shipped animal GANs' samples and the DCGAN → SELF-MOD FD tables (benchmarks/bench_gans_animals.py)."""
     import json
 
     import keras
 
-    path = os.path.join(models_dir, "selfmod_animals.keras")
-    if os.path.exists(path):
+    for name, caption in SHIPPED_ANIMAL_GANS:
+        path = os.path.join(models_dir, name + ".keras")
+        if not os.path.exists(path):
+            continue
         from kgen.backend import compile_function
 
         model = keras.saving.load_model(path, safe_mode=True)
         z = keras.random.normal((48,) + model.latent_shape, seed=seed)
         generate = compile_function(lambda z: model.generate(z), state=[model])  # one XLA program: ~4× faster here
         images = keras.ops.convert_to_numpy(generate(z))  # the grid clips to the model's range
-        save_grid(os.path.join(out_dir, "gan_selfmod_animals.png"), images, rows=4, scale=3,
-                  value_range=model.value_range)
-        section.images.append(("gan_selfmod_animals.png", "SELF-MOD GAN (SN, self-attention, self-modulated BN) "
-                               "on 28×28 animals, z ~ N(0, I)"))
+        save_grid(os.path.join(out_dir, f"gan_{name}.png"), images, rows=4, scale=3, value_range=model.value_range)
+        section.images.append((f"gan_{name}.png", caption + " on 28×28 animals, z ~ N(0, I)"))
     table = os.path.join(models_dir, "gans_animals.json")
     if os.path.exists(table):
         with open(table) as f:
