@@ -3,7 +3,7 @@
     kgen [--backend {jax,tensorflow,torch}] demo [--out DIR] [--seed S] [--sections a,b]
     kgen train FAMILY --data NAME --epochs N --out DIR [--model NAME] [--batch-size B] [--limit N] [--seed S]
     kgen sample DIR [--n 64]
-    kgen export DIR [--format saved_model|onnx] [--path P]
+    kgen export DIR [--format saved_model|onnx|keras] [--path P]
     kgen bench [NAME ...]          (runs benchmarks/run_all.py of a source checkout)
 
 `--backend` may come before or after the command. `kgen train` checkpoints every epoch (kgen.app.runs): run the
@@ -65,7 +65,8 @@ def build_parser():
     sample.add_argument("--n", type=int, default=64)
     export = commands.add_parser("export", help="export a finished run for serving")
     export.add_argument("dir")
-    export.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model")
+    export.add_argument("--format", choices=("saved_model", "onnx", "keras"), default="saved_model",
+                        help="keras: the run's .keras file without optimizer state (inference.keras)")
     export.add_argument("--path", default=None, help="output path (default: inside the run directory)")
     bench = commands.add_parser("bench", help="run every benchmark of a source checkout, write benchmarks/RESULTS.md")
     bench.add_argument("names", nargs="*", help="only these benchmarks, e.g. bench_text_decoding (default: all)")

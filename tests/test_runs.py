@@ -143,6 +143,12 @@ def test_diffusion_and_gan_runs_train_sample_and_export(family, data, model, tmp
     png = runs.sample(out, n=4)
     assert os.path.getsize(png) > 0
     assert os.path.getsize(runs.export(out, format="onnx")) > 0
+    light = runs.export(out, format="keras")  # without the optimizers: smaller, uncompiled, the same samples
+    assert light == os.path.join(out, "inference.keras") and os.path.getsize(light) < os.path.getsize(path)
+    inference = keras.saving.load_model(light, safe_mode=True)
+    assert reloaded.compiled and not inference.compiled
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(inference.sample(2, seed=1)),
+                                  keras.ops.convert_to_numpy(reloaded.sample(2, seed=1)))
 
 
 @pytest.mark.tensorflow

@@ -135,11 +135,14 @@ def sample(out, n=64, path=None):
 
 
 def export(out, format="saved_model", path=None):
-    """Export the model of the run in `out` (`format`: "saved_model" or "onnx"); returns the path."""
+    """Export the model of the run in `out`; returns the path. `format`: "saved_model", "onnx" or "keras" (the
+    run's `.keras` file without optimizer state, `kgen.export.save_for_inference`; default `out/inference.keras`)."""
     from kgen import export as kexport
 
-    check_choice("format", format, ("saved_model", "onnx"))
+    check_choice("format", format, ("saved_model", "onnx", "keras"))
     run, model = load_run(out)
+    if format == "keras":
+        return kexport.save_for_inference(model, path or os.path.join(out, "inference.keras"), overwrite=True)
     spec = recipe(run["family"])
     options = spec.export_options(model, run["data"]) if spec.export_options else {}
     if format == "saved_model":
