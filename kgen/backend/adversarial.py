@@ -8,13 +8,42 @@ Why a MultiOptimizer: on JAX, `fit` threads only `model.optimizer.variables` thr
 a second optimizer held as an attribute would lose its state. `keras.optimizers.MultiOptimizer` (Keras
 3.15) exposes every sub-optimizer's variables as its own; kgen routes each trainable variable to the
 optimizer of the network that owns it, and steps each sub-optimizer on its own variables.
+
+Each optimizer variable is saved once. Keras's MultiOptimizer writes its sub-optimizers' variables among its
+own and Keras's saving then writes each sub-optimizer again (under `optimizer/optimizers/`, or under a dict
+attribute holding them), so a GAN's `.keras` file carried its Adam moments twice. `_RoutingOptimizer` writes only
+its own variables (its iteration count), and `network_optimizers` is a read-only mapping that saving does not
+walk. Files written before still load with their optimizer state (`load_own_variables` reads their full list).
 """
+
+import types
+import warnings
 
 import keras
 
 from kgen.backend._common import portable_config
 from kgen.backend._impl import impl
 from kgen.backend.functions import minimize as _minimize
+
+
+class _RoutingOptimizer(keras.optimizers.MultiOptimizer):
+    """`keras.optimizers.MultiOptimizer` that saves and loads only its own variables (its iteration count); Keras's
+    saving reaches each sub-optimizer through `optimizers` and writes it there."""
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._variables):
+            store[str(i)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        if len(store.keys()) == len(self.variables):  # written before: every sub-optimizer's variables here too
+            super().load_own_variables(store)
+            return
+        if len(store.keys()) != len(self._variables):
+            warnings.warn(f"Skipping variable loading for optimizer '{self.name}': it has {len(self._variables)} "
+                          f"variables of its own, the saved one {len(store.keys())}", stacklevel=2)
+            return
+        for i, variable in enumerate(self._variables):
+            variable.assign(store[str(i)])
 
 
 class AdversarialModel(impl.AdversarialTrainer):
@@ -54,7 +83,7 @@ class AdversarialModel(impl.AdversarialTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._trackers = [keras.metrics.Mean(name=name) for name in self.log_names]
-        self.network_optimizers = {}
+        self.network_optimizers = types.MappingProxyType({})
 
     @property
     def metrics(self):
@@ -86,7 +115,7 @@ class AdversarialModel(impl.AdversarialTrainer):
         orphans = [v.path for v in self.trainable_variables if id(v) not in owner]
         if orphans:
             raise ValueError(f"trainable variables owned by no network in `optimizers`: {orphans[:5]}")
-        self.network_optimizers = dict(optimizers)
+        self.network_optimizers = types.MappingProxyType(dict(optimizers))  # saved once, by the MultiOptimizer
         if all(getattr(self, name).built for name in optimizers):
             # The networks hold every variable: nothing for fit to build by tracing `call` on a batch.
             self.built = True
@@ -94,7 +123,7 @@ class AdversarialModel(impl.AdversarialTrainer):
         def route(variable):
             return optimizers[owner[id(variable)]]
 
-        multi = keras.optimizers.MultiOptimizer(route)
+        multi = _RoutingOptimizer(route)
         super().compile(optimizer=multi, **kwargs)
         if self.trainable_variables:
             # Build now: fit on JAX needs every sub-optimizer's variables in its state from the first step.
