@@ -1,7 +1,8 @@
 """How gan_9243896.keras and gan_9243896_optimizer.npz were written, with kgen at commit 9243896 (before each
 optimizer variable was saved once):
 
-    git checkout 9243896 && KERAS_BACKEND=jax python tests/gans/data/make_gan_9243896.py tests/gans/data/gan_9243896.keras
+    git checkout 9243896
+    KERAS_BACKEND=jax python tests/gans/data/make_gan_9243896.py tests/gans/data/gan_9243896.keras
 """
 import sys, keras, numpy as np, kgen
 from kgen.gans.networks import mlp
