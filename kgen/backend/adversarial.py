@@ -11,9 +11,11 @@ optimizer of the network that owns it, and steps each sub-optimizer on its own v
 
 Each optimizer variable is saved once. Keras's MultiOptimizer writes its sub-optimizers' variables among its
 own and Keras's saving then writes each sub-optimizer again (under `optimizer/optimizers/`, or under a dict
-attribute holding them), so a GAN's `.keras` file carried its Adam moments twice. `_RoutingOptimizer` writes only
-its own variables (its iteration count), and `network_optimizers` is a read-only mapping that saving does not
-walk. Files written before still load with their optimizer state (`load_own_variables` reads their full list).
+attribute holding them), so a GAN's `.keras` file carried its Adam moments twice. `_RoutingOptimizer` writes
+only its own variables (iteration count, learning rate), and `network_optimizers` is a read-only mapping that
+saving does not walk. Files written before still load with their optimizer state (`load_own_variables` reads
+their full list); Keras then warns that it skips each sub-optimizer's group, empty in those files, which loses
+nothing.
 """
 
 import types
@@ -27,8 +29,8 @@ from kgen.backend.functions import minimize as _minimize
 
 
 class _RoutingOptimizer(keras.optimizers.MultiOptimizer):
-    """`keras.optimizers.MultiOptimizer` that saves and loads only its own variables (its iteration count); Keras's
-    saving reaches each sub-optimizer through `optimizers` and writes it there."""
+    """`keras.optimizers.MultiOptimizer` that saves and loads only its own variables (iteration count, learning
+    rate); Keras's saving reaches each sub-optimizer through `optimizers` and writes it there."""
 
     def save_own_variables(self, store):
         for i, variable in enumerate(self._variables):
