@@ -66,7 +66,8 @@ class AdversarialGenerator(kb.AdversarialModel):
         ema_start: number of generator updates during which the average is a plain copy (BigGAN: 20k).
         ema_statistics: with `ema_decay` and a generator with BatchNorm, recompute its statistics for the
             averaged weights at the end of each `fit` (`update_ema_statistics`, BigGAN's standing statistics;
-            the live moving statistics are used until then). Files written before this option load with False.
+            the live moving statistics are used until then), and its spectral norms' vectors u for the averaged
+            kernels. Files written before this option load with False.
 
     Subclasses set `energy_sign`: −1 when the discriminator is a score (higher on data, `GAN`), +1 when it is
     the energy itself (`EnergyGAN`).
@@ -166,8 +167,8 @@ class AdversarialGenerator(kb.AdversarialModel):
 
     def averaged_generator(self):
         """A copy of the generator holding the EMA weights (trainable) and the non-trainable ones that go with
-        them (the live ones; the standing BatchNorm statistics once computed): a plain Keras model to save,
-        export or hand to `LatentMCMC` on its own."""
+        them (the live ones; the standing BatchNorm statistics and spectral-norm vectors once computed): a
+        plain Keras model to save, export or hand to `LatentMCMC` on its own."""
         if self.ema is None:
             raise ValueError("this model keeps no average: build it with ema_decay=...")
         copy = keras.models.clone_model(self.generator)
@@ -181,7 +182,8 @@ class AdversarialGenerator(kb.AdversarialModel):
     def update_ema_statistics(self, batches=16, batch_size=256, labels=None, seed=0):
         """Recompute the averaged generator's BatchNorm statistics (BigGAN's standing statistics): the mean of
         its batch statistics over `batches` batches of `batch_size` latents drawn with `seed`, run with the
-        averaged weights in training mode. `fit` calls this at its end (with `ema_statistics`, the default).
+        averaged weights in training mode, each spectral norm's u first converged on its averaged kernel.
+        `fit` calls this at its end (with `ema_statistics`, the default).
 
         Args:
             batches, batch_size: how many latents, in how many batches (default 16 × 256).

@@ -197,3 +197,95 @@ def test_the_exported_generator_uses_the_standing_statistics(tmp_path):
     np.testing.assert_allclose(served, _np(model.generate(z)), rtol=1e-4, atol=1e-5)
     model.ema.reset_statistics()  # negative control: the live statistics give other images
     assert not np.allclose(served, _np(model.generate(z)), rtol=1e-2, atol=1e-3)
+
+
+# ---------------------------------------------------------------- spectral norms in the averaged generator
+def _sn_generator():
+    from kgen.gans.layers import SpectralNormalization
+
+    z = keras.Input((3,), name="z")
+    h = SpectralNormalization(keras.layers.Dense(4, name="dense_in"), name="sn")(z)
+    h = keras.layers.BatchNormalization(momentum=0.9, name="bn")(h)
+    return keras.Model(z, keras.layers.Dense(2, name="dense_out")(keras.layers.ReLU()(h)))
+
+
+def _sn_gan(**kwargs):
+    model = GAN(_sn_generator(), _discriminator(), value_range=None, **kwargs)
+    model.compile(optimizers={"generator": keras.optimizers.Adam(3e-2), "discriminator": keras.optimizers.Adam(3e-2)})
+    return model
+
+
+def _normalized(w, u):
+    """The averaged weights with dense_in's kernel divided by σ̂ = ‖M û‖ (the layer's formula, NumPy)."""
+    w = dict(w)
+    u = u / np.linalg.norm(u)
+    w["dense_in/kernel"] = w["dense_in/kernel"] / np.sqrt(np.sum((w["dense_in/kernel"] @ u) ** 2) + 1e-12)
+    return w
+
+
+def test_spectral_norm_vectors_are_those_of_the_averaged_kernels(tmp_path):
+    model = _sn_gan(ema_decay=0.9)
+    model.fit(_data(), batch_size=16, epochs=3, verbose=0)
+    assert float(_np(model.ema.vectors_ready.value)) == 1.0 and len(model.ema.standing_vectors) == 1
+    w = _averaged(model)
+    top = np.linalg.svd(w["dense_in/kernel"])[2][0]  # the averaged kernel's top right singular vector
+    u = _np(model.ema.standing_vectors[0])
+    assert 1.0 - abs(u @ top) / np.linalg.norm(u) < 1e-6
+    live_u = _np(model.generator.get_layer("sn").u)
+    assert 1.0 - abs(live_u @ top) / np.linalg.norm(live_u) > 1e-4  # negative control: the live u is another
+    # The standing BatchNorm statistics are those of the averaged network normalised with that u.
+    wn = _normalized(w, top)
+    batches = [_pre_bn(wn, z) for z in _latents()]
+    mean = np.mean([h.mean(axis=0) for h in batches], axis=0)
+    var = np.mean([h.var(axis=0) for h in batches], axis=0)
+    standing_mean, standing_var = (_np(s) for s in model.ema.standing)
+    np.testing.assert_allclose(standing_mean, mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(standing_var, var, rtol=1e-4, atol=1e-5)
+    z = _latents(1, 8, seed=5)[0]
+    expected = _forward(wn, z, mean, var)
+    np.testing.assert_allclose(_np(model.generate(z)), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(model.averaged_generator()(z, training=False)), expected, rtol=1e-4, atol=1e-5)
+    with_live_u = _forward(_normalized(w, live_u), z, mean, var)
+    assert not np.allclose(expected, with_live_u, rtol=1e-3, atol=1e-4)  # the comparison above can tell
+    path = str(tmp_path / "gan.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(_np(loaded.generate(z)), _np(model.generate(z)))
+    model.ema.reset_statistics()  # the live vectors and statistics again, as before they were computed
+    np.testing.assert_allclose(_np(model.generate(z)), _forward(_normalized(w, live_u), z, *_live_statistics(model)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_a_file_written_before_standing_vectors_loads_and_samples_as_it_did():
+    """tests/gans/data/gan_sn_ema_ab59b35.keras (make_gan_sn_ema_ab59b35.py, kgen at ab59b35): its averaged
+    generator gives the outputs it gave then (live u); `update_ema_statistics` then computes the vectors."""
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "data", "gan_sn_ema_ab59b35.keras")
+    recorded = np.load(path + ".npz")
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert float(_np(model.ema.ready.value)) == 1.0 and float(_np(model.ema.vectors_ready.value)) == 0.0
+    np.testing.assert_allclose(_np(model.generate(recorded["z"])), recorded["averaged"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_np(model.generate(recorded["z"], use_ema=False)), recorded["live"], rtol=1e-5,
+                               atol=1e-6)
+    model.update_ema_statistics()
+    assert float(_np(model.ema.vectors_ready.value)) == 1.0
+    top = np.linalg.svd(_averaged(model)["dense_in/kernel"])[2][0]
+    u = _np(model.ema.standing_vectors[0])
+    assert 1.0 - abs(u @ top) / np.linalg.norm(u) < 1e-6
+
+
+def test_converged_vector_is_the_top_singular_vector_of_the_given_kernel():
+    from kgen.gans.layers import SpectralNormalization
+
+    sn = SpectralNormalization(keras.layers.Conv2D(5, 3))
+    sn.build((None, 8, 8, 2))
+    other = np.random.default_rng(0).normal(size=(3, 3, 2, 5)).astype("float32")
+    top = np.linalg.svd(other.reshape(-1, 5).astype(np.float64))[2][0]
+    u = sn.converged_vector(other)
+    assert u.shape == (5,) and 1.0 - abs(u @ top) / np.linalg.norm(u) < 1e-6
+    assert 1.0 - abs(_np(sn.u) @ top) / np.linalg.norm(_np(sn.u)) > 1e-3  # the stored u is another kernel's
+    with pytest.raises(ValueError, match="`kernel` must have the kernel's shape"):
+        sn.converged_vector(other[..., :4])
+    with pytest.raises(ValueError, match="iterations"):
+        sn.converged_vector(other, iterations=0)

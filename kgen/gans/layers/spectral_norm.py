@@ -95,12 +95,7 @@ class SpectralNormalization(keras.layers.Wrapper):
             trainable=False,
         )
         # Start u at the top singular vector of the initial kernel (in NumPy: no per-shape compilation on JAX).
-        matrix = np.asarray(ops.convert_to_numpy(kernel), dtype=np.float64).reshape(-1, kernel.shape[-1])
-        u = np.asarray(ops.convert_to_numpy(self.u), dtype=np.float64)
-        for _ in range(_INIT_ITERATIONS):
-            u = matrix.T @ (matrix @ u)
-            u /= max(np.linalg.norm(u), self.epsilon)
-        self.u.assign(u.astype(self.u.dtype))
+        self.u.assign(self.converged_vector(kernel, _INIT_ITERATIONS))
 
     def _kernel_variable(self):
         for name in _KERNEL_NAMES:
@@ -111,6 +106,27 @@ class SpectralNormalization(keras.layers.Wrapper):
             f"`layer` must have a `kernel` or `embeddings` weight after build; "
             f"{type(self.layer).__name__} has neither"
         )
+
+    @property
+    def kernel_variable(self):
+        """The wrapped layer's kernel (or embeddings) variable: the weight this layer normalises."""
+        return self._kernel_variable()
+
+    def converged_vector(self, kernel, iterations=100):
+        """u for another value of the kernel (an average of it, say): `iterations` power iterations from the
+        stored u, in float64 NumPy (eager, once: no per-shape compilation). What a network running with those
+        weights should normalise with; `kgen.ema` keeps it for an averaged generator's inference."""
+        iterations = check_int("iterations", iterations, 1)
+        matrix = np.asarray(ops.convert_to_numpy(kernel), dtype=np.float64)
+        if matrix.shape != tuple(self._kernel_variable().shape):
+            raise ValueError(f"`kernel` must have the kernel's shape {tuple(self._kernel_variable().shape)}, "
+                             f"got {matrix.shape}")
+        matrix = matrix.reshape(-1, matrix.shape[-1])
+        u = np.asarray(ops.convert_to_numpy(self.u), dtype=np.float64)
+        for _ in range(iterations):
+            u = matrix.T @ (matrix @ u)
+            u /= max(np.linalg.norm(u), self.epsilon)
+        return u.astype(self.u.dtype)
 
     @staticmethod
     def _matrix(kernel):
