@@ -6,7 +6,7 @@ BatchNorm, and its outputs (averaged and live) on fixed latents.
     KERAS_BACKEND=jax python tests/gans/data/make_gan_sn_ema_ab59b35.py tests/gans/data/gan_sn_ema_ab59b35.keras
 """
 import sys
-import keras, numpy as np, kgen
+import keras, numpy as np
 from kgen.gans import GAN
 from kgen.gans.layers import SpectralNormalization
 from kgen.gans.networks import mlp
