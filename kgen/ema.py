@@ -26,7 +26,8 @@ the top singular vector of the *live* kernel, and σ̂ = ‖M û‖ of the avera
 σ_max(M): on a +SELF-MOD generator (width 16, 1000 steps, d = 0.999) by 4.4 %, 3.4 % and 30 % in three of its
 seven normalised layers (under 0.2 % in the others), so those ran up to 1.4× too large. `standing_statistics`
 first converges each u on its averaged kernel (100 power iterations from the live u) and computes the BatchNorm
-statistics with them: vectors and statistics both belong to the averaged weights.
+statistics with them: vectors and statistics both belong to the averaged weights
+(`benchmarks/probes/ema_spectral_norm.py`).
 
 Mechanism (why not the alternatives). Keras's own `optimizer(use_ema=True)` keeps the average inside the
 optimizer: it is lost with `compile=False` reloads, has to be copied out by hand, and sharing its variables
