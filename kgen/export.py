@@ -64,10 +64,12 @@ def _endpoints(model, options):
     return endpoints
 
 
-def _check_path(path, overwrite):
+def _check_path(path, overwrite, suffix=None):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
+    if suffix is not None and not path.endswith(suffix):
+        raise ValueError(f"`path` must end in {suffix!r}, got {path!r}")
     if os.path.exists(path) and not overwrite:
         raise ValueError(f"`path` {path!r} exists; pass overwrite=True to replace it")
     parent = os.path.dirname(os.path.abspath(path))
@@ -177,13 +179,9 @@ def save_for_inference(model, path, overwrite=False):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`path` must be a str or os.PathLike, got {type(path).__name__}")
-    if not os.fspath(path).endswith(".keras"):
-        raise ValueError(f"`path` must end in '.keras', got {os.fspath(path)!r}")
     if not model.built:
         raise ValueError(f"`model` ({type(model).__name__}) is not built; fit it, call it or build it first")
-    path, parent = _check_path(path, overwrite)
+    path, parent = _check_path(path, overwrite, suffix=".keras")
     tmp = tempfile.mkdtemp(prefix=".kgen-save-", dir=parent)
     try:
         full = os.path.join(tmp, "full.keras")

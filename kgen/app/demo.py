@@ -214,12 +214,12 @@ def _animal_gans(section, out_dir, seed, models_dir):
 
     import keras
 
+    from kgen.backend import compile_function
+
     for name, caption in SHIPPED_ANIMAL_GANS:
         path = os.path.join(models_dir, name + ".keras")
         if not os.path.exists(path):
             continue
-        from kgen.backend import compile_function
-
         model = keras.saving.load_model(path, safe_mode=True)
         z = keras.random.normal((48,) + model.latent_shape, seed=seed)
         generate = compile_function(lambda z: model.generate(z), state=[model])  # one XLA program: ~4× faster here
