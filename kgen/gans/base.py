@@ -22,6 +22,7 @@ with BatchNorm gets, at the end of every `fit`, standing statistics for the aver
 """
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -246,6 +247,8 @@ class AdversarialGenerator(kb.AdversarialModel):
     def fit(self, x=None, y=None, **kwargs):
         """`keras.Model.fit` on float data (images in [-1, 1]): `fit(x)`, or `fit(x, y)` / `fit((x, y))` when
         conditional. NumPy `x` is checked before any step: float dtype, the discriminator's input shape, finite.
+        With `ema_decay`, `fit` ends with `update_ema_statistics`; a conditional model's labels are read from `y`
+        (an array or a tensor), and when they come in a dataset or generator it warns and leaves that to you.
         """
         array = fit_array(x)
         if array is not None:
@@ -256,10 +259,14 @@ class AdversarialGenerator(kb.AdversarialModel):
             self.ema.reset_statistics()  # the averages move: until recomputed, the live statistics
         history = super().fit(x, y, **kwargs)
         if standing:
-            labels = y if y is not None else (x[1] if isinstance(x, tuple) and len(x) > 1 else None)
-            labels = labels if isinstance(labels, np.ndarray) else None
-            if not self.conditional or labels is not None:  # else (labels in a dataset) the live statistics stay
+            labels = _fit_labels(x, y) if self.conditional else None
+            if not self.conditional or labels is not None:
                 self.update_ema_statistics(labels=labels)
+            else:  # the labels are in a dataset or generator, which one more pass would have to read
+                warnings.warn("fit could not read the labels of a conditional GAN (a dataset or generator): the "
+                              "averaged generator keeps the live generator's BatchNorm statistics until "
+                              "`update_ema_statistics(labels=...)` is called with the training labels",
+                              UserWarning, stacklevel=2)
         return history
 
     def discriminator_loss(self, x, y, fake):
@@ -333,3 +340,18 @@ class AdversarialGenerator(kb.AdversarialModel):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _fit_labels(x, y):
+    """The labels of a conditional `fit(x, y)` / `fit((x, y))` as a NumPy array when they are an array or a
+    tensor; None when they come inside a dataset or generator."""
+    labels = y if y is not None else (x[1] if isinstance(x, tuple) and len(x) > 1 else None)
+    if labels is None or isinstance(labels, np.ndarray):
+        return labels
+    if getattr(labels, "shape", None) is None:  # a dataset, generator or PyDataset
+        return None
+    try:  # a tensor of any backend
+        return np.asarray(ops.convert_to_numpy(labels))
+    except (TypeError, ValueError, RuntimeError):
+        return None
+

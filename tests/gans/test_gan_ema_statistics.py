@@ -289,3 +289,31 @@ def test_converged_vector_is_the_top_singular_vector_of_the_given_kernel():
         sn.converged_vector(other[..., :4])
     with pytest.raises(ValueError, match="iterations"):
         sn.converged_vector(other, iterations=0)
+
+
+def test_conditional_fit_reads_labels_given_as_a_tensor():
+    model = _gan(conditional=True, ema_decay=0.5)
+    x, y = _data(), np.repeat(np.arange(4, dtype="int32"), 16)
+    model.fit(x, ops.convert_to_tensor(y), batch_size=16, epochs=1, verbose=0)
+    assert float(_np(model.ema.ready.value)) == 1.0
+    after_fit = [_np(s) for s in model.ema.standing]
+    model.update_ema_statistics(labels=y)  # what fit does with a NumPy y (same default seed)
+    for a, b in zip(after_fit, model.ema.standing):
+        np.testing.assert_allclose(a, _np(b), rtol=1e-6, atol=1e-7)
+
+
+def test_conditional_fit_from_a_generator_warns_that_the_statistics_stay_live():
+    """Labels inside a generator (or a tf.data dataset) cannot be read without a second pass: `fit` says so."""
+    model = _gan(conditional=True, ema_decay=0.5)
+    x, y = _data(), np.repeat(np.arange(4, dtype="int32"), 16)
+
+    def batches():
+        for _ in range(2):
+            for k in range(0, 64, 16):
+                yield x[k:k + 16], y[k:k + 16]
+
+    with pytest.warns(UserWarning, match="update_ema_statistics"):
+        model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0)
+    assert float(_np(model.ema.ready.value)) == 0.0  # live statistics until asked
+    model.update_ema_statistics(labels=y)
+    assert float(_np(model.ema.ready.value)) == 1.0
