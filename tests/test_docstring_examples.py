@@ -16,7 +16,6 @@ shown in comments are not compared (each module's tests check values), but every
 import doctest
 import importlib
 import inspect
-import os
 import pkgutil
 import re
 import textwrap

@@ -18,7 +18,6 @@ that reads a model through a global variable is the one case not found: wrap the
 closure.
 """
 
-import keras
 from keras import ops
 
 from kgen._checks import check_choice
