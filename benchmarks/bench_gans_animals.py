@@ -184,6 +184,12 @@ def fd_to(test_stats, features, images):
     return float(frechet_distance(*test_stats, *gaussian_statistics(features_of(features, images * 0.5 + 0.5))))
 
 
+def test_statistics(features):
+    """Gaussian statistics of the test split's features, what every FD here is measured against."""
+    test, _ = load_animals("test")
+    return gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
+
+
 def fixed_latents(args):
     """The same `n_eval` latents for every checkpoint scored (curves, final generators and `--load`)."""
     return np.random.default_rng(12345).normal(size=(args.n_eval, args.latent_dim)).astype("float32")
@@ -238,9 +244,8 @@ def score_milestones(args):
     import re
 
     backend = keras.backend.backend()
-    test, _ = load_animals("test")
     features = kgen.metrics.feature_model("animals")
-    test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
+    test_stats = test_statistics(features)
     z = fixed_latents(args)
     curves = {}
     for name in args.variants.split(","):
@@ -303,10 +308,9 @@ def main(argv=None):
         return score_milestones(args)
     backend = keras.backend.backend()
     train, _ = load_animals("train")
-    test, _ = load_animals("test")
     x = kgen.datasets.to_signed(train, 256)
     features = kgen.metrics.feature_model("animals")
-    test_stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
+    test_stats = test_statistics(features)
     floor = fd_to(test_stats, features, x[:2000])
     steps = args.epochs * (len(x) // args.batch_size)
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "

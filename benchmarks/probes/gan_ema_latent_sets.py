@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import types
 
 import keras
 import numpy as np
@@ -26,15 +27,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import kgen  # noqa: E402
-from bench_gans_animals import fd_on, features_of  # noqa: E402
-from kgen.datasets import load_animals  # noqa: E402
-from kgen.metrics import gaussian_statistics  # noqa: E402
+from bench_gans_animals import fd_on, fixed_latents, test_statistics  # noqa: E402
 
 
 def latent_sets(n, dim, sets):
-    first = np.random.default_rng(12345).normal(size=(n, dim))  # the bench's fixed latents
-    rest = [np.random.default_rng(100 + k).normal(size=(n, dim)) for k in range(sets - 1)]
-    return [z.astype("float32") for z in [first] + rest]
+    first = fixed_latents(types.SimpleNamespace(n_eval=n, latent_dim=dim))
+    return [first] + [np.random.default_rng(100 + k).normal(size=(n, dim)).astype("float32") for k in range(sets - 1)]
 
 
 def main():
@@ -47,9 +45,8 @@ def main():
     gan = keras.saving.load_model(args.path, safe_mode=True)
     if getattr(gan, "ema", None) is None:
         raise SystemExit(f"{args.path}: the GAN keeps no average (build it with ema_decay=...)")
-    test, _ = load_animals("test")
     features = kgen.metrics.feature_model("animals")
-    stats = gaussian_statistics(features_of(features, test.astype("float32") / 255.0))
+    stats = test_statistics(features)
     sets = latent_sets(args.n, gan.latent_shape[0], args.sets)
     generators = {"live": gan.generator, "ema_standing": gan.averaged_generator()}
     gan.ema.reset_statistics()

@@ -32,14 +32,10 @@ is for `tools/gpu_check.py --cases torch_fit_profile` (syncs, copies and kernel 
 
 import argparse
 import collections
-import os
-import sys
 import time
 
 import keras
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def build(name, x):
