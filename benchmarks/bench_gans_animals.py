@@ -13,7 +13,9 @@ and, off that path (`--variants dcgan,dcgan+selfmod`), `dcgan+selfmod`: DCGAN wi
 self-modulated, the discriminator unchanged (Su's survey is about generators; discriminators "have changed little");
 `sndcgan` and `sndcgan+selfmod`: the SELF-MOD paper's own pair, DCGAN's generator without and with self-modulated
 BatchNorms in front of one spectrally normalised SNDCGAN critic (`networks.discriminator(arch="sndcgan")`, the
-SNGAN paper's standard CNN: a 3×3 stride-1 conv around each strided one).
+SNGAN paper's standard CNN: a 3×3 stride-1 conv around each strided one); `sndcgan+attention` and
+`sndcgan+attention+selfmod`: the rest of the article's path in front of that critic (DCGAN → `sndcgan` →
+`sndcgan+attention` → `sndcgan+attention+selfmod`, SAGAN's and SELF-MOD's steps as above).
 Ablations of the discriminator's BatchNorm: `dcgan-bnd` (DCGAN's D without its BatchNorms), `+sn+bnd`,
 `+attention+bnd` and `+selfmod+bnd` (those variants with DCGAN's BatchNorms in their spectrally normalised D), and
 `dcgan-joint` (DCGAN with D called once on the real and the fake batch together, so that its BatchNorms normalise
@@ -76,13 +78,13 @@ SHAPE = (28, 28, 1)
 
 
 def variant_networks(name, latent_dim, width):
-    """(generator, discriminator) of one variant (VARIANTS, EXTRA_VARIANTS or ABLATIONS)."""
-    known = VARIANTS + EXTRA_VARIANTS + ABLATIONS
+    """(generator, discriminator) of one variant (VARIANTS, EXTRA_VARIANTS, SNDCGAN_PATH or ABLATIONS)."""
+    known = VARIANTS + EXTRA_VARIANTS + SNDCGAN_PATH + ABLATIONS
     if name not in known:
         raise ValueError(f"variant must be one of {known}, got {name!r}")
     base = name[:-len("+bnd")] if name.endswith("+bnd") else name  # "+bnd": the same with BatchNorm in D
     sn_d = not base.startswith("dcgan")
-    sn_g = attention = base in ("+attention", "+selfmod")
+    sn_g = attention = base in ("+attention", "+selfmod") or base.startswith("sndcgan+attention")
     norm = "selfmod" if base.endswith("selfmod") else "bn"
     d_norm = "none" if name == "dcgan-bnd" else "bn" if base != name else None  # None: the network's default
     d_arch = "sndcgan" if base.startswith("sndcgan") else "dcgan"
@@ -98,6 +100,10 @@ VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod")
 # "sndcgan" and "sndcgan+selfmod": the SELF-MOD paper's SNDCGAN pair (Chen et al. 2019), DCGAN's generator with
 # and without self-modulation against the SNGAN paper's deeper spectrally normalised critic (arch="sndcgan").
 EXTRA_VARIANTS = ("dcgan+selfmod", "sndcgan", "sndcgan+selfmod")
+# The article's path again with the SNDCGAN critic in place of the two-convolution one: DCGAN → `sndcgan` (+SN) →
+# `sndcgan+attention` (SAGAN's additions: spectral norm in G, self-attention on the 14×14 maps of G and D) →
+# `sndcgan+attention+selfmod` (+SELF-MOD). Not among tools/gpu_check.py's default jobs (`--jobs` trains them).
+SNDCGAN_PATH = ("sndcgan+attention", "sndcgan+attention+selfmod")
 # Ablations of the discriminator's BatchNorm, the one thing DCGAN's critic has and the spectrally normalised ones
 # lack: DCGAN without it ("dcgan-bnd"), and a variant of the path with it ("<variant>+bnd"). Not among
 # tools/gpu_check.py's default jobs (its `--jobs gan:<name>:<seed>` trains any of them).

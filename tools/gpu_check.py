@@ -62,6 +62,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("dcgan", "+sn", "+attention", "+selfmod", "dcgan+selfmod", "sndcgan", "sndcgan+selfmod")
 # benchmarks/bench_gans_animals.py's ABLATIONS: trained only when named in `--jobs`
 GAN_ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-joint")
+# its SNDCGAN_PATH (the article's path with the SNDCGAN critic): also trained only when named in `--jobs`
+GAN_SNDCGAN_PATH = ("sndcgan+attention", "sndcgan+attention+selfmod")
 GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (that module imports Keras)
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
@@ -175,14 +177,14 @@ def check_jobs(jobs):
         family, _, spec = job.partition(":")
         parts = spec.split(":")
         if family == "gan":
-            ok = (len(parts) in (2, 3) and parts[0] in VARIANTS + GAN_ABLATIONS and parts[1].isdigit()
-                  and (len(parts) == 2 or parts[2] in GAN_RECIPES))
+            ok = (len(parts) in (2, 3) and parts[0] in VARIANTS + GAN_SNDCGAN_PATH + GAN_ABLATIONS
+                  and parts[1].isdigit() and (len(parts) == 2 or parts[2] in GAN_RECIPES))
         else:
             ok = spec in {"diffusion": DIFFUSION_SPECS, "glow": ("animals",)}.get(family, ())
         if not ok:
             raise SystemExit(
                 f"gpu_check: --jobs: {job!r} is none of gan:<variant>:<seed>[:<recipe>] (variants "
-                f"{', '.join(VARIANTS + GAN_ABLATIONS)}; recipes {', '.join(GAN_RECIPES)}), "
+                f"{', '.join(VARIANTS + GAN_SNDCGAN_PATH + GAN_ABLATIONS)}; recipes {', '.join(GAN_RECIPES)}), "
                 f"diffusion:<{'|'.join(DIFFUSION_SPECS)}>, glow:animals")
     return jobs
 

@@ -112,14 +112,16 @@ def test_gpu_check_gan_jobs_carry_the_recipe():
     # Explicit --jobs are checked before any work: every generated job passes, a typo does not.
     everything = gpu_check.train_jobs(["gans", "diffusion", "glow", "patches"], [0, 1], gan_recipe="ttur")
     assert gpu_check.check_jobs(everything) == everything
-    assert gpu_check.check_jobs(["gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0"]) == [
-        "gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0"]
+    assert gpu_check.check_jobs(["gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0", "gan:sndcgan+attention+selfmod:1"]) == [
+        "gan:+selfmod+bnd:3", "gan:sndcgan+selfmod:0", "gan:sndcgan+attention+selfmod:1"]
     for bad in ("gan:sndcgan+selfmod", "gan:sndgan:0", "gan:dcgan:x", "gan:dcgan:0:adam", "diffusion:32",
                 "glow:digits", "vae:0", ""):
         with pytest.raises(SystemExit, match="--jobs: .* is none of"):
             gpu_check.check_jobs([bad])
     bench = load_script("benchmarks/bench_gans_animals.py", "bench_gans_animals_names")
     assert gpu_check.VARIANTS == bench.VARIANTS + bench.EXTRA_VARIANTS  # the orchestrator's copies (no Keras there)
+    assert gpu_check.GAN_SNDCGAN_PATH == bench.SNDCGAN_PATH  # accepted in --jobs, not trained by default
+    assert not set(bench.SNDCGAN_PATH) & set(gpu_check.VARIANTS)
     assert gpu_check.GAN_RECIPES == tuple(bench.RECIPES)
 
 
@@ -159,6 +161,41 @@ def test_the_sndcgan_pair_differs_only_in_the_generators_normalization(bench):
     assert layer_types(d).count("SpectralNormalization") == 6 and "BatchNormalization" not in layer_types(d)
     assert layer_types(bench.variant_networks("+sn", 8, 8)[1]).count("SpectralNormalization") == 3
     assert bench.file_stem("sndcgan+selfmod") == "sndcganselfmod"
+
+
+@pytest.mark.jax
+@pytest.mark.tensorflow
+@pytest.mark.torch
+def test_the_sndcgan_path_adds_sagans_then_selfmods_step(bench):
+    """The article's path in front of the SNDCGAN critic: `sndcgan+attention` is `sndcgan` plus spectral norm in G
+    and self-attention in G and D (as `+attention` adds to `+sn`), `sndcgan+attention+selfmod` that plus G's
+    self-modulated BatchNorms (as `+selfmod` adds to `+attention`)."""
+    def layer_types(model):
+        return sorted(type(layer).__name__ for layer in model.layers)
+
+    def counts(model):
+        types = layer_types(model)
+        return {t: types.count(t) for t in set(types)}
+
+    def added(after, before):  # the layer types one network has more of than the other
+        a, b = counts(after), counts(before)
+        return {t: n - b.get(t, 0) for t, n in a.items() if n != b.get(t, 0)}
+
+    g_sn, d_sn = bench.variant_networks("sndcgan", 8, 8)
+    g_att, d_att = bench.variant_networks("sndcgan+attention", 8, 8)
+    g_mod, d_mod = bench.variant_networks("sndcgan+attention+selfmod", 8, 8)
+    # The same additions as on the two-convolution path, for G and for D.
+    for (new, old), (path_new, path_old) in (((g_att, g_sn), ("+attention", "+sn")),
+                                             ((d_att, d_sn), ("+attention", "+sn")),
+                                             ((g_mod, g_att), ("+selfmod", "+attention")),
+                                             ((d_mod, d_att), ("+selfmod", "+attention"))):
+        i = 0 if new in (g_att, g_mod) else 1
+        assert added(new, old) == added(bench.variant_networks(path_new, 8, 8)[i],
+                                        bench.variant_networks(path_old, 8, 8)[i])
+    assert "SelfAttention2D" in layer_types(d_att) and "SelfAttention2D" in layer_types(g_att)
+    assert layer_types(d_mod) == layer_types(d_att) and d_mod.count_params() == d_att.count_params()
+    assert layer_types(d_att).count("SpectralNormalization") >= 6 and "BatchNormalization" not in layer_types(d_att)
+    assert bench.file_stem("sndcgan+attention+selfmod") == "sndcganattentionselfmod"
 
 
 @pytest.mark.jax
