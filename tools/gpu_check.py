@@ -22,6 +22,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    pair in front of the SNDCGAN critic (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
    under one optimizer recipe (`--gan-recipe`: "equal" or SAGAN's two time-scale "ttur"), each also keeping an
    average of G's weights (`--gan-ema`, from the first milestone on) saved beside G at every later milestone;
+   the rest of the article's path in front of the SNDCGAN critic (`sndcgan+attention`,
+   `sndcgan+attention+selfmod`) and the discriminator ablations train only when `--jobs` names them;
    `diffusion`: the Upsample Guidance U-Nets at 14×14, 28×28 and 28×28 on the shifted schedule;
    `glow`: Glow 2 × 8 × 64 on the dequantized animals; `patches` (issue 18): the same U-Net recipe on the
    natural-image patches at 16×16 (the 32×32 crops average-pooled), 32×32, and 32×32 on the shifted schedule.
