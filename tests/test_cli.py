@@ -118,7 +118,7 @@ def test_demo_shows_a_shipped_animal_gan_and_its_fd_table(tmp_path):
     section = demo.Section("GANs", "")
     demo._animal_gans(section, str(tmp_path), 0, str(models))
     assert [line[:2] for line in section.metrics[2:]] == [
-        (f"animals GAN FD at {steps} steps, generators × DCGAN's or the SNDCGAN critic", values)
+        (f"animals GAN FD at {steps} steps, variants with DCGAN's or the SNDCGAN critic", values)
         for steps, values in ((2000, "sndcgan 22.2, sndcgan+selfmod 11.0"), (4000, "sndcgan 9.0"))]
     assert keras.saving.load_model(str(models / "selfmod_animals.keras"), safe_mode=True).latent_shape == (8,)
 

@@ -244,8 +244,8 @@ def _animal_gans(section, out_dir, seed, models_dir):
             section.metrics.append((f"animals GAN FD at {ablation['steps']} steps, discriminator BatchNorm ablations",
                                     *_fd_row(ablation["variants"], ablation["device"])))
         pair = results.get("cpu_sndcgan_study", {})
-        for steps, rows in pair.get("tables_by_steps", {}).items():  # DCGAN's and SELF-MOD's G, either critic
-            section.metrics.append((f"animals GAN FD at {steps} steps, generators × DCGAN's or the SNDCGAN critic",
+        for steps, rows in pair.get("tables_by_steps", {}).items():  # DCGAN's or SELF-MOD's G, either critic
+            section.metrics.append((f"animals GAN FD at {steps} steps, variants with DCGAN's or the SNDCGAN critic",
                                     *_fd_row(rows, pair["device"])))
 
 
