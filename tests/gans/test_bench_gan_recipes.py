@@ -244,3 +244,16 @@ def test_the_joint_batch_ablation_differs_from_the_separate_calls_only_through_b
     d_sep, d_joint, g_sep, g_joint = losses["dcgan"]
     assert abs(d_joint - d_sep) > 1e-3 and abs(g_joint - g_sep) > 1e-3  # bites: BatchNorm sees the mixed batch
     assert bench.build_gan("dcgan-joint", 0, recipe, latent_dim=8, width=8).__class__ is bench.JointBatchGAN
+
+
+@pytest.mark.jax
+def test_the_latent_sets_probe_reads_every_variant_from_its_milestone_name(bench):
+    """benchmarks/probes/gan_latent_sets.py rebuilds each generator from its file's name: every variant's
+    milestone name (any recipe, live or averaged) maps back to the variant, anything else stops before work."""
+    probe = load_script("benchmarks/probes/gan_latent_sets.py")
+    for name in bench.VARIANTS + bench.EXTRA_VARIANTS + bench.SNDCGAN_PATH + bench.ABLATIONS:
+        for tail in ("", "_ttur", "_ema", "_ttur_ema"):
+            assert probe.variant_of(f"DIR/gan_{bench.file_stem(name)}_3{tail}_g12000.weights.h5") == name
+    for bad in ("gan_sagan_0_g100.weights.h5", "gan_dcgan_g100.weights.h5", "dcgan_animals.keras"):
+        with pytest.raises(SystemExit, match="not a generator milestone"):
+            probe.variant_of(bad)
