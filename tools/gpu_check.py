@@ -35,12 +35,14 @@ Seen on the H200 (2026-12-04, results in benchmarks/RESULTS.md): with 12 trainin
 the GANs compiled in 16–120 s, but the diffusion U-Nets spent their whole ~290 s compiling (XLA's convolution
 autotuner times candidate kernels on a GPU that 11 other processes keep busy) and Glow 196 s. Hence
 `--train-xla-flags=--xla_gpu_autotune_level=0` (cuDNN's heuristics instead of measurements), `--jobs` (fewer
-children) and `--parallel` (smoke tests beside a short training run) for the next call, e.g. DCGAN, SELF-MOD's
-generator with DCGAN's critic, the SELF-MOD paper's SNDCGAN pair (the CPU's best at 4000 steps tie: README,
-"GANs") and the Upsample Guidance pair:
+children) and `--parallel` (smoke tests beside a short training run) for the next call, e.g. the article's path
+in front of the SNDCGAN critic (DCGAN → `sndcgan` → `sndcgan+attention` → `sndcgan+attention+selfmod`, the
+issue's table), the SELF-MOD paper's pair's self-modulated half (`sndcgan+selfmod`, the CPU's best at 12 000
+steps: README, "GANs") and the Upsample Guidance pair:
 
-    --jobs gan:dcgan:0,gan:dcgan:1,gan:dcgan+selfmod:0,gan:dcgan+selfmod:1,gan:sndcgan:0,gan:sndcgan:1,\
-gan:sndcgan+selfmod:0,gan:sndcgan+selfmod:1,diffusion:14,diffusion:28
+    --jobs gan:dcgan:0,gan:dcgan:1,gan:sndcgan:0,gan:sndcgan:1,gan:sndcgan+attention:0,gan:sndcgan+attention:1,\
+gan:sndcgan+attention+selfmod:0,gan:sndcgan+attention+selfmod:1,gan:sndcgan+selfmod:0,gan:sndcgan+selfmod:1,\
+diffusion:14,diffusion:28
 
 Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
 result), `logs.tar.gz` (logs and PNG grids) and up to 6 tars of weights, `weights<i>.tar` of at most 15 MiB
