@@ -78,10 +78,9 @@ SHAPE = (28, 28, 1)
 
 
 def variant_networks(name, latent_dim, width):
-    """(generator, discriminator) of one variant (VARIANTS, EXTRA_VARIANTS, SNDCGAN_PATH or ABLATIONS)."""
-    known = VARIANTS + EXTRA_VARIANTS + SNDCGAN_PATH + ABLATIONS
-    if name not in known:
-        raise ValueError(f"variant must be one of {known}, got {name!r}")
+    """(generator, discriminator) of one variant (ALL_VARIANTS)."""
+    if name not in ALL_VARIANTS:
+        raise ValueError(f"variant must be one of {ALL_VARIANTS}, got {name!r}")
     base = name[:-len("+bnd")] if name.endswith("+bnd") else name  # "+bnd": the same with BatchNorm in D
     sn_d = not base.startswith("dcgan")
     sn_g = attention = base in ("+attention", "+selfmod") or base.startswith("sndcgan+attention")
@@ -110,6 +109,7 @@ SNDCGAN_PATH = ("sndcgan+attention", "sndcgan+attention+selfmod")
 # "dcgan-joint": DCGAN whose D sees the real and the fake batch in one call, so its BatchNorms normalise them
 # together (DCGAN, Su's code and kgen's GAN call D on each apart).
 ABLATIONS = ("dcgan-bnd", "+sn+bnd", "+attention+bnd", "+selfmod+bnd", "dcgan-joint")
+ALL_VARIANTS = VARIANTS + EXTRA_VARIANTS + SNDCGAN_PATH + ABLATIONS  # every name variant_networks builds
 
 
 class JointBatchGAN(GAN):

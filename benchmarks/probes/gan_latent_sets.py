@@ -36,8 +36,7 @@ NAME = re.compile(r"gan_(?P<stem>[a-z-]+)_(?P<seed>\d+)(?:_[a-z]+)*_g(?P<steps>\
 def variant_of(path):
     """The bench variant of a milestone file's name (its stem is the variant without "+" signs)."""
     match = NAME.search(os.path.basename(path))
-    known = {bench.file_stem(v): v for v in bench.VARIANTS + bench.EXTRA_VARIANTS + bench.SNDCGAN_PATH
-             + bench.ABLATIONS}
+    known = {bench.file_stem(v): v for v in bench.ALL_VARIANTS}
     if match is None or match["stem"] not in known:
         raise SystemExit(f"{path}: not a generator milestone gan_<variant>_<seed>_g<steps>.weights.h5 of the "
                          f"variants {sorted(known.values())}")

@@ -251,7 +251,7 @@ def test_the_latent_sets_probe_reads_every_variant_from_its_milestone_name(bench
     """benchmarks/probes/gan_latent_sets.py rebuilds each generator from its file's name: every variant's
     milestone name (any recipe, live or averaged) maps back to the variant, anything else stops before work."""
     probe = load_script("benchmarks/probes/gan_latent_sets.py")
-    for name in bench.VARIANTS + bench.EXTRA_VARIANTS + bench.SNDCGAN_PATH + bench.ABLATIONS:
+    for name in bench.ALL_VARIANTS:
         for tail in ("", "_ttur", "_ema", "_ttur_ema"):
             assert probe.variant_of(f"DIR/gan_{bench.file_stem(name)}_3{tail}_g12000.weights.h5") == name
     for bad in ("gan_sagan_0_g100.weights.h5", "gan_dcgan_g100.weights.h5", "dcgan_animals.keras"):
