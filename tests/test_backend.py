@@ -405,9 +405,10 @@ def test_set_seed_rejects_bad_seed():
 
 
 def test_two_optimizer_step_compiles_with_xla():
-    # jit_compile=True is XLA on TF, jax.jit on JAX, torch.compile on torch (skipped there: slow, see keras#21851).
+    # jit_compile=True is XLA on TF, jax.jit on JAX, torch.compile on torch (skipped there: minutes of compiling,
+    # slower than eager on a CPU; tests/test_torch_compile.py covers it with the U-Net).
     if keras.backend.backend() == "torch":
-        pytest.skip("torch.compile is not used by kgen")
+        pytest.skip("torch.compile: minutes of compiling; tests/test_torch_compile.py")
     model, d_opt, g_opt, _, history = _fit_toy_gan(steps=3, penalty=1.0, jit_compile=True)
     assert int(_np(d_opt.iterations)) == 3 and int(_np(g_opt.iterations)) == 3
     assert np.isfinite(history.history["d_loss"][-1])

@@ -16,7 +16,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand). On
    torch, whether each network ran as a trace (kgen.backend.call_network) and, in `torch_fit_profile`, a
    torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host reads, syncs and
-   kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why.
+   kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why;
+   `torch_jit_compile_profile` (last, only when named) the same for Keras's torch.compile of the step.
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
    `gans`: DCGAN → +SN → +attention → +SELF-MOD, DCGAN with SELF-MOD's generator, and the SELF-MOD paper's
    pair in front of the SNDCGAN critic (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
@@ -447,8 +448,8 @@ def smoke(args):
 
     wanted = set(args.cases.split(",")) if args.cases else None
 
-    def case(name, fn):
-        if wanted is not None and name not in wanted:
+    def case(name, fn, named_only=False):
+        if (wanted is None and named_only) or (wanted is not None and name not in wanted):
             return
         if child.left() < 5:
             child.record["cases"][name] = {"ok": False, "error": "skipped: out of time"}
@@ -512,19 +513,36 @@ def smoke(args):
             found[network.name] = {"traced": made, "refused": len(table) - made}
         return found
 
-    def torch_profile():
+    def torch_profile(jit_compile=False):
         """torch: where a `fit` step of the shipped U-Net goes (the H200 ran it at 125–170 ms whatever the batch):
         torch.profiler over a few steps, the ops with the most self host and self device time per step, host
-        reads of device values and kernel launches per step, and whether the network ran as a trace."""
-        import torch
-        from torch.profiler import ProfilerActivity, profile
-
+        reads of device values and kernel launches per step, and whether the network ran as a trace. With
+        `jit_compile`, the same for Keras's own torch.compile of the whole step (on the 2-core CPU it compiles
+        for 99 s and steps ×2 slower than the traces, with ×0.45 the aten calls:
+        benchmarks/probes/torch_step_dispatch.py --jit-compile), i.e. whether fewer kernel launches pay on the
+        GPU."""
+        from kgen import backend as kb
         from kgen.app import presets
 
         channels, mults = (8, (1,)) if dry else (16, (1, 2))
         batch, steps = (8, 2) if dry else (128, 5)
         model = presets.diffusion_model(signed[:64], seed=0, channels=channels, channel_mults=mults)
         data = _repeat(signed, batch * steps)
+        extra, tracing = {}, kb.set_network_tracing(not jit_compile)
+        try:
+            if jit_compile:  # static shapes: kgen.backend's torch Trainer
+                model.compile(optimizer=model.optimizer, jit_compile=True)
+                begin = _now()
+                model.fit(data[:batch], batch_size=batch, epochs=1, verbose=0, shuffle=False)
+                extra["first_fit_s"] = round(_now() - begin, 1)
+            return dict(extra, **profile_fit(model, data, batch, steps))
+        finally:
+            kb.set_network_tracing(tracing)
+
+    def profile_fit(model, data, batch, steps):
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
         per_step = _timed_fit(model, data, batch, steps)[0]  # also the warm-up (traces, optimizer slots)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
         begin = _now()
@@ -760,6 +778,8 @@ def smoke(args):
     case("gan_selfmod_sn_attention", gan)
     case("flows_glow", flows)
     case("text_unilm", text)
+    if B == "torch":  # last: minutes of compiling, only when named
+        case("torch_jit_compile_profile", lambda: torch_profile(jit_compile=True), named_only=True)
     child.record["all_ok"] = all(r.get("ok") for r in child.record["cases"].values())
     child.save()
     shutil.rmtree(tmp, ignore_errors=True)

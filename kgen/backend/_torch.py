@@ -1,6 +1,7 @@
 """PyTorch glue: autograd with graphs kept for double backprop; compiled functions run eagerly; stateless
 networks replayed from a TorchScript trace (`call_network`)."""
 
+import contextlib
 import functools
 import warnings
 import weakref
@@ -74,7 +75,38 @@ def _configured(optimizer):
                 or optimizer.weight_decay is not None or optimizer.loss_scale_factor is not None)
 
 
-Trainer = keras.Model  # XLA compiler options are a JAX matter (see _jax.py)
+class Trainer(keras.Model):
+    """`keras.Model` whose `compile(jit_compile=True)` steps are `torch.compile(..., dynamic=False)`.
+
+    Keras compiles them with torch's default, shapes made dynamic after the first recompilation, and dynamo
+    recompiles Keras's layer `forward` for every layer of another shape: then inductor fails on a symbolic size
+    inside the network (kgen's U-Net: "cannot determine truth value of Relational: 1 < s69", torch 2.13). Each
+    batch size compiles once instead. kgen leaves `jit_compile` off on torch ("auto"): on a CPU the compiled
+    step is slower than the traced replays (benchmarks/RESULTS.md)."""
+
+    def make_train_function(self, force=False):
+        with _static_torch_compile():
+            return super().make_train_function(force)
+
+    def make_test_function(self, force=False):
+        with _static_torch_compile():
+            return super().make_test_function(force)
+
+    def make_predict_function(self, force=False):
+        with _static_torch_compile():
+            return super().make_predict_function(force)
+
+
+@contextlib.contextmanager
+def _static_torch_compile():
+    """While Keras builds its fit/evaluate/predict function, `torch.compile` (what it calls) specialises to the
+    shapes it sees."""
+    original = torch.compile
+    torch.compile = functools.partial(original, dynamic=False)
+    try:
+        yield
+    finally:
+        torch.compile = original
 
 
 class AdversarialTrainer(Trainer):
