@@ -29,7 +29,7 @@ def _unet_fit(jit_compile, steps=2):
     from kgen import diffusion
 
     kgen.set_seed(0)
-    # The smallest U-Net seen to fail under dynamic shapes (on 8×8 images with channel_mults (1, 2) it does not).
+    # The U-Net that failed under dynamic shapes (a 28×28 image, one level: the config of the GPU dry run).
     x = np.random.default_rng(0).uniform(-1, 1, size=(4 * steps, 28, 28, 1)).astype("float32")
     net = diffusion.UNet((28, 28, 1), channels=8, channel_mults=(1,), attention_resolutions=())
     model = diffusion.DiffusionModel(net, diffusion.CosineSchedule(), prediction="eps", seed=0)
