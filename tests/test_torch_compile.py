@@ -26,16 +26,16 @@ def fresh_dynamo():
 
 
 def _unet_fit(jit_compile, steps=2):
-    from kgen import diffusion
+    from kgen.app import presets
 
     kgen.set_seed(0)
     # The U-Net that failed under dynamic shapes (a 28×28 image, one level: the config of the GPU dry run).
     x = np.random.default_rng(0).uniform(-1, 1, size=(4 * steps, 28, 28, 1)).astype("float32")
-    net = diffusion.UNet((28, 28, 1), channels=8, channel_mults=(1,), attention_resolutions=())
-    model = diffusion.DiffusionModel(net, diffusion.CosineSchedule(), prediction="eps", seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+    model = presets.diffusion_model(x, seed=0, channels=8, channel_mults=(1,))
+    model.compile(optimizer=model.optimizer, jit_compile=jit_compile)
     history = model.fit(x, batch_size=4, epochs=1, verbose=0, shuffle=False)
-    return history.history["loss"][-1], [keras.ops.convert_to_numpy(v) for v in net.trainable_variables]
+    weights = model.network.trainable_variables + model.ema.averages
+    return history.history["loss"][-1], [keras.ops.convert_to_numpy(v) for v in weights]
 
 
 @pytest.mark.torch

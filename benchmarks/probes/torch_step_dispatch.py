@@ -46,20 +46,20 @@ import numpy as np
 import kgen.backend
 
 
-def build(name, x):
+def build(name, x, jit_compile=False):
     if name == "unet":
         from kgen.app import presets
-        return presets.diffusion_model(x, seed=0, channels=16, channel_mults=(1, 2))
+        model = presets.diffusion_model(x, seed=0, channels=16, channel_mults=(1, 2))
+        if jit_compile:
+            model.compile(optimizer=model.optimizer, jit_compile=True)
+        return model
     from kgen.gans import GAN, networks
     g = networks.generator((28, 28, 1), 64, norm="selfmod", attention=True, spectral_norm=True, width=32)
     d = networks.discriminator((28, 28, 1), spectral_norm=True, attention=True, width=32)
     model = GAN(g, d, loss="hinge", seed=0)
-    model.compile(optimizers=adam_pair())
+    model.compile(optimizers={n: keras.optimizers.Adam(2e-4, 0.5, 0.999) for n in ("generator", "discriminator")},
+                  jit_compile=jit_compile)
     return model
-
-
-def adam_pair():
-    return {n: keras.optimizers.Adam(2e-4, 0.5, 0.999) for n in ("generator", "discriminator")}
 
 
 def first_frame(event):
@@ -97,14 +97,11 @@ def main():
 
     torch.set_num_threads(args.threads)
     x = np.random.default_rng(0).uniform(-1, 1, (args.batch * args.steps, 28, 28, 1)).astype("float32")
-    model = build(args.model, x)
+    model = build(args.model, x, jit_compile=args.jit_compile)  # static shapes: kgen.backend's torch Trainer
     if args.jit_compile or args.no_trace:
-        kgen.backend.set_network_tracing(False)  # under torch.compile the networks are plain calls anyway
-    if args.jit_compile:  # static shapes (kgen.backend's torch Trainer)
-        if args.model == "unet":
-            model.compile(optimizer=model.optimizer, jit_compile=True)
-        else:
-            model.compile(optimizers=adam_pair(), jit_compile=True)
+        # Inside the compiled step the networks are plain calls anyway; off, a frame dynamo gives up on does not
+        # replay either.
+        kgen.backend.set_network_tracing(False)
     fit = dict(batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
     begin = time.perf_counter()
     model.fit(x, **fit)  # traces (or torch.compile), optimizer slots
