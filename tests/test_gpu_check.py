@@ -68,6 +68,42 @@ def test_smoke_budget_must_be_below_the_budget(capsys):
     assert "--smoke-budget must be below --budget" in capsys.readouterr().err
 
 
+def test_the_flops_case_takes_the_largest_batch_that_fits_the_free_memory():
+    """`unet_training_flops` compiles its step at 256, 128, ... until XLA's memory analysis of it fits a share of
+    the GPU's free memory (on an 80 GB H100 beside the training children, batch 256's ~51 GiB would not)."""
+    gpu_check = _gpu_check()
+    calls = []
+
+    def compile_at(batch):  # 0.2 GiB per example, as the wide U-Net's f32 step on the CPU
+        calls.append(batch)
+        return f"step at {batch}", int(batch * 0.2 * 2**30)
+
+    batches = (256, 128, 64, 32)
+    batch, compiled, tried = gpu_check._largest_fitting(batches, compile_at, 40 * 2**30, share=0.7)
+    assert (batch, compiled) == (128, "step at 128") and calls == [256, 128]  # 51.2 GiB > 28, 25.6 ≤ 28
+    assert [t["batch"] for t in tried] == [256, 128] and tried[0]["bytes_needed"] > 0.7 * 40 * 2**30
+    calls.clear()
+    assert gpu_check._largest_fitting(batches, compile_at, 100 * 2**30, share=0.7)[0] == 256  # room: the first
+    assert gpu_check._largest_fitting(batches, compile_at, None)[0] == 256  # no GPU figure: the first
+    assert gpu_check._largest_fitting(batches, lambda b: (b, None), 2**30)[0] == 256  # no analysis: the first
+    with pytest.raises(ValueError, match=r"no batch of \[256, 128, 64, 32\] fits 0.6 of the device's 1.0 GiB free"):
+        gpu_check._largest_fitting(batches, compile_at, 2**30, share=0.6)
+
+
+@pytest.mark.jax
+def test_bytes_needed_reads_xla_memory_analysis_of_a_compiled_step():
+    import jax
+
+    gpu_check = _gpu_check()
+    step = jax.jit(lambda a, b: (a @ b, (a @ b).sum()), donate_argnums=0)
+    small = gpu_check._bytes_needed(step.lower(np.ones((64, 64), "float32"), np.ones((64, 64), "float32")).compile())
+    big = gpu_check._bytes_needed(step.lower(np.ones((512, 64), "float32"), np.ones((64, 64), "float32")).compile())
+    assert small >= 64 * 64 * 4 * 2 and big > 4 * small  # the arguments at least; grows with the batch
+    assert gpu_check._bytes_needed(object()) is None  # no analysis: None, and the case takes its first batch
+    if jax.devices()[0].platform == "cpu":
+        assert gpu_check._free_device_bytes() is None  # no GPU figure: the first batch
+
+
 def _fake(work, name, size):
     with open(os.path.join(work, name), "wb") as handle:
         handle.write(b"\0" * size)

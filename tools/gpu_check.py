@@ -13,7 +13,9 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    model's outputs; then training speed at a few batch sizes in float32 and under `mixed_bfloat16` (flows: float32
    only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
    wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time), as a fraction
-   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand). On
+   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand); its
+   batch is the largest of 256, 128, 64, 32 whose compiled step (XLA's memory analysis) needs at most 60 % of the
+   GPU's free memory (batch 256 needs ~51 GiB in f32: too much for an 80 GB H100 beside the training children). On
    torch, whether each network ran as a trace (kgen.backend.call_network) and, in `torch_fit_profile`, a
    torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host reads, syncs and
    kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why;
@@ -73,6 +75,11 @@ GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (t
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
 DRY_MILESTONES = (2, 4, 8, 16, 32)
+# The wide U-Net of `unet_training_flops`, largest batch first. XLA's memory analysis of its f32 step (compiled on
+# the CPU) needs 51 GiB at batch 256 and 6.5 GiB at 32: on an 80 GB H100 beside the training children it must not
+# take everything, so the step may use at most FLOPS_MEMORY_SHARE of the device's free memory.
+FLOPS_BATCHES = (256, 128, 64, 32)
+FLOPS_MEMORY_SHARE = 0.6
 
 
 # ====================================================================== orchestration (no Keras imported here)
@@ -301,6 +308,22 @@ def _milestone_steps(path):
     return int(digits) if digits else 10**9
 
 
+def _largest_fitting(batches, compile_at, free_bytes, share=FLOPS_MEMORY_SHARE):
+    """Compile at each of `batches` (largest first) until a step needs at most `share` × `free_bytes`.
+
+    `compile_at(batch)` -> (compiled, bytes needed or None). Without a figure for either side (no GPU, no memory
+    analysis) the first batch is taken. Returns (batch, compiled, what was tried); raises ValueError, before
+    anything runs, if not even the last batch fits."""
+    tried = []
+    for batch in batches:
+        compiled, need = compile_at(batch)
+        tried.append({"batch": batch, "bytes_needed": need})
+        if need is None or free_bytes is None or need <= share * free_bytes:
+            return batch, compiled, tried
+    raise ValueError(f"no batch of {list(batches)} fits {share} of the device's {free_bytes / 2**30:.1f} GiB free: "
+                     f"{tried}")
+
+
 def _pack_weights(work, out, tars=6, per_tar=15 * 2**20):
     """Weights into at most `tars` tars of at most `per_tar` bytes: final and best models first, then the
     milestones from the latest down. Returns the names of the files that did not fit."""
@@ -393,6 +416,37 @@ class Child:
 
     def left(self):
         return self.deadline - _now()
+
+
+def _free_device_bytes():
+    """Bytes this JAX process can still take on its GPU: the least of what nvidia-smi says is free (every process
+    counted) and what is left under XLA's allocator limit; None on a CPU."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform != "gpu":
+        return None
+    figures = []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits",
+                              f"--id={device.id}"], capture_output=True, text=True, timeout=30)
+        figures.append(int(out.stdout.split()[0]) * 2**20)
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        pass
+    stats = device.memory_stats() or {}
+    if "bytes_limit" in stats:
+        figures.append(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return min(figures) if figures else None
+
+
+def _bytes_needed(compiled):
+    """Device memory of a compiled JAX step (XLA's memory analysis: arguments, outputs, temporaries, less what
+    donation aliases), or None where the backend gives none."""
+    try:
+        m = compiled.memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+    except Exception:  # noqa: BLE001 - no analysis on this backend: the caller takes its first batch
+        return None
 
 
 def _numpy(x):
@@ -707,12 +761,14 @@ def smoke(args):
         return res
 
     def unet_flops():
-        """A U-Net where the GPU can be busy: channels 128 at 64×64, batch 256; XLA's FLOP count / time."""
+        """A U-Net where the GPU can be busy: channels 128 at 64×64, batch 256 (less where the device's free memory
+        is short, `_largest_fitting`); XLA's FLOP count of the compiled step over its measured time."""
         import jax
 
         from kgen.diffusion import UNet
 
-        size, channels, batch, reps = (16, 8, 4, 2) if dry else (64, 128, 256, 10)
+        size, channels, reps = (16, 8, 2) if dry else (64, 128, 10)
+        batches = (4,) if dry else FLOPS_BATCHES
         mults = (1,) if dry else (1, 2, 2)  # dry: one level (the eager build and the compile dominate on a CPU)
         res = {}
         for policy in ("float32",) if dry else ("float32", "mixed_bfloat16"):
@@ -721,37 +777,49 @@ def smoke(args):
             net([keras.ops.zeros((1, size, size, 3)), keras.ops.zeros((1,))])
             optimizer = keras.optimizers.Adam(1e-4)
             optimizer.build(net.trainable_variables)
-            x = jax.random.normal(jax.random.PRNGKey(0), (batch, size, size, 3))
-            lam = jax.random.normal(jax.random.PRNGKey(1), (batch,))
-            eps = jax.random.normal(jax.random.PRNGKey(2), (batch, size, size, 3))
 
-            def loss_fn(trainable, non_trainable):
+            def loss_fn(trainable, non_trainable, x, lam, eps):
                 out, non_trainable = net.stateless_call(trainable, non_trainable, [x, lam], training=True)
                 return jax.numpy.mean(jax.numpy.square(out.astype("float32") - eps)), non_trainable
 
-            def step(trainable, non_trainable, opt_vars):
-                (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable, non_trainable)
+            def step(trainable, non_trainable, opt_vars, x, lam, eps):
+                (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                    trainable, non_trainable, x, lam, eps)
                 trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
                 return trainable, non_trainable, opt_vars, loss
 
             state = ([v.value for v in net.trainable_variables], [v.value for v in net.non_trainable_variables],
                      [v.value for v in optimizer.variables])
-            compiled = jax.jit(step, donate_argnums=(0, 1, 2)).lower(*state).compile()
+
+            def compile_at(batch):
+                images = jax.ShapeDtypeStruct((batch, size, size, 3), "float32")
+                lowered = jax.jit(step, donate_argnums=(0, 1, 2)).lower(
+                    *state, images, jax.ShapeDtypeStruct((batch,), "float32"), images)
+                compiled = lowered.compile()
+                return compiled, _bytes_needed(compiled)
+
+            free = _free_device_bytes()
+            batch, compiled, tried = _largest_fitting(batches, compile_at, free)
             cost = compiled.cost_analysis()
             cost = cost[0] if isinstance(cost, (list, tuple)) else cost
             flops = float(cost.get("flops", float("nan")))
-            *state, loss = compiled(*state)
+            keys = jax.random.split(jax.random.PRNGKey(0), 3)
+            data = (jax.random.normal(keys[0], (batch, size, size, 3)), jax.random.normal(keys[1], (batch,)),
+                    jax.random.normal(keys[2], (batch, size, size, 3)))
+            *state, loss = compiled(*state, *data)
             jax.block_until_ready(loss)
             begin = _now()
             for _ in range(reps):
-                *state, loss = compiled(*state)
+                *state, loss = compiled(*state, *data)
             jax.block_until_ready(loss)
             seconds = (_now() - begin) / reps
-            res[policy] = {"flops_per_step": flops, "ms_per_step": round(1e3 * seconds, 2),
+            res[policy] = {"batch": batch, "flops_per_step": flops, "ms_per_step": round(1e3 * seconds, 2),
                            "tflops": round(flops / seconds / 1e12, 2), "loss": float(loss),
-                           "params": int(sum(np.prod(v.shape) for v in net.trainable_variables))}
+                           "params": int(sum(np.prod(v.shape) for v in net.trainable_variables)),
+                           "free_bytes": free, "tried": tried}
+            del compiled, data
             _policy("float32")
-        res["shape"] = f"batch {batch}, {size}x{size}x3, channels {channels}, mults {mults}"
+        res["shape"] = f"{size}x{size}x3, channels {channels}, mults {mults} (batch per policy)"
         # The denominator, measured on this device (an H100 and an H200 differ): a bf16 n×n×n matmul's TFLOP/s.
         n = 256 if dry else 8192
         a = jax.random.normal(jax.random.PRNGKey(3), (n, n), "bfloat16")
