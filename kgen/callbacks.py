@@ -1,6 +1,7 @@
 """Keras callbacks shared by every family."""
 
 import os
+import threading
 
 import keras
 import numpy as np
@@ -63,6 +64,9 @@ class SampleGrid(keras.callbacks.Callback):
         return cls(**config)
 
 
+_STOPPING = threading.Lock()  # StopOnNaN._stop's check-and-set (module-level: callbacks stay deep-copyable)
+
+
 @keras.saving.register_keras_serializable(package="kgen")
 class StopOnNaN(keras.callbacks.Callback):
     """Stop training at the first NaN or infinite loss and put back the weights (and optimizer state) of the best
@@ -76,7 +80,12 @@ class StopOnNaN(keras.callbacks.Callback):
 
     Reading a loss is a device-to-host copy that waits for the step: on a GPU/TPU the loss is read every
     `check_every` batches (default 50 there, 1 on a CPU). Keras logs the epoch's running mean, which stays NaN
-    once a batch was NaN, so a NaN is still caught, at most `check_every − 1` batches late.
+    once a batch was NaN, so a NaN is still caught, at most `check_every − 1` batches late. Reading every k > 1
+    batches the callback is `async_safe`: on JAX and torch Keras then runs the batch-end callbacks (and its own
+    conversion of every batch's logs to Python floats) in a thread of its own, so the training loop never waits
+    for a step, and the stop comes a few batches after the check, at the latest at the epoch's end. Keras keeps
+    that thread only if every batch-end callback of the `fit` is async-safe (its `BackupAndRestore` and
+    `ModelCheckpoint` are not). Checking every batch, the check is in the training loop and stops at that batch.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -94,9 +103,16 @@ class StopOnNaN(keras.callbacks.Callback):
                                         or check_every < 1):
             raise ValueError(f"`check_every` must be a positive int or None, got {check_every!r}")
         self.check_every = check_every
-        self._every = None  # resolved at the first batch (the backend's device is known by then)
+        self._every = None  # resolved when `fit` starts (`_period`)
+        self._fitting = None
         self.best, self.best_weights, self.stopped_on_nan = np.inf, None, False
         self._epoch = 0
+
+    def set_model(self, model):
+        super().set_model(model)
+        # What `_stop` flags. Not through `self.model`: on JAX that property syncs the training state into the
+        # variables, which from Keras's callback thread races the training loop (buffers donated mid-sync).
+        self._fitting = model
 
     def on_train_begin(self, logs=None):
         # Every fit starts afresh (as Keras's EarlyStopping does): a NaN in its first epoch puts back the weights
@@ -107,20 +123,31 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self._every is None:
+    def _period(self):
+        if self._every is None:  # resolved when `fit` starts (the backend's device is known by then)
             from kgen.backend import on_accelerator
 
             self._every = self.check_every or (50 if on_accelerator() else 1)
-        if (batch + 1) % self._every:
+        return self._every
+
+    @property
+    def async_safe(self):
+        # Read by Keras when `fit` builds its callback list: a sparse check may run in Keras's callback thread.
+        return self._period() > 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % self._period():
             return
         value = (logs or {}).get(self.monitor)
         if value is not None and not np.isfinite(float(value)):
             self._stop(value, f"batch {batch + 1}" if self._every == 1 else f"by batch {batch + 1}")
 
     def _stop(self, value, where):
-        self.stopped_on_nan = True
-        self.model.stop_training = True
+        with _STOPPING:  # in Keras's callback threads two later checks can both see the NaN mean
+            if self.stopped_on_nan:
+                return
+            self.stopped_on_nan = True
+        self._fitting.stop_training = True
         if np.isfinite(self.best):
             restoring = f"the weights of the best finished epoch ({self.monitor} {self.best:.6g})"
         else:

@@ -9,6 +9,8 @@ products only, which carry a NaN on every CPU. relu/max/min of a NaN depend on t
 kernels, AVX-512 and AVX2 disagree), so no test here relies on them.
 """
 
+import threading
+
 import keras
 import numpy as np
 import pytest
@@ -149,6 +151,54 @@ def test_stop_on_nan_reading_the_loss_every_k_batches_still_stops():
     with pytest.raises(ValueError, match="check_every"):
         StopOnNaN(check_every=0)
     assert StopOnNaN(check_every=7).get_config() == {"monitor": "loss", "check_every": 7}
+
+
+class _Threads(keras.callbacks.Callback):
+    """Records, per batch, whether Keras ran the batch-end callbacks in the training thread. Async-safe itself, so
+    it leaves Keras's choice (worker thread or training thread) to the other callbacks."""
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.batches, self.in_training_thread = [], set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append(batch)
+        self.in_training_thread.add(threading.current_thread() is threading.main_thread())
+
+
+def test_stop_on_nan_reading_sparsely_leaves_the_training_thread_free(capsys):
+    """With a batch-end callback that is not async-safe, Keras converts every batch's logs to Python floats in the
+    training thread: on a GPU a wait for every step, whatever `check_every` says. StopOnNaN reading every k > 1
+    batches is async-safe, so on JAX and torch Keras converts the logs in its callback thread; checking every
+    batch (a CPU's default) it stays in the training thread and stops at the very batch. TensorFlow's Keras never
+    dispatches callbacks to a thread."""
+    asynchronous = keras.backend.backend() != "tensorflow"
+    threads = _Threads()
+    model = _model(KINDS[0])
+    model.fit(_batches(), steps_per_epoch=BATCHES, shuffle=False, verbose=0,
+              callbacks=[StopOnNaN(check_every=4), threads])
+    assert threads.in_training_thread == {not asynchronous} and len(threads.batches) == BATCHES
+    every_batch = _Threads()
+    model.fit(_batches(), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[StopOnNaN(), every_batch])
+    assert every_batch.in_training_thread == {True}  # the negative control: a check per batch is in the loop
+
+    # A NaN is still caught and the starting weights put back, once, a few batches late at most (the epoch's end).
+    # Four times: flagging the stop through `self.model` (on JAX a state sync from Keras's callback thread) failed
+    # 4 runs in 6 here with "Array has been deleted" as the training loop donated the buffers being synced.
+    for _ in range(4):
+        model = _model(KINDS[0])
+        before = _weights(model)
+        stop, threads = StopOnNaN(check_every=2), _Threads()
+        capsys.readouterr()
+        model.fit(_batches(nan_batch=3), steps_per_epoch=BATCHES, epochs=3, shuffle=False, verbose=0,
+                  callbacks=[stop, threads])
+        assert stop.stopped_on_nan and model.stop_training
+        assert 3 <= max(threads.batches) and len(threads.batches) <= BATCHES  # never into a second epoch
+        assert capsys.readouterr().out.count("training stopped") == 1
+        for old, new in zip(before, _weights(model)):
+            np.testing.assert_array_equal(old, new)
 
 
 def test_stop_on_nan_reused_for_a_second_fit_starts_afresh():

@@ -11,11 +11,13 @@ The run has three phases, each with its own share of `--budget` seconds, and end
 2. Smoke and timings (`--smoke-budget`), one child process per backend of `--backends`, side by side. Per
    family (GAN, diffusion U-Net, UniLM, Glow): build, a short `fit`, sample, save, reload, compare the reloaded
    model's outputs; then training speed at a few batch sizes in float32 and under `mixed_bfloat16` (flows: float32
-   only, their log-determinants are not bf16-safe), and sampling time. On JAX also the achieved TFLOP/s of a
-   wide U-Net training step (XLA's own FLOP count of the compiled step over its measured time), as a fraction
-   of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of the device at hand); its
-   batch is the largest of 256, 128, 64, 32 whose compiled step (XLA's memory analysis) needs at most 60 % of the
-   GPU's free memory (batch 256 needs ~51 GiB in f32: too much for an 80 GB H100 beside the training children). On
+   only, their log-determinants are not bf16-safe), and sampling time; the GAN's `fit` also beside Keras's
+   TerminateOnNaN (Keras then reads every step's loss in the loop) and kgen's StopOnNaN (async-safe). On JAX
+   also the achieved TFLOP/s of a wide U-Net training step (XLA's own FLOP count of the compiled step over its
+   measured time), as a fraction of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of
+   the device at hand); its batch is the largest of 256, 128, 64, 32 whose compiled step (XLA's memory analysis)
+   needs at most 60 % of the GPU's free memory (batch 256 needs ~51 GiB in f32: too much for an 80 GB H100 beside
+   the training children). On
    torch, whether each network ran as a trace (kgen.backend.call_network) and, in `torch_fit_profile`, a
    torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host reads, syncs and
    kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why;
@@ -652,6 +654,14 @@ def smoke(args):
         res["losses_finite"] = bool(np.isfinite(history.history["d_loss"][-1]) and np.isfinite(history.history["g_loss"][-1]))
         res.update(_speeds(res, "float32", batches[0], per_step, history, "d_loss"))
         untraced(res, f"train_float32_b{batches[0]}_untraced_ms_per_step", model, signed, batches[0], steps)
+        # A batch-end callback that is not async-safe (Keras's TerminateOnNaN) makes Keras read every step's logs
+        # in the training loop, a wait per step on a GPU; kgen's StopOnNaN (a check every 50 steps there) is
+        # async-safe and leaves the loop free. Beside the plain fit above:
+        from kgen.callbacks import StopOnNaN
+
+        for key, callback in (("terminate_on_nan", keras.callbacks.TerminateOnNaN()), ("stop_on_nan", StopOnNaN())):
+            per_step = _timed_fit(model, signed, batches[0], steps, callbacks=[callback])[0]
+            res[f"train_float32_b{batches[0]}_{key}_ms_per_step"] = round(1e3 * per_step, 2)
         for policy in () if dry else ("float32", "mixed_bfloat16"):  # the larger batch, both policies
             _policy(policy)
             model = build()
