@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import keras
@@ -102,6 +103,44 @@ def test_nan_loss_before_any_epoch_finished_restores_the_starting_weights_and_sa
     assert "best finished epoch" not in message and "inf" not in message
     for weight, kept in zip(model.weights, start):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), kept)
+
+
+class _Threads(keras.callbacks.Callback):
+    """Whether Keras ran the batch-end callbacks in the training thread (async-safe itself: it leaves the choice
+    to the other callbacks)."""
+
+    async_safe = True
+
+    def __init__(self):
+        super().__init__()
+        self.in_training_thread = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.in_training_thread.add(threading.current_thread() is threading.main_thread())
+
+
+def test_a_runs_epoch_backup_leaves_the_training_loop_free_and_still_resumes(tmp_path):
+    """`kgen run` backs up at every epoch's end with `_EpochBackup`, which is async-safe: beside StopOnNaN's sparse
+    check (an accelerator's default) Keras reads the logs in its callback thread on JAX and torch, not in the
+    loop. Keras's own BackupAndRestore keeps them in the loop (negative control; TensorFlow's Keras always does)."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    asynchronous = keras.backend.backend() != "tensorflow"
+    ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
+    for backup, directory, free in ((runs._EpochBackup(ours), ours, asynchronous),
+                                    (keras.callbacks.BackupAndRestore(theirs, save_freq="epoch",
+                                                                      delete_checkpoint=False), theirs, False)):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        threads = _Threads()
+        model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0,
+                  callbacks=[backup, StopOnNaN(check_every=4), threads])
+        assert threads.in_training_thread == {not free}, directory
+        assert os.path.exists(os.path.join(directory, "training_metadata.json"))
+    # The same backup resumes: asked for 3 epochs after 2, the fit runs the third only.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    history = model.fit(x, x[:, :1], batch_size=8, epochs=3, verbose=0, callbacks=[runs._EpochBackup(ours)])
+    assert len(history.history["loss"]) == 1
 
 
 @pytest.mark.jax

@@ -43,6 +43,18 @@ class _EpochSamples(keras.callbacks.Callback):
         return {"data": self.data, "directory": self.directory, "n": self.n}
 
 
+class _EpochBackup(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` at every epoch's end, and `async_safe`: its batch-end hook then does
+    nothing. Keras reads the logs in its callback thread only when every batch-end callback says it may; the
+    Keras class does not say so, and would keep a read of every step's loss in the training loop (on a GPU a
+    wait per step) even where StopOnNaN checks every 50 steps."""
+
+    async_safe = True
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+
 def recipe(family):
     """The `Recipe` of `family` (a key of `kgen.app.presets.RECIPES`)."""
     check_choice("family", family, sorted(RECIPES))
@@ -98,7 +110,7 @@ def train(family, data, epochs, out, model=None, batch_size=None, limit=None, se
         print(f"kgen: resuming the run in {out} from its last finished epoch")
     stop = StopOnNaN()
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup, save_freq="epoch", delete_checkpoint=False),
+        _EpochBackup(backup),
         keras.callbacks.CSVLogger(os.path.join(out, "log.csv"), append=True),
         stop,
         _EpochSamples(spec, data, os.path.join(out, "samples"), n=36),
