@@ -17,11 +17,10 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    measured time), as a fraction of a bf16 8192³ matmul's TFLOP/s measured in the same child (the denominator of
    the device at hand); its batch is the largest of 256, 128, 64, 32 whose compiled step (XLA's memory analysis)
    needs at most 60 % of the GPU's free memory (batch 256 needs ~51 GiB in f32: too much for an 80 GB H100 beside
-   the training children). On
-   torch, whether each network ran as a trace (kgen.backend.call_network) and, in `torch_fit_profile`, a
-   torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host reads, syncs and
-   kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this says why;
-   `torch_jit_compile_profile` (last, only when named) the same for Keras's torch.compile of the step.
+   the training children). On torch, whether each network ran as a trace (kgen.backend.call_network) and, in
+   `torch_fit_profile`, a torch.profiler summary of the U-Net's `fit` steps (top ops by host and device time, host
+   reads, syncs and kernel launches per step): the H200 ran torch steps at 125–170 ms whatever the batch, and this
+   says why; `torch_jit_compile_profile` (last, only when named) the same for Keras's torch.compile of the step.
 3. Training (`--train`), JAX, one child per job, all side by side on the one GPU until the deadline:
    `gans`: DCGAN → +SN → +attention → +SELF-MOD, DCGAN with SELF-MOD's generator, and the SELF-MOD paper's
    pair in front of the SNDCGAN critic (benchmarks/bench_gans_animals.py's variants) × `--seeds`,
