@@ -9,11 +9,10 @@ products only, which carry a NaN on every CPU. relu/max/min of a NaN depend on t
 kernels, AVX-512 and AVX2 disagree), so no test here relies on them.
 """
 
-import threading
-
 import keras
 import numpy as np
 import pytest
+from callback_threads import ThreadRecorder
 from keras import ops
 
 from kgen.callbacks import StopOnNaN
@@ -153,21 +152,6 @@ def test_stop_on_nan_reading_the_loss_every_k_batches_still_stops():
     assert StopOnNaN(check_every=7).get_config() == {"monitor": "loss", "check_every": 7}
 
 
-class _Threads(keras.callbacks.Callback):
-    """Records, per batch, whether Keras ran the batch-end callbacks in the training thread. Async-safe itself, so
-    it leaves Keras's choice (worker thread or training thread) to the other callbacks."""
-
-    async_safe = True
-
-    def __init__(self):
-        super().__init__()
-        self.batches, self.in_training_thread = [], set()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.batches.append(batch)
-        self.in_training_thread.add(threading.current_thread() is threading.main_thread())
-
-
 def test_stop_on_nan_reading_sparsely_leaves_the_training_thread_free(capsys):
     """With a batch-end callback that is not async-safe, Keras converts every batch's logs to Python floats in the
     training thread: on a GPU a wait for every step, whatever `check_every` says. StopOnNaN reading every k > 1
@@ -175,12 +159,12 @@ def test_stop_on_nan_reading_sparsely_leaves_the_training_thread_free(capsys):
     batch (a CPU's default) it stays in the training thread and stops at the very batch. TensorFlow's Keras never
     dispatches callbacks to a thread."""
     asynchronous = keras.backend.backend() != "tensorflow"
-    threads = _Threads()
+    threads = ThreadRecorder()
     model = _model(KINDS[0])
     model.fit(_batches(), steps_per_epoch=BATCHES, shuffle=False, verbose=0,
               callbacks=[StopOnNaN(check_every=4), threads])
     assert threads.in_training_thread == {not asynchronous} and len(threads.batches) == BATCHES
-    every_batch = _Threads()
+    every_batch = ThreadRecorder()
     model.fit(_batches(), steps_per_epoch=BATCHES, shuffle=False, verbose=0, callbacks=[StopOnNaN(), every_batch])
     assert every_batch.in_training_thread == {True}  # the negative control: a check per batch is in the loop
 
@@ -190,7 +174,7 @@ def test_stop_on_nan_reading_sparsely_leaves_the_training_thread_free(capsys):
     for _ in range(4):
         model = _model(KINDS[0])
         before = _weights(model)
-        stop, threads = StopOnNaN(check_every=2), _Threads()
+        stop, threads = StopOnNaN(check_every=2), ThreadRecorder()
         capsys.readouterr()
         model.fit(_batches(nan_batch=3), steps_per_epoch=BATCHES, epochs=3, shuffle=False, verbose=0,
                   callbacks=[stop, threads])

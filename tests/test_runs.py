@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import keras
 import numpy as np
 import pytest
+from callback_threads import ThreadRecorder
 
 import kgen
 from kgen.app import runs
@@ -105,20 +105,6 @@ def test_nan_loss_before_any_epoch_finished_restores_the_starting_weights_and_sa
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(weight), kept)
 
 
-class _Threads(keras.callbacks.Callback):
-    """Whether Keras ran the batch-end callbacks in the training thread (async-safe itself: it leaves the choice
-    to the other callbacks)."""
-
-    async_safe = True
-
-    def __init__(self):
-        super().__init__()
-        self.in_training_thread = set()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.in_training_thread.add(threading.current_thread() is threading.main_thread())
-
-
 def test_a_runs_epoch_backup_leaves_the_training_loop_free_and_still_resumes(tmp_path):
     """`kgen run` backs up at every epoch's end with `_EpochBackup`, which is async-safe: beside StopOnNaN's sparse
     check (an accelerator's default) Keras reads the logs in its callback thread on JAX and torch, not in the
@@ -131,7 +117,7 @@ def test_a_runs_epoch_backup_leaves_the_training_loop_free_and_still_resumes(tmp
                                                                       delete_checkpoint=False), theirs, False)):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        threads = _Threads()
+        threads = ThreadRecorder()
         model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0,
                   callbacks=[backup, StopOnNaN(check_every=4), threads])
         assert threads.in_training_thread == {not free}, directory
