@@ -136,6 +136,48 @@ def test_pack_weights_puts_finals_and_bests_first_within_the_tar_limits(tmp_path
     assert left == ["diffusion_28_s16.weights.h5", "gan_selfmod_0_g4.weights.h5", "diffusion_14_s2.weights.h5"]
 
 
+# A stand-in smoke child: takes its time, then writes its result where a real one does.
+FAKE_SMOKE = """
+import json, os, sys, time
+time.sleep(float(sys.argv[1]))
+with open(os.path.join(sys.argv[2], "smoke_" + os.environ["KERAS_BACKEND"] + ".json"), "w") as f:
+    json.dump({"all_ok": True, "cases": {}}, f)
+"""
+
+
+@pytest.mark.parametrize("jobs", [[], ["glow:animals"]])
+def test_parallel_smoke_children_keep_their_own_deadline_when_training_ends_first(tmp_path, monkeypatch, jobs):
+    """`--parallel`: if every training child ends early (none asked for, or all crashed on the GPU), the smoke
+    children, which hold the TFLOP/s case and the profiles, still run to their own deadline (they were killed at
+    once before)."""
+    gpu_check = _gpu_check()
+    monkeypatch.setattr(gpu_check, "ROOT", str(tmp_path))  # its work folder; the repository's stays untouched
+    spawned = []
+
+    def spawn(args, env, log_path):
+        log = open(log_path, "w")
+        if args[:2] == ["--child", "smoke"]:
+            cmd = [sys.executable, "-c", FAKE_SMOKE, "3", args[args.index("--work") + 1]]
+        else:  # a training child that fails at once
+            cmd = [sys.executable, "-c", "raise SystemExit(3)"]
+        spawned.append(args[1])
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log
+
+    monkeypatch.setattr(gpu_check, "_spawn", spawn)
+    out = tmp_path / "out"
+    job_args = ["--jobs", ",".join(jobs)] if jobs else ["--train", "none"]
+    code = gpu_check.main(["--dry-run", "--parallel", "--backends", "jax,torch", "--budget", "60",
+                           "--smoke-budget", "30", "--out", str(out)] + job_args)
+    with open(out / "results.json") as handle:
+        results = json.load(handle)
+    assert spawned == ["smoke", "smoke"] + ["train"] * len(jobs)
+    assert results["smoke_rc"] == {"jax": 0, "torch": 0}, results
+    assert set(results["smoke"]) == {"smoke_jax", "smoke_torch"}
+    assert results["train_rc"] == {job: 3 for job in jobs}
+    assert code == 0
+    assert results["total_s"] < 20  # waited for the smoke children, not for the budget
+
+
 @pytest.mark.jax  # ~2.5 minutes; once is enough
 def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     backend = keras.backend.backend()

@@ -282,8 +282,8 @@ def orchestrate(args):
                                 "--gan-ema", repr(args.gan_ema)] + mode + resume,
                                child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
     results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
-    if args.parallel:
-        results["smoke_rc"] = dict(zip(backends, _wait_all(smoke_children, _now())))
+    if args.parallel:  # the smoke children keep their own deadline, even if every training child ended early
+        results["smoke_rc"] = dict(zip(backends, _wait_all(smoke_children, smoke_deadline + 15)))
     results["train_s"] = round(_now() - start, 1)
 
     # pack: results.json, logs.tar.gz, one weights tar per family (at most 8 files)
