@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.torch  # no backend involved; once is enough, in the short lane of make test
+@pytest.mark.torch  # no backend involved; once is enough
 def test_one_core_child_and_its_threads_run_on_one_core(tmp_path):
     child = load_script("benchmarks/_child.py")
     if not child.can_pin():

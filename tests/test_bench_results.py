@@ -12,7 +12,7 @@ def _run_all(tmp_path, monkeypatch):
     return module
 
 
-@pytest.mark.torch  # no backend involved; once is enough, in the short lane of make test
+@pytest.mark.torch  # no backend involved; once is enough
 def test_sections_merge_and_keep_the_benchmark_order(tmp_path, monkeypatch):
     run_all = _run_all(tmp_path, monkeypatch)
     first, last = run_all.BENCHMARKS[0], run_all.BENCHMARKS[-1]

@@ -41,7 +41,7 @@ def test_cli_rejects_unknown_backend_and_command():
         cli.build_parser().parse_args(["dance"])
 
 
-@pytest.mark.torch  # the work is in a child process; the torch lane of make test is the short one
+@pytest.mark.jax  # the work is in a child process on torch; the test sits in make test's JAX lane (balance)
 def test_cli_backend_flag_wins_over_an_already_imported_keras(tmp_path):
     # The parent has KERAS_BACKEND=tensorflow, so `import kgen` loads Keras on TF; --backend torch must re-exec.
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
@@ -129,7 +129,7 @@ def _kgen(*args, env=None, timeout=60):
                           env=env or dict(os.environ), timeout=timeout)
 
 
-@pytest.mark.torch  # no backend involved (child processes); the torch lane is the short one
+@pytest.mark.torch  # no backend involved (child processes); once is enough
 def test_help_imports_neither_keras_nor_a_backend():
     probe = ("import sys, kgen_cli\n"
              "try:\n    kgen_cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
@@ -141,7 +141,7 @@ def test_help_imports_neither_keras_nor_a_backend():
         assert "cuda" not in result.stderr.lower() and "absl" not in result.stderr  # no backend log lines
 
 
-@pytest.mark.torch  # child process; the short lane
+@pytest.mark.torch  # child process; once is enough
 def test_train_help_lists_each_familys_models_and_data_as_the_recipes_do():
     import kgen_cli
     from kgen.app.presets import RECIPES
@@ -155,7 +155,7 @@ def test_train_help_lists_each_familys_models_and_data_as_the_recipes_do():
     assert "realnvp" in text and "animals14" in text and "reverse" in text
 
 
-@pytest.mark.torch  # child processes; the short lane
+@pytest.mark.torch  # child processes; once is enough
 @pytest.mark.parametrize("args, flag", [(["sample", "DIR", "--n", "many"], "--n"),
                                         (["train", "flowz", "--data", "d", "--epochs", "1", "--out", "o"], "family"),
                                         (["train", "flows", "--data", "digits", "--out", "o"], "--epochs"),
@@ -166,7 +166,7 @@ def test_bad_flags_are_one_line_naming_the_flag_with_exit_code_2(args, flag):
     assert flag in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.torch  # the children run JAX; the test itself sits in the short torch lane
+@pytest.mark.jax  # the children run JAX; the test sits in make test's JAX lane, now the shorter one
 def test_runtime_argument_errors_are_one_line_with_exit_code_2(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax")
     result = _kgen("sample", str(tmp_path / "nowhere"), env=env, timeout=300)

@@ -8,7 +8,7 @@ import pytest
 from kgen import datasets
 from kgen.datasets import fields
 
-pytestmark = pytest.mark.torch  # no backend involved: once is enough, in the short lane of make test
+pytestmark = pytest.mark.torch  # no backend involved: once is enough
 
 
 def _measured_slope(fields, low=3.0, high=10.0):

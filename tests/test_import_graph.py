@@ -15,7 +15,7 @@ import pytest
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kgen")
 BACKEND_LIBRARIES = {"jax", "jaxlib", "tensorflow", "tf_keras", "torch", "flax", "tensorflow_probability"}
 
-pytestmark = pytest.mark.torch  # no backend involved: once is enough, in the short lane of make test
+pytestmark = pytest.mark.torch  # no backend involved: once is enough
 
 
 def modules(root=ROOT):

@@ -10,7 +10,7 @@ import pytest
 from kgen import datasets
 from kgen.datasets import patches
 
-pytestmark = pytest.mark.torch  # no backend involved: once is enough, in the short lane of make test
+pytestmark = pytest.mark.torch  # no backend involved: once is enough
 
 
 @pytest.mark.parametrize("split", ["train", "test", "all"])

@@ -31,7 +31,7 @@ def _logged_epochs(out):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-@pytest.mark.torch  # the children run JAX (_kgen); the test itself sits in the short torch lane of make test
+@pytest.mark.jax  # the children run JAX (_kgen); ~60 s that balance make test's two lanes (tools/run_tests.py)
 def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
     out = str(tmp_path / "run")
     first = _kgen([*TRAIN, "--out", out])

@@ -9,7 +9,7 @@ import pytest
 from kgen.datasets import gaussian_field
 from kgen.metrics import power_spectrum, spectrum, spectrum_distance
 
-pytestmark = pytest.mark.torch  # no backend involved: once is enough, in the short lane of make test
+pytestmark = pytest.mark.torch  # no backend involved: once is enough
 
 
 def test_white_noise_is_flat_at_its_variance():

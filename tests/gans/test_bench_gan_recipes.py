@@ -100,7 +100,7 @@ def test_every_seeds_final_generator_is_saved_and_scored_again_on_the_fixed_late
     assert abs(again[0] - again[1]) > 1e-3  # two generators, two scores
 
 
-@pytest.mark.torch  # nothing runs on a backend: the short lane of make test
+@pytest.mark.torch  # nothing runs on a backend: once is enough
 def test_gpu_check_gan_jobs_carry_the_recipe():
     gpu_check = load_script("tools/gpu_check.py")
     jobs = gpu_check.train_jobs(["gans"], [0, 1], gan_recipe="ttur")
