@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 import keras
 
 from kgen._checks import check_int
+from kgen.backend.seeds import SeedGenerator
 
 __all__ = ["GenerativeModel", "LikelihoodModel", "EnergyModel", "check_value_range", "seed_generator_for"]
 
@@ -99,10 +100,10 @@ def seed_generator_for(model, seed):
     """The generator a `sample(..., seed=seed)` call draws from.
 
     `seed=None`: the model's own `seed_generator` (state advances, every call differs). An int: a fresh
-    `keras.random.SeedGenerator(seed)`, so the same seed gives the same draws and the model's state is untouched.
+    `kgen.backend.SeedGenerator(seed)`, so the same seed gives the same draws and the model's state is untouched.
     """
     if seed is None:
         return model.seed_generator
     if isinstance(seed, keras.random.SeedGenerator):
         return seed
-    return keras.random.SeedGenerator(check_int("seed", seed, 0))
+    return SeedGenerator(check_int("seed", seed, 0))

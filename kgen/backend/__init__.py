@@ -29,6 +29,8 @@ per backend (`_jax.py`, `_tensorflow.py`, `_torch.py`) chosen when Keras's backe
   `compile_function`'s XLA CPU options on JAX and put every variable's value back when one raises (plain
   `keras.Model` on TF and torch, which never take the values out of the variables), and whose compile config
   is portable.
+- `SeedGenerator(seed)`: `keras.random.SeedGenerator` with the same draws, which on torch keeps its state on
+  the host as well, so a draw neither reads from nor copies to the device (kgen's models own one each).
 - `portable_config(config)`: a compile config with torch's optimizer classes written under their public Keras
   names and `jit_compile="auto"`, so that a `.keras` file saved on one backend loads and trains on the others
   as a fresh model does there (`Model` and `AdversarialModel` save and load through it).
@@ -39,6 +41,7 @@ import keras
 from kgen.backend._common import portable_config
 from kgen.backend._impl import impl as _impl
 from kgen.backend.adversarial import AdversarialModel  # noqa: F401
+from kgen.backend.seeds import SeedGenerator  # noqa: F401
 from kgen.backend.functions import (  # noqa: F401
     call_network, compile_function, concrete_value, gradients, input_gradient, jacobian, minimize, move_towards,
     on_accelerator, replica_mean, saved_model_endpoint_options, saved_model_refusal, set_network_tracing, state_of,

@@ -361,3 +361,11 @@ def sync_state(model):
     sync = getattr(model, "jax_state_sync", None)  # JAXTrainer's: a no-op outside fit or when already synced
     if sync is not None:
         sync()
+
+
+def start_host_seed(generator, seed):
+    return None  # the seed state is traced with the step: nothing to keep on the host
+
+
+def next_host_seed(generator):
+    return None  # Keras's own `next`

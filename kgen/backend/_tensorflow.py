@@ -117,3 +117,11 @@ def concrete_value(x):
 
 def sync_state(model):
     return None  # the variables hold the current values at every step
+
+
+def start_host_seed(generator, seed):
+    return None  # the seed state is traced with the step: nothing to keep on the host
+
+
+def next_host_seed(generator):
+    return None  # Keras's own `next`

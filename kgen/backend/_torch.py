@@ -7,6 +7,7 @@ import warnings
 import weakref
 
 import keras
+import numpy as np
 import torch
 
 from kgen.backend import _keras_compat as compat
@@ -145,6 +146,46 @@ def compile_function(fn, variables, jit_compile="auto"):
             return fn(*args, **kwargs)
 
     return call
+
+
+# kgen.backend.SeedGenerator on torch: the seed state also in host memory. Keras's torch random ops take a draw's
+# seed with `int(first + second)` (a device read) and advance the state by a counter converted from NumPy (a copy
+# to the device); checked on Keras 3.15 (compat.PRIVATE). generator -> (host state, (id, version) of the variable's
+# tensor after kgen's last write): a write made elsewhere changes the version, and the state is read again once.
+_HOST_SEEDS = weakref.WeakKeyDictionary()
+_SEED_STEPS = {}  # (dtype, device) -> the tensor [0, 1], made once per device
+
+
+def _seed_tensor(generator):
+    value = generator.state.value
+    if (not compat.PRIVATE or compat.stateless_scope() is not None or torch.jit.is_tracing()
+            or torch.compiler.is_compiling() or not isinstance(value, torch.Tensor) or value.is_meta):
+        return None
+    return value
+
+
+def start_host_seed(generator, seed):
+    value = _seed_tensor(generator)
+    if value is not None and isinstance(seed, int) and -2**31 <= seed < 2**31:  # what the variable was given
+        _HOST_SEEDS[generator] = (np.array([seed, 0], np.int64), (id(value), value._version))
+
+
+def next_host_seed(generator):
+    """The seed of one draw (a NumPy pair, as Keras's torch ops read it), the variable advanced on its device;
+    None where Keras's own `next` must run (stateless scopes, traces, the meta device, other Keras series)."""
+    value = _seed_tensor(generator)
+    if value is None:
+        return None
+    host, seen = _HOST_SEEDS.get(generator, (None, None))
+    if seen != (id(value), value._version):  # first draw, or written elsewhere: read it once
+        host = keras.ops.convert_to_numpy(value).astype(np.int64)
+    key = (value.dtype, value.device)
+    if key not in _SEED_STEPS:
+        _SEED_STEPS[key] = torch.tensor([0, 1], dtype=value.dtype, device=value.device)
+    with torch.no_grad():
+        value.add_(_SEED_STEPS[key])  # in place: a new version, on the device
+    _HOST_SEEDS[generator] = (host + np.array([0, 1], np.int64), (id(value), value._version))
+    return host
 
 
 def on_accelerator():

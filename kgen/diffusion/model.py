@@ -136,7 +136,7 @@ class DiffusionModel(kb.Model):
             self.ema.track(self.network.trainable_variables)
         self.value_range = check_value_range(value_range)
         self.seed = int(seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.seed_generator = kb.SeedGenerator(self.seed)
         # Compiled helpers, kept out of Keras's attribute tracking.
         object.__setattr__(self, "_sampling_cache", {})
         object.__setattr__(self, "_finish_ema_fn", None)
@@ -338,9 +338,9 @@ class DiffusionModel(kb.Model):
         clip_denoised = self._resolve_clip(clip_denoised)
         if seed is None or isinstance(seed, keras.random.SeedGenerator):
             start_seed = noise_seed = self.seed_generator if seed is None else seed
-        else:  # an int: two fixed draws, the model's generator untouched
-            start_seed = check_int("seed", seed, 0)
-            noise_seed = start_seed + 1
+        else:  # an int: two fixed draws (as `seed=int` gives them, without reading it back on torch); the model's
+            start_seed = kb.SeedGenerator(check_int("seed", seed, 0))  # generator untouched
+            noise_seed = kb.SeedGenerator(seed + 1)
         self.finish_ema()
         x_T = keras.random.normal((n,) + self.data_shape, seed=start_seed)
         chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T)

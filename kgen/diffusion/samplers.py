@@ -120,7 +120,7 @@ class DiffusionSampler:
         alpha_s, sigma_s = np.append(alpha_t[1:], 1.0), np.append(sigma_t[1:], 0.0)
         self.tables = {"alpha_t": alpha_t, "sigma_t": sigma_t, "alpha_s": alpha_s, "sigma_s": sigma_s}
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = kb.SeedGenerator(seed)
         self._compiled = {}
 
     # --- the update ----------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ class Flow(kb.Model):
         self.data_init = bool(data_init)
         self.sample_temperature = float(sample_temperature)
         self.seed = int(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = kb.SeedGenerator(seed)
         self.flow_layers = []
         # The protocol's data range (kgen.base): models whose first layer expects [0, 1] (logit, shift) check
         # it and sample in it; subclasses without bounded preprocessing set None (data and samples on R^D).

@@ -107,7 +107,7 @@ class AdversarialGenerator(kb.AdversarialModel):
         self.conditional = len(g_shapes) == 2
         self.value_range = value_range
         self.seed = check_int("seed", seed, 0)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.seed_generator = kb.SeedGenerator(self.seed)
         self.ema_decay, self.ema_start, self.ema_statistics = ema_decay, ema_start, ema_statistics
         self.ema = None
         if ema_decay is not None:

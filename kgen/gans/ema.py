@@ -72,7 +72,7 @@ class EMA(keras.callbacks.Callback):
         self.averaged_generator = None
         self.updates = 0
         self._batches = 0
-        self._seed_generator = keras.random.SeedGenerator(self.seed)
+        self._seed_generator = kb.SeedGenerator(self.seed)
         if generator is not None:
             self.reset()
 

@@ -93,7 +93,7 @@ class LatentMCMC:
         self.steps = check_int("steps", steps, 1)
         self.generator, self.energy = generator, energy
         self.latent_energy = latent_energy(generator, energy)
-        self.seed_generator = keras.random.SeedGenerator(check_int("seed", seed, 0))
+        self.seed_generator = kb.SeedGenerator(check_int("seed", seed, 0))
         self.acceptance_rate = None
         state = (deprecated_state(state, "LatentMCMC") + kb.state_of(generator) + kb.state_of(energy)
                  + [self.seed_generator])
@@ -142,7 +142,7 @@ class LatentMCMC:
             # The compiled chain reads self.seed_generator (its state is threaded through the loop): run it from
             # the state of SeedGenerator(seed), then put the chain's own state back.
             saved = ops.copy(self.seed_generator.state.value)
-            self.seed_generator.state.assign(keras.random.SeedGenerator(check_int("seed", seed, 0)).state.value)
+            self.seed_generator.state.assign(kb.SeedGenerator(check_int("seed", seed, 0)).state.value)
             try:
                 z, rate = self._run(z0, step_size, steps=self.steps, method=self.method)
             finally:
@@ -163,7 +163,7 @@ class LatentMCMC:
                 raise ValueError("`latent_shape` is needed: the generator is not a keras.Model built from keras.Input")
             latent_shape = tuple(inputs[0].shape[1:])
         n = check_int("n", n, 1)
-        start = None if seed is None else keras.random.SeedGenerator(check_int("seed", seed, 0))
+        start = None if seed is None else kb.SeedGenerator(check_int("seed", seed, 0))
         z0 = keras.random.normal((n,) + tuple(latent_shape), seed=start or self.seed_generator)
         z, rate = self.run(z0, seed=None if seed is None else seed + 1)
         if isinstance(self.generator, keras.layers.Layer):

@@ -92,7 +92,7 @@ class PermutationLM(kb.Model):
         self.query_mask = PermutationMask("query", name="query_mask")
         self.max_length = self.encoder.max_length
         self.seed = int(seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.seed_generator = kb.SeedGenerator(self.seed)
 
     def build(self, input_shape=None):
         self.encoder.build()

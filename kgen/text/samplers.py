@@ -24,6 +24,7 @@ from keras import ops
 
 from kgen._checks import check_int, check_positive_float
 from kgen._deprecation import warn_deprecated
+from kgen.backend.seeds import SeedGenerator
 from kgen.base import seed_generator_for
 
 _BLOCKED = -1e9  # a logit no kept token can lose to, finite so that sums and Gumbel noise stay finite
@@ -50,7 +51,7 @@ class TokenSampler:
     def __init__(self, temperature=1.0, seed=None):
         self.temperature = check_positive_float("temperature", temperature)
         self.seed = None if seed is None else check_int("seed", seed, 0)
-        self.seed_generator = keras.random.SeedGenerator(seed) if self.needs_noise else None
+        self.seed_generator = SeedGenerator(seed) if self.needs_noise else None
 
     def draw_noise(self, steps, batch, vocab_size, seed=None):
         """Uniforms `(steps, batch, vocab)` in [1e-7, 1 − 1e-7] for the whole loop, or None.
