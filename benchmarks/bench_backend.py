@@ -11,6 +11,10 @@
    replay vs Keras's eager layer calls (`set_network_tracing(False)`), at batch 2 (where Keras's per-layer
    Python time is nearly all there is: what a GPU step pays) and 32. Other backends compile the step, so there
    is no peer there.
+4. Random draws (`keras.random.normal((256,))`, as a training step makes them) from `kgen.backend.SeedGenerator`
+   vs `keras.random.SeedGenerator`, µs per draw, eager. On torch Keras's copies its counter to the device and
+   reads the seed back per draw (on a GPU each a wait; tests/test_seeds.py counts the reads), kgen's does
+   neither; on JAX and TF it draws as Keras's does (the ratio is noise).
 
     KERAS_BACKEND=jax python benchmarks/bench_backend.py      # prints one line per benchmark
 """
@@ -49,6 +53,19 @@ def bench_sampling_loop(steps=200, batch=256, dim=64):
     t_kgen = best_of(lambda: ops.convert_to_numpy(compiled(x0)))
     t_peer = best_of(lambda: eager(x0))
     return t_kgen, t_peer
+
+
+def bench_seed_draws(draws=2000, repeats=5):
+    def run(generator):
+        def draw():
+            for _ in range(draws):
+                x = keras.random.normal((256,), seed=generator)
+            ops.convert_to_numpy(x)
+        return draw
+
+    t_kgen = best_of(run(kb.SeedGenerator(0)), repeats) / draws
+    t_peer = best_of(run(keras.random.SeedGenerator(0)), repeats) / draws
+    return 1e6 * t_kgen, 1e6 * t_peer
 
 
 def _networks():
@@ -267,6 +284,8 @@ def main():
         mine, eager = bench_decoding(batch)
         rows.append((f"UniLM 4 × 128 greedy decoding (cache, 48 source tokens), batch {batch}, per token", mine,
                      "eager Keras layer calls", eager, "ms"))
+    t_kgen, t_peer = bench_seed_draws()
+    rows.append(("random draw normal((256,)), eager", t_kgen, "keras.random.SeedGenerator", t_peer, "µs"))
     for name, mine, peer_name, peer, unit in rows:
         digits = 3 if unit == "s" else 1
         if peer is None:
