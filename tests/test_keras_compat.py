@@ -250,3 +250,13 @@ def test_another_capture_of_a_single_example_keeps_its_batch_dynamic():
     with torch.no_grad():
         np.testing.assert_allclose(traced(torch.tensor(x)).numpy(), keras.ops.convert_to_numpy(layer(x)),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_seed_draws_are_kerass_either_way(private):
+    """kgen.backend.SeedGenerator's host copy of the seed state (torch) or Keras's own `next`: the same draws."""
+    ours, theirs = kgen.backend.SeedGenerator(4), keras.random.SeedGenerator(4)
+    for _ in range(3):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.random.normal((5,), seed=ours)),
+                                      keras.ops.convert_to_numpy(keras.random.normal((5,), seed=theirs)))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours.state.value),
+                                  keras.ops.convert_to_numpy(theirs.state.value))

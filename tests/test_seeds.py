@@ -35,6 +35,21 @@ def test_draws_and_state_are_keras_seed_generators(seed):
     _assert_same(SeedGenerator(seed), keras.random.SeedGenerator(seed), rounds=3)
 
 
+@pytest.mark.parametrize("seed", [2**31 + 5, 2**32 + 5])
+def test_any_int_seed_draws_as_seed_int_does(seed):
+    """Beyond the state's dtype Keras's class fails on torch (int32) and JAX (uint32, from 2³²); kgen's takes the
+    seed as `seed=int` does. (JAX's `seed=int` itself overflows from 2³²: there its low 32 bits are the oracle.)"""
+    oracle = seed & 0xFFFFFFFF if BACKEND == "jax" and seed >= 2**32 else seed
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.random.normal((3,), seed=SeedGenerator(seed))),
+                                  keras.ops.convert_to_numpy(keras.random.normal((3,), seed=oracle)))
+    if BACKEND == "torch":
+        with pytest.raises(RuntimeError, match="overflow"):
+            keras.random.SeedGenerator(seed)
+    model = _diffusion()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.sample(2, steps=2, seed=seed)),
+                                  keras.ops.convert_to_numpy(model.sample(2, steps=2, seed=seed)))
+
+
 def test_a_state_written_elsewhere_is_followed():
     ours, theirs = SeedGenerator(3), keras.random.SeedGenerator(3)
     _assert_same(ours, theirs)

@@ -363,6 +363,11 @@ def sync_state(model):
         sync()
 
 
+def seed_value(seed):
+    """An int seed as the uint32 state of Keras's JAX generators holds it: its low 32 bits."""
+    return seed if 0 <= seed < 2**32 else seed & 0xFFFFFFFF
+
+
 def start_host_seed(generator, seed):
     return None  # the seed state is traced with the step: nothing to keep on the host
 

@@ -1,6 +1,6 @@
 """Every use of Keras's private API in kgen, in one place, each behind a version guard with a public fallback.
 
-kgen is written against public Keras. Seven things it does faster or more robustly by reaching inside Keras 3.15;
+kgen is written against public Keras. Eight things it does faster or more robustly by reaching inside Keras 3.15;
 each is used only when the installed Keras is the series they were checked on (`PRIVATE`), and otherwise falls
 back to public API with the consequence stated (tests/test_keras_compat.py runs every touch point both ways):
 
@@ -12,6 +12,7 @@ back to public API with the consequence stated (tests/test_keras_compat.py runs 
 | `plain_optimizer_update(...)` (torch) | the optimizer's update step without `apply`'s per-call bookkeeping (≈ 0.3 ms per update) | `optimizer.apply` (same update) |
 | `sublayers(layer)` | `Layer._flatten_layers()`: every layer Keras tracks inside `layer` | a walk over `Model.layers` and the Layer-valued attributes (lists and dicts too): the same layers for kgen's networks, found by Python's reflection |
 | `is_keras_shape_read(warning)` (torch) | a `TracerWarning` from Keras's backend-neutral code (sizes), a torch convolution's padding arithmetic or a constant's `convert_to_tensor` does not forbid a trace | any `TracerWarning` does: such networks run eagerly (same results, slower) |
+| `SeedGenerator.next` (torch; `kgen.backend.seeds`) | a draw's seed handed to Keras's torch random ops as a NumPy pair from the host copy of the state (they read it with `int(first + second)`), the state advanced in place on the device | Keras's `next`: the state read back from the device and the counter copied to it, per draw (same draws) |
 | `fix_single_example_convolutions()` (torch) | Keras's torch `conv` computes a 2-D convolution with one output channel on a CPU batch of one example as the first half of a batch of that example twice: torch's CPU kernel for that case cannot backpropagate a channels-last input (`RuntimeError: slow_conv2d: grad_weight must be contiguous`, torch 2.13); installed only where a probe of torch shows the fault | torch's error: training with a batch of one example (or a last batch of one) fails, e.g. a grayscale U-Net's output convolution |
 """
 

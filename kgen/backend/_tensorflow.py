@@ -119,6 +119,11 @@ def sync_state(model):
     return None  # the variables hold the current values at every step
 
 
+def seed_value(seed):
+    """An int seed as the int64 state of Keras's TensorFlow generators holds it."""
+    return seed if -2**63 <= seed < 2**63 else ((seed & (2**64 - 1)) ^ 2**63) - 2**63
+
+
 def start_host_seed(generator, seed):
     return None  # the seed state is traced with the step: nothing to keep on the host
 

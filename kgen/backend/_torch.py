@@ -164,6 +164,12 @@ def _seed_tensor(generator):
     return value
 
 
+def seed_value(seed):
+    """An int seed as the int32 state of Keras's torch generators holds it: its low 32 bits, read as signed (what
+    Keras's `seed=int` path does, so `SeedGenerator(seed)` draws as `seed=seed` does for any seed)."""
+    return seed if -2**31 <= seed < 2**31 else ((seed & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+
+
 def start_host_seed(generator, seed):
     value = _seed_tensor(generator)
     if value is not None and isinstance(seed, int) and -2**31 <= seed < 2**31:  # what the variable was given

@@ -17,7 +17,9 @@ class SeedGenerator(keras.random.SeedGenerator):
     `state.assign` and reloading see; a write made elsewhere (`load_weights`, `state.assign`) is noticed from
     the tensor's version counter, and the host copy is read again once. On JAX and TensorFlow, inside a
     stateless scope (a trace), and off the Keras series it was checked on, it is Keras's class unchanged.
-    Draws are the same as `keras.random.SeedGenerator`'s for the same seed on every backend.
+    Draws are the same as `keras.random.SeedGenerator`'s for the same seed on every backend, and any int seed is
+    taken as `keras.random.normal(..., seed=int)` takes it (its low 32 bits on torch and JAX), where Keras's class
+    overflows the state of torch for seeds from 2³¹ on.
 
     Example:
         >>> seed = kgen.backend.SeedGenerator(0)
@@ -25,6 +27,8 @@ class SeedGenerator(keras.random.SeedGenerator):
     """
 
     def __init__(self, seed=None, name=None, **kwargs):
+        if isinstance(seed, int):  # any int, as `seed=int` takes it (Keras's class overflows its state on torch)
+            seed = _impl.seed_value(seed)
         super().__init__(seed=seed, name=name, **kwargs)
         _impl.start_host_seed(self, seed)
 
