@@ -145,5 +145,5 @@ def test_torch_sampling_reads_nothing_from_the_device(monkeypatch):
     for sampler in ("ddpm", "ancestral", "ddim"):
         reads = _reads_from(lambda: model.sample(2, steps=6, sampler=sampler, seed=1))
         assert reads == [], (sampler, reads)
-    monkeypatch.setattr(kgen.backend, "SeedGenerator", keras.random.SeedGenerator)
+    monkeypatch.setattr(kgen.base, "SeedGenerator", keras.random.SeedGenerator)  # what seed_generator_for makes
     assert len(_reads_from(lambda: model.sample(2, steps=6, sampler="ddpm", seed=1))) >= 2

@@ -172,7 +172,7 @@ def seed_value(seed):
 
 def start_host_seed(generator, seed):
     value = _seed_tensor(generator)
-    if value is not None and isinstance(seed, int) and -2**31 <= seed < 2**31:  # what the variable was given
+    if value is not None and isinstance(seed, int):  # `seed_value(seed)`: what the variable was given
         _HOST_SEEDS[generator] = (np.array([seed, 0], np.int64), (id(value), value._version))
 
 

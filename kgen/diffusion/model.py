@@ -30,7 +30,7 @@ from keras import ops
 from kgen import backend as kb
 from kgen.backend import replica_mean
 from kgen._checks import check_choice, check_data, check_int, check_positive_float, fit_array
-from kgen.base import check_value_range
+from kgen.base import check_value_range, seed_generator_for
 from kgen.diffusion import schedules as schedules_module
 from kgen._deprecation import renamed_keywords, warn_deprecated
 from kgen.diffusion.export import export_endpoints
@@ -336,11 +336,9 @@ class DiffusionModel(kb.Model):
         if guidance_scale is not None and labels is None:
             raise ValueError("`guidance_scale` needs `labels`")
         clip_denoised = self._resolve_clip(clip_denoised)
-        if seed is None or isinstance(seed, keras.random.SeedGenerator):
-            start_seed = noise_seed = self.seed_generator if seed is None else seed
-        else:  # an int: two fixed draws (as `seed=int` gives them, without reading it back on torch); the model's
-            start_seed = kb.SeedGenerator(check_int("seed", seed, 0))  # generator untouched
-            noise_seed = kb.SeedGenerator(seed + 1)
+        start_seed = noise_seed = seed_generator_for(self, seed)
+        if not (seed is None or isinstance(seed, keras.random.SeedGenerator)):  # an int: two fixed draws, the
+            noise_seed = seed_generator_for(self, seed + 1)                     # model's generator untouched
         self.finish_ema()
         x_T = keras.random.normal((n,) + self.data_shape, seed=start_seed)
         chain, eps_fn = self._sampling_loop(sampler, steps, use_ema, labels, guidance_scale, clip_denoised, x_T)
