@@ -109,6 +109,17 @@ def _fake(work, name, size):
         handle.write(b"\0" * size)
 
 
+def test_every_self_modulated_variant_keeps_its_whole_final_gan_for_seed_0():
+    """The shipped SELF-MOD models are whole GANs (critic too): each self-modulated job's seed 0 saves one, on the
+    article's path and on the SNDCGAN critic's (the prepared call trains only the latter)."""
+    ships = _gpu_check().ships_whole_gan
+    for variant in ("+selfmod", "dcgan+selfmod", "sndcgan+selfmod", "sndcgan+attention+selfmod"):
+        assert ships(variant, "0") and ships(variant, 0), variant
+        assert not ships(variant, "1"), variant
+    for variant in ("dcgan", "+sn", "+attention", "sndcgan", "sndcgan+attention"):
+        assert not ships(variant, "0"), variant
+
+
 def test_pack_weights_puts_finals_and_bests_first_within_the_tar_limits(tmp_path):
     gpu_check = _gpu_check()
     work, out = tmp_path / "work", tmp_path / "out"
@@ -210,10 +221,11 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     assert flops["float32"]["fraction_of_bf16_matmul"] == pytest.approx(
         flops["float32"]["tflops"] / flops["bf16_matmul"]["tflops"], rel=0.05, abs=1e-4), flops
 
-    names = []
+    names, held_in = [], {}
     for path in sorted(out.glob("weights*.tar")):
         with tarfile.open(path) as tar:
             names += tar.getnames()
+            held_in.update(dict.fromkeys(tar.getnames(), path))
     for job, prefix in DRY_JOBS.items():
         record = results["train"]["train_" + job.replace(":", "_").replace("+", "")]
         assert record.get("epochs"), f"{job} finished no epoch\n{report}"
@@ -222,6 +234,12 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     gan = results["train"]["train_gan_selfmod_0"]
     assert gan["ema_decay"] == 0.999 and gan["ema_start"] == 2, gan
     assert any(n.startswith("gan_selfmod_0_ema_g") for n in names), f"no averaged generator in {names}"
+    assert "gan_selfmod_0_final.keras" in names, names  # the whole GAN a shipped SELF-MOD model comes from
+    with tarfile.open(held_in["gan_selfmod_0_final.keras"]) as tar:
+        tar.extract("gan_selfmod_0_final.keras", tmp_path, filter="data")
+    whole = keras.saving.load_model(tmp_path / "gan_selfmod_0_final.keras", safe_mode=True)
+    assert whole.discriminator.built and whole.generator.built
+    assert bool(keras.ops.all(keras.ops.isfinite(whole.generate(2))))
     assert seconds < BUDGET + 30, report
 
 

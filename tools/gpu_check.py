@@ -33,7 +33,8 @@ The run has three phases, each with its own share of `--budget` seconds, and end
    natural-image patches at 16×16 (the 32×32 crops average-pooled), 32×32, and 32×32 on the shifted schedule.
    The GPU machine has no scikit-image: `--prepare-patches` (run here) writes the training crops to
    `build/gpu_patches.npz` (carry it), which the patch jobs read. Each job saves its weights at fixed step milestones (the
-   same steps for every job of a family, so the comparisons are made at equal budgets) and its final model.
+   same steps for every job of a family, so the comparisons are made at equal budgets) and its final model (seed 0
+   of each self-modulated GAN: the whole GAN, critic and optimizer states too, a shipped model's candidate).
 
 Seen on the H200 (2026-12-04, results in benchmarks/RESULTS.md): with 12 training children starting together,
 the GANs compiled in 16–120 s, but the diffusion U-Nets spent their whole ~290 s compiling (XLA's convolution
@@ -302,6 +303,14 @@ def orchestrate(args):
         json.dump(results, f, indent=1, default=str)
     print(summary(results), flush=True)
     return 0 if all(r.get("all_ok") for r in results["smoke"].values()) and results["smoke"] else 1
+
+
+def ships_whole_gan(variant, seed):
+    """Whether a GAN job also saves its whole final GAN (`gan_<variant>_<seed>_final.keras`): seed 0 of every
+    self-modulated variant, the candidates for the shipped SELF-MOD models (`selfmod_animals.keras` from `+selfmod`,
+    `selfmod_sndcgan_animals.keras` from the SNDCGAN critic's path). A shipped GAN needs its critic (scores, latent
+    MCMC) beside G, which the milestones' generator weights lack."""
+    return "selfmod" in variant and str(seed) == "0"
 
 
 def _milestone_steps(path):
@@ -922,8 +931,8 @@ def train(args):
             if model.ema is not None and steps > ema["ema_start"]:  # until then a copy of G
                 model.averaged_generator().save_weights(f"{out_stem}_ema_g{steps}.weights.h5")
 
-        def final():  # the whole GAN (optimizer states too) for the shipped SELF-MOD model
-            if variant == "+selfmod" and seed == "0":
+        def final():  # the whole GAN (critic and optimizer states too) where a shipped model may come from it
+            if ships_whole_gan(variant, seed):
                 model.save(out_stem + "_final.keras")
             save_milestone(record["steps"])
 
