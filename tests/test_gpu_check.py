@@ -141,10 +141,44 @@ def test_pack_weights_puts_finals_and_bests_first_within_the_tar_limits(tmp_path
         assert sum(m.size for m in members) <= 700
         packed.update({m.name: name for m in members})
     assert packed["gan_selfmod_0_final.keras"] == packed["glow_animals_best.weights.h5"] == "weights0.tar"
-    # then the milestones from the latest down, while they fit; the oversized file is never packed
+    # then each job's latest weights, while they fit; the oversized file is never packed
     assert set(packed) == {"gan_selfmod_0_final.keras", "glow_animals_best.weights.h5",
-                           "diffusion_14_s8.weights.h5", "diffusion_14_s4.weights.h5"}
-    assert left == ["diffusion_28_s16.weights.h5", "gan_selfmod_0_g4.weights.h5", "diffusion_14_s2.weights.h5"]
+                           "diffusion_14_s8.weights.h5", "gan_selfmod_0_g4.weights.h5"}
+    assert left == ["diffusion_28_s16.weights.h5", "diffusion_14_s4.weights.h5", "diffusion_14_s2.weights.h5"]
+
+
+def test_pack_order_keeps_the_milestone_every_job_reached_before_the_later_ones_of_the_fast_jobs(tmp_path):
+    """A fast job's later milestones make no table (the slow jobs lack them): when the tars are full they go
+    before the last milestone every job of the family reached, which is an equal-budget comparison."""
+    gpu_check = _gpu_check()
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    runs = {"gan_dcgan_0": (2, 4, 8, 16, 20), "gan_dcgan_1": (2, 4, 8, 16, 19), "gan_selfmod_0": (2, 4, 6),
+            "diffusion_14": (2, 4, 8, 9), "diffusion_28": (2, 3)}  # milestones ..., then the final steps
+    for job, steps in runs.items():
+        for i, n in enumerate(steps):
+            _fake(work, f"{job}_{'s' if job.startswith('diffusion') else 'g'}{n}.weights.h5", 100)
+            if job.startswith("gan") and i:
+                _fake(work, f"{job}_ema_g{n}.weights.h5", 100)
+    _fake(work, "gan_selfmod_0_final.keras", 100)
+    order = [os.path.basename(p) for p in gpu_check._pack_order(sorted(str(p) for p in work.iterdir()))]
+    assert order[0] == "gan_selfmod_0_final.keras"
+    latest = {"gan_dcgan_0_g20", "gan_dcgan_0_ema_g20", "gan_dcgan_1_g19", "gan_dcgan_1_ema_g19", "gan_selfmod_0_g6",
+              "gan_selfmod_0_ema_g6", "diffusion_14_s9", "diffusion_28_s3"}
+    assert {name.split(".")[0] for name in order[1:9]} == latest
+    # the milestones every job of the family reached: the GANs' 4 (G and average) and 2 (G only), diffusion's 2
+    assert [name.split(".")[0] for name in order[9:15]] == [
+        "gan_dcgan_0_ema_g4", "gan_dcgan_0_g4", "gan_dcgan_1_ema_g4", "gan_dcgan_1_g4", "gan_selfmod_0_ema_g4",
+        "gan_selfmod_0_g4"]
+    assert {name.split(".")[0] for name in order[15:20]} == {
+        "diffusion_14_s2", "diffusion_28_s2", "gan_dcgan_0_g2", "gan_dcgan_1_g2", "gan_selfmod_0_g2"}
+    rest = [name.split(".")[0] for name in order[20:]]  # then the fast jobs' later milestones, the latest first
+    assert rest[:4] == ["gan_dcgan_0_ema_g16", "gan_dcgan_0_g16", "gan_dcgan_1_ema_g16", "gan_dcgan_1_g16"]
+    assert len(order) == len(os.listdir(work))
+
+    left = gpu_check._pack_weights(str(work), str(out), tars=2, per_tar=800)  # 16 of the files
+    assert "gan_dcgan_0_g16.weights.h5" in left and "gan_selfmod_0_g4.weights.h5" not in left
 
 
 # A stand-in smoke child: takes its time, then writes its result where a real one does.

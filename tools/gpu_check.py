@@ -51,11 +51,14 @@ diffusion:14,diffusion:28
 
 Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` (machine, versions, every
 result), `logs.tar.gz` (logs and PNG grids) and up to 6 tars of weights, `weights<i>.tar` of at most 15 MiB
-each, final and best models first. `--dry-run` runs every phase on the CPU at tiny sizes, compiling without XLA's
-optimizations, with short budgets (tests/test_gpu_check.py runs it in CI).
+each: final and best models first, then each job's latest weights, then the milestones every job of a family
+reached (the equal-budget tables), then the rest; what does not fit is listed in `results.json` ("left_behind").
+`--dry-run` runs every phase on the CPU at tiny sizes, compiling without XLA's optimizations, with short budgets
+(tests/test_gpu_check.py runs it in CI).
 """
 
 import argparse
+import collections
 import glob
 import json
 import math
@@ -77,6 +80,7 @@ GAN_RECIPES = ("equal", "ttur")  # benchmarks/bench_gans_animals.py's RECIPES (t
 GAN_MILESTONES = (2000, 4000, 8000, 16000, 32000, 64000, 128000)
 DIFFUSION_MILESTONES = (2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000, 24000, 32000, 64000, 128000)
 DRY_MILESTONES = (2, 4, 8, 16, 32)
+FINAL_STEPS = 10**9  # what _milestone_steps gives a final or best model (no steps in its name)
 # The wide U-Net of `unet_training_flops`, largest batch first. XLA's memory analysis of its f32 step (compiled on
 # the CPU) needs 51 GiB at batch 256 and 6.5 GiB at 32: on an 80 GB H100 beside the training children it must not
 # take everything, so the step may use at most FLOPS_MEMORY_SHARE of the device's free memory.
@@ -315,7 +319,7 @@ def ships_whole_gan(variant, seed):
 
 def _milestone_steps(path):
     digits = "".join(c for c in os.path.basename(path).split(".")[0].rsplit("_", 1)[-1] if c.isdigit())
-    return int(digits) if digits else 10**9
+    return int(digits) if digits else FINAL_STEPS
 
 
 def _largest_fitting(batches, compile_at, free_bytes, share=FLOPS_MEMORY_SHARE):
@@ -334,11 +338,41 @@ def _largest_fitting(batches, compile_at, free_bytes, share=FLOPS_MEMORY_SHARE):
                      f"{tried}")
 
 
+def _pack_order(paths):
+    """`paths` (weights files) in packing order. A file is named `<family>_<job>_<kind><steps>.<ext>` (`g`, `ema_g`
+    or `s` before the steps) or `..._final.keras` / `..._best.weights.h5`. First the final and best models; then each
+    job's latest files (the longest-trained weights); then the milestones every job of the family reached, the
+    latest first (the equal-budget comparisons: the milestones are the same steps for every job of a family, so a
+    table at a milestone some job lacks is no table); then the rest, the latest first."""
+    def job(path):
+        stem = os.path.basename(path).split(".")[0].rsplit("_", 1)[0]
+        return stem[:-len("_ema")] if stem.endswith("_ema") else stem
+
+    steps_of = collections.defaultdict(set)
+    for path in paths:
+        steps_of[job(path)].add(_milestone_steps(path))
+    shared = {}  # family -> the steps at which every one of its jobs has weights
+    for name, steps in steps_of.items():
+        family = name.split("_", 1)[0]
+        shared[family] = shared.get(family, steps) & steps
+
+    def rank(path):
+        steps, name = _milestone_steps(path), job(path)
+        if steps == FINAL_STEPS:
+            tier = 0
+        elif steps == max(steps_of[name] - {FINAL_STEPS}):
+            tier = 1
+        else:
+            tier = 2 if steps in shared[name.split("_", 1)[0]] else 3
+        return tier, -steps, os.path.basename(path)
+
+    return sorted(paths, key=rank)
+
+
 def _pack_weights(work, out, tars=6, per_tar=15 * 2**20):
-    """Weights into at most `tars` tars of at most `per_tar` bytes: final and best models first, then the
-    milestones from the latest down. Returns the names of the files that did not fit."""
-    files = glob.glob(os.path.join(work, "*.keras")) + glob.glob(os.path.join(work, "*.weights.h5"))
-    files.sort(key=lambda p: (-_milestone_steps(p), os.path.basename(p)))
+    """Weights into at most `tars` tars of at most `per_tar` bytes, in `_pack_order`. Returns the names of the
+    files that did not fit."""
+    files = _pack_order(glob.glob(os.path.join(work, "*.keras")) + glob.glob(os.path.join(work, "*.weights.h5")))
     bins, left = [[] for _ in range(tars)], []
     sizes = [0] * tars
     for path in files:
