@@ -277,6 +277,62 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     assert seconds < BUDGET + 30, report
 
 
+def test_resume_takes_each_job_s_latest_weights_and_refuses_a_folder_without_them(tmp_path):
+    gpu_check = _gpu_check()
+    for name in ("diffusion_14_s2000.weights.h5", "diffusion_14_s16000.weights.h5", "diffusion_14_s8000.weights.h5",
+                 "diffusion_28shifted_s4000.weights.h5", "glow_animals_best.weights.h5"):
+        _fake(tmp_path, name, 10)
+    assert gpu_check.resume_file(str(tmp_path), "diffusion:14") == str(tmp_path / "diffusion_14_s16000.weights.h5")
+    assert gpu_check.resume_file(str(tmp_path), "diffusion:28shifted").endswith("diffusion_28shifted_s4000.weights.h5")
+    assert gpu_check.resume_file(str(tmp_path), "glow:animals") == str(tmp_path / "glow_animals_best.weights.h5")
+    assert gpu_check.resume_file(str(tmp_path), "gan:dcgan:0") is None  # GANs start afresh
+    with pytest.raises(SystemExit, match=r"--resume: .* has no diffusion_28_s<steps>.weights.h5 for job diffusion:28"):
+        gpu_check.resume_file(str(tmp_path), "diffusion:28")  # not the shifted model's weights
+    os.remove(tmp_path / "glow_animals_best.weights.h5")
+    with pytest.raises(SystemExit, match="has no glow_animals_best.weights.h5 for job glow:animals"):
+        gpu_check.resume_file(str(tmp_path), "glow:animals")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="has no diffusion_28_s<steps>"):  # before any work: no output folder
+        gpu_check.main(["--dry-run", "--jobs", "diffusion:14,diffusion:28", "--resume", str(tmp_path),
+                        "--out", str(out)])
+    assert not out.exists()
+
+
+@pytest.mark.jax  # ~45 s
+def test_a_resumed_diffusion_job_goes_on_from_its_weights_and_steps(tmp_path):
+    """The training child of `diffusion:14 --resume DIR` starts from DIR's latest weights (network, EMA, Adam) and
+    counts on from their steps. Oracle: Adam's step counter in the weights it ends with is the child's step count,
+    which includes the 336 steps of the file it resumed (without loading it, 336 fewer)."""
+    import h5py
+
+    from kgen.app import presets
+    from kgen.datasets import load_animals
+    from kgen.diffusion.guidance import average_pool
+
+    x = load_animals("train")[0][:256].astype("float32") / 127.5 - 1.0
+    x = keras.ops.convert_to_numpy(average_pool(x, 2))
+    model = presets.diffusion_model(x, seed=0, channels=8, channel_mults=(1,))  # the dry run's U-Net
+    model.fit(x, batch_size=16, epochs=21, verbose=0)
+    assert int(model.optimizer.iterations) == 336
+    resume, work = tmp_path / "resume", tmp_path / "work"
+    resume.mkdir()
+    work.mkdir()
+    model.save_weights(str(resume / "diffusion_14_s336.weights.h5"))  # 21 epochs of 16 steps
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, SCRIPT, "--child", "train", "--job", "diffusion:14", "--work", str(work),
+                           "--dry-run", "--deadline", repr(time.monotonic() + 45), "--resume", str(resume)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(work / "train_diffusion_14.json") as handle:
+        record = json.load(handle)
+    assert record["resumed_from"] == "diffusion_14_s336.weights.h5"
+    assert record["epochs"][0]["steps"] > 336 and record["steps"] > 336, record["epochs"]
+    assert record["milestones"] == []  # the dry milestones (2 … 32 steps) lie before 336
+    assert "Skipping variable loading" not in done.stderr, done.stderr[-3000:]  # every variable found its value
+    with h5py.File(work / f"diffusion_14_s{record['steps']}.weights.h5") as final:  # the next call's start
+        assert int(final["optimizer/vars/0"][()]) == record["steps"]  # Adam's iterations
+
+
 @pytest.mark.torch
 def test_the_torch_fit_profile_case_says_where_a_step_goes(tmp_path):
     """The torch smoke child's profile of the U-Net's `fit` (the H200 ran torch steps at 125–170 ms whatever the

@@ -207,6 +207,25 @@ def check_jobs(jobs):
     return jobs
 
 
+def resume_file(folder, job):
+    """The weights a `--resume` run starts `job` from, or None for a job that does not resume (GANs start
+    afresh): Glow's `glow_animals_best.weights.h5`, a diffusion job's latest `diffusion_<spec>_s<steps>.weights.h5`
+    (it goes on counting from those steps). Raises SystemExit when the folder lacks them."""
+    family, _, spec = job.partition(":")
+    if family == "glow":
+        names = ["glow_animals_best.weights.h5"]
+    elif family == "diffusion":
+        names = glob.glob(os.path.join(glob.escape(folder), f"diffusion_{spec}_s*.weights.h5"))
+        names = sorted((os.path.basename(n) for n in names if _milestone_steps(n) != FINAL_STEPS),
+                       key=_milestone_steps)[-1:]
+    else:
+        return None
+    if not names or not os.path.isfile(os.path.join(folder, names[0])):
+        expected = names[0] if names else f"diffusion_{spec}_s<steps>.weights.h5"
+        raise SystemExit(f"gpu_check: --resume: {folder} has no {expected} for job {job}")
+    return os.path.join(folder, names[0])
+
+
 PATCHES_FILE = os.path.join(ROOT, "build", "gpu_patches.npz")
 
 
@@ -243,6 +262,11 @@ def orchestrate(args):
     # Bad names fail here, before any work (the previous run's folders are still there).
     jobs = (check_jobs(args.jobs.split(",")) if args.jobs else
             train_jobs(names, [int(s) for s in args.seeds.split(",")], args.dry_run, args.gan_recipe))
+    if args.resume:
+        if not os.path.isdir(args.resume):
+            raise SystemExit(f"gpu_check: --resume: no folder {args.resume}")
+        for job in jobs:
+            resume_file(args.resume, job)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     os.makedirs(out, exist_ok=True)
@@ -992,7 +1016,14 @@ def train(args):
         def save_milestone(steps):
             model.save_weights(f"{out_stem}_s{steps}.weights.h5")
 
-        def final():  # the EMA and network weights (the optimizer state stays behind: files come back small)
+        if args.resume:  # weights, EMA and Adam's moments; the steps go on from the file's
+            path = resume_file(args.resume, args.job)
+            model.build()
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
+            record.update(steps=_milestone_steps(path), resumed_from=os.path.basename(path))
+
+        def final():  # the network, its EMA and the optimizer state (a later call's --resume goes on from it)
             model.save_weights(f"{out_stem}_s{record['steps']}.weights.h5")
 
         grid = lambda: model.sample(64, steps=5 if dry else 50, seed=0)  # noqa: E731
@@ -1012,9 +1043,9 @@ def train(args):
         def data(epoch):
             return dequantize(train_images, ANIMAL_LEVELS, seed=epoch)
 
-        if args.resume:  # weights only: Adam starts afresh
+        if args.resume:  # weights and Adam's state (the one-batch fit builds the optimizer they load into)
             model.fit(data(0)[:batch], batch_size=batch, epochs=1, verbose=0)  # builds (actnorm init), then replaced
-            model.load_weights(os.path.join(args.resume, "glow_animals_best.weights.h5"))
+            model.load_weights(resume_file(args.resume, args.job))
             record["resumed_from"] = "glow_animals_best.weights.h5"
             record["resumed_test_bits_per_dim"] = round(model.bits_per_dim(x_test, ANIMAL_LEVELS), 4)
 
@@ -1033,7 +1064,7 @@ def train(args):
     margin = 20 if dry else 40  # room to save the weights and draw the grid
     stop = _Deadline.make(child.deadline - margin)
     begin = _now()
-    targets = list(milestones) + [10**9]
+    targets = [m for m in milestones if m > record["steps"]] + [10**9]  # a resumed run is past some
     epoch = 0
     for target in targets:
         stopped = False
@@ -1113,8 +1144,9 @@ def main(argv=None):
                         "(..._ema_g<steps>, standing BatchNorm statistics); 0: none")
     parser.add_argument("--train-xla-flags", default=None, help="XLA_FLAGS of the training children (e.g. "
                         "--xla_gpu_autotune_level=0: compile fast when many processes share the GPU)")
-    parser.add_argument("--resume", default=None, help="folder with weights to start from "
-                        "(glow_animals_best.weights.h5, diffusion_<name>_s<steps>.weights.h5)")
+    parser.add_argument("--resume", default=None, help="folder with weights to start from (an earlier call's, "
+                        "unpacked): glow_animals_best.weights.h5 and each diffusion job's latest "
+                        "diffusion_<spec>_s<steps>.weights.h5, whose step count it goes on from; GAN jobs start afresh")
     parser.add_argument("--child", choices=["smoke", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
