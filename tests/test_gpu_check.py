@@ -275,6 +275,73 @@ def test_dry_run_smokes_trains_and_packs_every_family(tmp_path):
     assert whole.discriminator.built and whole.generator.built
     assert bool(keras.ops.all(keras.ops.isfinite(whole.generate(2))))
     assert seconds < BUDGET + 30, report
+    _check_import(out, tmp_path / "imported", results)
+
+
+def _check_import(out, to, results):
+    """tools/gpu_import.py on the dry run's output: models the benchmarks load, Glow's bits/dim re-measured."""
+    gpu_import = load_script("tools/gpu_import.py")
+    assert gpu_import.main([str(out), str(to)]) == 0
+    with open(to / "import.json") as handle:
+        models = {m["file"]: m for m in json.load(handle)["models"]}
+    diffusion = results["train"]["train_diffusion_14"]
+    assert models["diffusion14_animals.keras"]["steps"] == diffusion["steps"]  # the latest weights
+    assert set(models) == {"diffusion14_animals.keras", "glow_animals.keras", "gan_selfmod_0.keras"}
+    packed = []
+    for path in out.glob("weights*.tar"):
+        with tarfile.open(path) as tar:
+            packed += tar.getnames()
+    assert sorted(os.listdir(to / "weights")) == sorted(packed)  # every packed file, for --load and --resume
+    unet = keras.saving.load_model(to / "diffusion14_animals.keras", safe_mode=True)
+    assert getattr(unet, "optimizer", None) is None  # written without optimizer state
+    assert bool(keras.ops.all(keras.ops.isfinite(unet.sample(2, steps=3, seed=0))))
+    keras.saving.load_model(to / "glow_animals.keras", safe_mode=True)
+    keras.saving.load_model(to / "gan_selfmod_0.keras", safe_mode=True)
+    with pytest.raises(SystemExit, match="already has diffusion14_animals.keras"):  # nothing replaced by default
+        gpu_import.main([str(out), str(to)])
+    # negative controls: the rebuild checks bite
+    glow = dict(results["train"]["train_glow_animals"], best_test_bits_per_dim=9.0)
+    with pytest.raises(SystemExit, match="Glow rebuilt here gives .* the GPU child recorded 9.0"):
+        gpu_import.rebuild(glow, str(to / "weights" / "glow_animals_best.weights.h5"))
+    wider = dict(diffusion, channels=2 * diffusion["channels"])
+    with pytest.raises(SystemExit, match="does not fit the model rebuilt from results.json"):
+        gpu_import.rebuild(wider, str(to / "weights" / models["diffusion14_animals.keras"]["from"]))
+
+
+def test_import_plan_names_the_models_as_the_benchmarks_load_them_and_refuses_what_it_cannot_rebuild():
+    plan = load_script("tools/gpu_import.py").plan
+
+    def diffusion(spec, shift=None):
+        return {"job": f"diffusion:{spec}", "image_shape": [32, 32, 3], "channels": 16, "channel_mults": [1, 2],
+                "schedule_shift": shift}
+
+    results = {"train": {"train_diffusion_patches32shifted": diffusion("patches32shifted", 2),
+                         "train_diffusion_28": diffusion("28"), "train_diffusion_14": diffusion("14"),
+                         "train_gan_sndcganselfmod_0": {"job": "gan:sndcgan+selfmod:0", "steps": 900},
+                         "train_gan_dcgan_0": {"job": "gan:dcgan:0", "steps": 1200}}}
+    names = ["diffusion_28_s2000.weights.h5", "diffusion_28_s3000.weights.h5", "diffusion_28_s3500.weights.h5",
+             "diffusion_patches32shifted_s2000.weights.h5", "diffusion_patches32shifted_s3000.weights.h5",
+             "gan_sndcganselfmod_0_final.keras", "gan_sndcganselfmod_0_g900.weights.h5", "gan_dcgan_0_g1200.weights.h5"]
+    todo = {name: (source, steps) for name, _, source, steps in plan(results, names)}
+    assert todo == {"diffusion28_animals.keras": ("diffusion_28_s3500.weights.h5", 3500),  # no weights for 14
+                    "diffusion32shifted_patches.keras": ("diffusion_patches32shifted_s3000.weights.h5", 3000),
+                    "gan_sndcganselfmod_0.keras": ("gan_sndcganselfmod_0_final.keras", 900)}
+    at = {name: source for name, _, source, _ in plan(results, names, steps=2000)}
+    assert at["diffusion28_animals.keras"] == "diffusion_28_s2000.weights.h5"
+    with pytest.raises(SystemExit, match=r"--steps 3500: diffusion:patches32shifted has weights at \[2000, 3000\]"):
+        plan(results, names, steps=3500)
+    bad = {"train": {"train_diffusion_28shifted": diffusion("28shifted")}}  # the shift is not in the weights
+    with pytest.raises(SystemExit, match="job diffusion:28shifted with schedule_shift None"):
+        plan(bad, ["diffusion_28shifted_s2000.weights.h5"])
+    old = {"train": {"train_diffusion_28": {"job": "diffusion:28", "channels": 16}}}
+    with pytest.raises(SystemExit, match="has no image_shape"):
+        plan(old, ["diffusion_28_s2000.weights.h5"])
+
+
+def test_import_refuses_a_folder_without_results_before_writing_anything(tmp_path):
+    with pytest.raises(SystemExit, match="OUT: no results.json"):
+        load_script("tools/gpu_import.py").main([str(tmp_path), str(tmp_path / "to")])
+    assert not (tmp_path / "to").exists()
 
 
 def test_resume_takes_each_job_s_latest_weights_and_refuses_a_folder_without_them(tmp_path):

@@ -53,6 +53,7 @@ Everything lands in `--out` (default `$OUT`) as at most 8 files: `results.json` 
 result), `logs.tar.gz` (logs and PNG grids) and up to 6 tars of weights, `weights<i>.tar` of at most 15 MiB
 each: final and best models first, then each job's latest weights, then the milestones every job of a family
 reached (the equal-budget tables), then the rest; what does not fit is listed in `results.json` ("left_behind").
+Back on the CPU, `tools/gpu_import.py OUT DIR` unpacks them and rebuilds the models the benchmarks load.
 `--dry-run` runs every phase on the CPU at tiny sizes, compiling without XLA's optimizations, with short budgets
 (tests/test_gpu_check.py runs it in CI).
 """
@@ -1007,8 +1008,9 @@ def train(args):
         model = presets.diffusion_model(x, seed=0, schedule_shift=2 if spec.endswith("shifted") else None,
                                      channels=channels, channel_mults=mults)
         batch = 16 if dry else 128
-        record.update(model=spec, batch_size=batch, channels=channels, channel_mults=mults, ema_decay=0.995,
-                      optimizer="Adam(5e-4)")
+        record.update(model=spec, image_shape=list(x.shape[1:]), batch_size=batch, channels=channels,
+                      channel_mults=mults, schedule_shift=2 if spec.endswith("shifted") else None, ema_decay=0.995,
+                      optimizer="Adam(5e-4)")  # tools/gpu_import.py rebuilds the model from these
 
         def data(epoch):
             return x
@@ -1036,8 +1038,8 @@ def train(args):
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
         batch = 16 if dry else 64
         x_test = dequantize(test_images, ANIMAL_LEVELS, seed=10_000)
-        record.update(batch_size=batch, depth=depth, filters=filters, levels=2, optimizer="Adam(1e-3)",
-                      best_test_bits_per_dim=None)
+        record.update(batch_size=batch, image_shape=[28, 28, 1], depth=depth, filters=filters, levels=2,
+                      optimizer="Adam(1e-3)", n_test=len(x_test), best_test_bits_per_dim=None)
         milestones = ()
 
         def data(epoch):
