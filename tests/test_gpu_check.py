@@ -286,6 +286,8 @@ def _check_import(out, to, results):
         models = {m["file"]: m for m in json.load(handle)["models"]}
     diffusion = results["train"]["train_diffusion_14"]
     assert models["diffusion14_animals.keras"]["steps"] == diffusion["steps"]  # the latest weights
+    glow = models["glow_animals.keras"]  # re-measured here, on the same CPU (other XLA flags in the child)
+    assert glow["test_bits_per_dim_here"] == pytest.approx(glow["test_bits_per_dim_recorded"], abs=1e-3), glow
     assert set(models) == {"diffusion14_animals.keras", "glow_animals.keras", "gan_selfmod_0.keras"}
     packed = []
     for path in out.glob("weights*.tar"):

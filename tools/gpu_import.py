@@ -9,9 +9,9 @@ OUT is the folder the GPU call wrote (`results.json`, `weights<i>.tar`); DIR get
 - `diffusion<name>_<data>.keras` per diffusion job (`diffusion14_animals.keras`, `diffusion32shifted_patches.keras`,
   …: the names `benchmarks/bench_upsample_guidance.py --load DIR` reads), from the job's latest weights or, with
   `--steps N`, from its milestone at N steps (the equal-budget comparison).
-- `glow_animals.keras` from Glow's best weights, checked: its test bits/dim here must equal the one the GPU child
-  recorded (same test images, same dequantization noise), else nothing is written for it.
-- `gan_<variant>_<seed>.keras` from each whole final GAN (`gan_..._final.keras`, critic included).
+- `glow_animals.keras` from Glow's best weights, checked: its test bits/dim here must be the one the GPU child
+  recorded (same test images, same dequantization noise) to `BITS_PER_DIM_TOLERANCE`, else nothing is written.
+- `gan_<variant without "+">_<seed>.keras` from each whole final GAN (`gan_..._final.keras`, critic included).
 - `import.json`: each model written, from which file, at how many steps, with the job's recorded settings.
 
 Every model is rebuilt from its job's record in `results.json`, loaded strictly (a variable without a value in the
@@ -29,6 +29,10 @@ import tempfile
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Glow's test bits/dim here against the GPU child's: a GPU computes float32 matmuls and convolutions TF32-class by
+# default, so the two differ a little (the 2026-12-04 H200 Glow: 3.8855 there, 3.8870 here on the CPU); weights
+# that did not load, or a model rebuilt otherwise, are off by far more.
+BITS_PER_DIM_TOLERANCE = 0.01
 
 
 def _fail(message):
@@ -85,13 +89,14 @@ def _load_strictly(model, path):
 
 
 def rebuild(record, path):
-    """The model of a job's `record`, with the weights of `path` (a `.weights.h5`, or a whole `.keras` GAN)."""
+    """The model of a job's `record` with the weights of `path` (a `.weights.h5`, or a whole `.keras` GAN), and
+    what was checked beyond the strict load (Glow: its test bits/dim here and as recorded)."""
     import keras
     import numpy as np
 
     family = record["job"].split(":")[0]
     if family == "gan":
-        return keras.saving.load_model(path, safe_mode=True)
+        return keras.saving.load_model(path, safe_mode=True), {}
     if family == "diffusion":
         from kgen.app import presets
 
@@ -102,7 +107,7 @@ def rebuild(record, path):
         model.build()
         model.optimizer.build(model.trainable_variables)  # so the file's Adam state has somewhere to go
         _load_strictly(model, path)
-        return model
+        return model, {}
     from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
     from kgen.flows import Glow
 
@@ -114,9 +119,9 @@ def rebuild(record, path):
     _load_strictly(model, path)
     x_test = dequantize(load_animals("test")[0][:record["n_test"]], ANIMAL_LEVELS, seed=10_000)
     bpd = round(float(model.bits_per_dim(x_test, ANIMAL_LEVELS)), 4)
-    if abs(bpd - record["best_test_bits_per_dim"]) > 2e-4:
+    if abs(bpd - record["best_test_bits_per_dim"]) > BITS_PER_DIM_TOLERANCE:
         _fail(f"Glow rebuilt here gives {bpd} test bits/dim, the GPU child recorded {record['best_test_bits_per_dim']}")
-    return model
+    return model, {"test_bits_per_dim_here": bpd, "test_bits_per_dim_recorded": record["best_test_bits_per_dim"]}
 
 
 def main(argv=None):
@@ -156,9 +161,10 @@ def main(argv=None):
                 tar.extractall(unpacked, filter="data")
         models = [rebuild(record, os.path.join(unpacked, source)) for _, record, source, _ in todo]
         written = []
-        for (name, record, source, steps), model in zip(todo, models):
+        for (name, record, source, steps), (model, checked) in zip(todo, models):
             save_for_inference(model, os.path.join(args.dir, name), overwrite=args.overwrite)
             written.append({"file": name, "from": source, "steps": steps, "job": record["job"],
+                            **checked,
                             "record": {k: v for k, v in record.items() if k not in ("epochs", "versions", "cases")}})
             print(f"gpu_import: {name} from {source}" + (f" ({steps} steps)" if steps else ""), flush=True)
         shutil.rmtree(os.path.join(args.dir, "weights"), ignore_errors=True)
