@@ -320,14 +320,17 @@ def test_import_plan_names_the_models_as_the_benchmarks_load_them_and_refuses_wh
     results = {"train": {"train_diffusion_patches32shifted": diffusion("patches32shifted", 2),
                          "train_diffusion_28": diffusion("28"), "train_diffusion_14": diffusion("14"),
                          "train_gan_sndcganselfmod_0": {"job": "gan:sndcgan+selfmod:0", "steps": 900},
+                         "train_gan_selfmod_0_ttur": {"job": "gan:+selfmod:0:ttur", "steps": 700},
                          "train_gan_dcgan_0": {"job": "gan:dcgan:0", "steps": 1200}}}
     names = ["diffusion_28_s2000.weights.h5", "diffusion_28_s3000.weights.h5", "diffusion_28_s3500.weights.h5",
              "diffusion_patches32shifted_s2000.weights.h5", "diffusion_patches32shifted_s3000.weights.h5",
-             "gan_sndcganselfmod_0_final.keras", "gan_sndcganselfmod_0_g900.weights.h5", "gan_dcgan_0_g1200.weights.h5"]
+             "gan_sndcganselfmod_0_final.keras", "gan_sndcganselfmod_0_g900.weights.h5", "gan_dcgan_0_g1200.weights.h5",
+             "gan_selfmod_0_ttur_final.keras"]
     todo = {name: (source, steps) for name, _, source, steps in plan(results, names)}
     assert todo == {"diffusion28_animals.keras": ("diffusion_28_s3500.weights.h5", 3500),  # no weights for 14
                     "diffusion32shifted_patches.keras": ("diffusion_patches32shifted_s3000.weights.h5", 3000),
-                    "gan_sndcganselfmod_0.keras": ("gan_sndcganselfmod_0_final.keras", 900)}
+                    "gan_sndcganselfmod_0.keras": ("gan_sndcganselfmod_0_final.keras", 900),
+                    "gan_selfmod_0_ttur.keras": ("gan_selfmod_0_ttur_final.keras", 700)}  # another recipe's run
     at = {name: source for name, _, source, _ in plan(results, names, steps=2000)}
     assert at["diffusion28_animals.keras"] == "diffusion_28_s2000.weights.h5"
     with pytest.raises(SystemExit, match=r"--steps 3500: diffusion:patches32shifted has weights at \[2000, 3000\]"):

@@ -11,7 +11,8 @@ OUT is the folder the GPU call wrote (`results.json`, `weights<i>.tar`); DIR get
   `--steps N`, from its milestone at N steps (the equal-budget comparison).
 - `glow_animals.keras` from Glow's best weights, checked: its test bits/dim here must be the one the GPU child
   recorded (same test images, same dequantization noise) to `BITS_PER_DIM_TOLERANCE`, else nothing is written.
-- `gan_<variant without "+">_<seed>.keras` from each whole final GAN (`gan_..._final.keras`, critic included).
+- `gan_<variant without "+">_<seed>[_<recipe>].keras` from each whole final GAN (`..._final.keras`, critic
+  included).
 - `import.json`: each model written, from which file, at how many steps, with the job's recorded settings.
 
 Every model is rebuilt from its job's record in `results.json`, loaded strictly (a variable without a value in the
@@ -54,8 +55,8 @@ def plan(results, names, steps=None):
                 _fail(f"{key} has no image_shape: results.json predates gpu_import (rebuild that model by hand)")
             if spec.endswith("shifted") != (record.get("schedule_shift") is not None):  # not in the weights
                 _fail(f"{key}: job {record['job']} with schedule_shift {record.get('schedule_shift')}")
-            files = {_steps(n): n for n in names if n.startswith(f"diffusion_{spec}_s") and _steps(n) is not None
-                     and n == f"diffusion_{spec}_s{_steps(n)}.weights.h5"}
+            files = {_steps(n): n for n in names
+                     if _steps(n) is not None and n == f"diffusion_{spec}_s{_steps(n)}.weights.h5"}
             if not files:
                 continue  # no weights came back (compiling took the whole budget, or they were left behind)
             at = max(files) if steps is None else steps
@@ -68,10 +69,9 @@ def plan(results, names, steps=None):
                 _fail(f"{key} has no n_test: results.json predates gpu_import (rebuild that model by hand)")
             todo.append(("glow_animals.keras", record, "glow_animals_best.weights.h5", None))
         elif family == "gan":
-            variant, seed = spec.split(":")[:2]
-            final = f"gan_{variant.replace('+', '')}_{seed}_final.keras"
-            if final in names:
-                todo.append((f"gan_{variant.replace('+', '')}_{seed}.keras", record, final, record.get("steps")))
+            stem = "gan_" + spec.replace(":", "_").replace("+", "")  # as the child names its files
+            if stem + "_final.keras" in names:
+                todo.append((stem + ".keras", record, stem + "_final.keras", record.get("steps")))
     return todo
 
 
