@@ -208,23 +208,37 @@ def check_jobs(jobs):
     return jobs
 
 
+def job_stem(job):
+    """The stem of a training job's files (`gan:+selfmod:0` → `gan_selfmod_0`; its log and record are
+    `train_<stem>.*`, its weights `<stem>_...`)."""
+    return job.replace(":", "_").replace("+", "")
+
+
+def diffusion_weights(names, job):
+    """{steps: name} of a diffusion job's `<stem>_s<steps>.weights.h5` among the file names `names`."""
+    stem, found = job_stem(job), {}
+    for name in names:
+        steps = _milestone_steps(name)
+        if name == f"{stem}_s{steps}.weights.h5":
+            found[steps] = name
+    return found
+
+
 def resume_file(folder, job):
     """The weights a `--resume` run starts `job` from, or None for a job that does not resume (GANs start
     afresh): Glow's `glow_animals_best.weights.h5`, a diffusion job's latest `diffusion_<spec>_s<steps>.weights.h5`
     (it goes on counting from those steps). Raises SystemExit when the folder lacks them."""
     family, _, spec = job.partition(":")
     if family == "glow":
-        names = ["glow_animals_best.weights.h5"]
+        name = "glow_animals_best.weights.h5"
     elif family == "diffusion":
-        names = glob.glob(os.path.join(glob.escape(folder), f"diffusion_{spec}_s*.weights.h5"))
-        names = sorted((os.path.basename(n) for n in names if _milestone_steps(n) != FINAL_STEPS),
-                       key=_milestone_steps)[-1:]
+        found = diffusion_weights(os.listdir(folder), job)
+        name = found[max(found)] if found else f"diffusion_{spec}_s<steps>.weights.h5"
     else:
         return None
-    if not names or not os.path.isfile(os.path.join(folder, names[0])):
-        expected = names[0] if names else f"diffusion_{spec}_s<steps>.weights.h5"
-        raise SystemExit(f"gpu_check: --resume: {folder} has no {expected} for job {job}")
-    return os.path.join(folder, names[0])
+    if not os.path.isfile(os.path.join(folder, name)):
+        raise SystemExit(f"gpu_check: --resume: {folder} has no {name} for job {job}")
+    return os.path.join(folder, name)
 
 
 PATCHES_FILE = os.path.join(ROOT, "build", "gpu_patches.npz")
@@ -310,7 +324,7 @@ def orchestrate(args):
             child_env["XLA_FLAGS"] = (child_env.get("XLA_FLAGS", "") + " " + args.train_xla_flags).strip()
         children.append(_spawn(["--child", "train", "--job", job, "--work", work, "--deadline", repr(train_deadline),
                                 "--gan-ema", repr(args.gan_ema)] + mode + resume,
-                               child_env, os.path.join(work, "train_" + job.replace(":", "_").replace("+", "") + ".log")))
+                               child_env, os.path.join(work, f"train_{job_stem(job)}.log")))
     results["train_rc"] = dict(zip(jobs, _wait_all(children, train_deadline + 20)))
     if args.parallel:  # the smoke children keep their own deadline, even if every training child ended early
         results["smoke_rc"] = dict(zip(backends, _wait_all(smoke_children, smoke_deadline + 15)))
@@ -953,7 +967,7 @@ def train(args):
     import kgen
 
     family, _, spec = args.job.partition(":")
-    stem = "train_" + args.job.replace(":", "_").replace("+", "")
+    stem = "train_" + job_stem(args.job)
     child = Child(os.path.join(args.work, stem + ".json"), _deadline(args), args.dry_run)
     dry, record = args.dry_run, child.record
     record.update(job=args.job, milestones=[], epochs=[], steps=0)
@@ -966,7 +980,7 @@ def train(args):
         train_images = _patch_images()
     if dry:
         train_images, test_images = train_images[:256], test_images[:64]
-    out_stem = os.path.join(args.work, family + "_" + spec.replace(":", "_").replace("+", ""))
+    out_stem = os.path.join(args.work, job_stem(args.job))
 
     if family == "gan":
         sys.path.insert(0, os.path.join(ROOT, "benchmarks"))

@@ -29,7 +29,10 @@ import tarfile
 import tempfile
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpu_check  # noqa: E402 - its file naming (job_stem, diffusion_weights); it imports no Keras
+
+ROOT = gpu_check.ROOT
 # Glow's test bits/dim here against the GPU child's: a GPU computes float32 matmuls and convolutions TF32-class by
 # default, so the two differ a little (the 2026-12-04 H200 Glow: 3.8855 there, 3.8870 here on the CPU); weights
 # that did not load, or a model rebuilt otherwise, are off by far more.
@@ -38,11 +41,6 @@ BITS_PER_DIM_TOLERANCE = 0.01
 
 def _fail(message):
     raise SystemExit(f"gpu_import: {message}")
-
-
-def _steps(name):
-    digits = "".join(c for c in name.split(".")[0].rsplit("_", 1)[-1] if c.isdigit())
-    return int(digits) if digits else None
 
 
 def plan(results, names, steps=None):
@@ -55,8 +53,7 @@ def plan(results, names, steps=None):
                 _fail(f"{key} has no image_shape: results.json predates gpu_import (rebuild that model by hand)")
             if spec.endswith("shifted") != (record.get("schedule_shift") is not None):  # not in the weights
                 _fail(f"{key}: job {record['job']} with schedule_shift {record.get('schedule_shift')}")
-            files = {_steps(n): n for n in names
-                     if _steps(n) is not None and n == f"diffusion_{spec}_s{_steps(n)}.weights.h5"}
+            files = gpu_check.diffusion_weights(names, record["job"])
             if not files:
                 continue  # no weights came back (compiling took the whole budget, or they were left behind)
             at = max(files) if steps is None else steps
@@ -69,7 +66,7 @@ def plan(results, names, steps=None):
                 _fail(f"{key} has no n_test: results.json predates gpu_import (rebuild that model by hand)")
             todo.append(("glow_animals.keras", record, "glow_animals_best.weights.h5", None))
         elif family == "gan":
-            stem = "gan_" + spec.replace(":", "_").replace("+", "")  # as the child names its files
+            stem = gpu_check.job_stem(record["job"])
             if stem + "_final.keras" in names:
                 todo.append((stem + ".keras", record, stem + "_final.keras", record.get("steps")))
     return todo
