@@ -1019,11 +1019,11 @@ def train(args):
             x = keras.ops.convert_to_numpy(average_pool(x, 2))
         kgen.set_seed(0)
         channels, mults = (8, (1,)) if dry else (16, (1, 2))
-        model = presets.diffusion_model(x, seed=0, schedule_shift=2 if spec.endswith("shifted") else None,
-                                     channels=channels, channel_mults=mults)
+        shift = 2 if spec.endswith("shifted") else None
+        model = presets.diffusion_model(x, seed=0, schedule_shift=shift, channels=channels, channel_mults=mults)
         batch = 16 if dry else 128
         record.update(model=spec, image_shape=list(x.shape[1:]), batch_size=batch, channels=channels,
-                      channel_mults=mults, schedule_shift=2 if spec.endswith("shifted") else None, ema_decay=0.995,
+                      channel_mults=mults, schedule_shift=shift, ema_decay=0.995,
                       optimizer="Adam(5e-4)")  # tools/gpu_import.py rebuilds the model from these
 
         def data(epoch):
@@ -1061,8 +1061,9 @@ def train(args):
 
         if args.resume:  # weights and Adam's state (the one-batch fit builds the optimizer they load into)
             model.fit(data(0)[:batch], batch_size=batch, epochs=1, verbose=0)  # builds (actnorm init), then replaced
-            model.load_weights(resume_file(args.resume, args.job))
-            record["resumed_from"] = "glow_animals_best.weights.h5"
+            path = resume_file(args.resume, args.job)
+            model.load_weights(path)
+            record["resumed_from"] = os.path.basename(path)
             record["resumed_test_bits_per_dim"] = round(model.bits_per_dim(x_test, ANIMAL_LEVELS), 4)
 
         def save_milestone(steps):
