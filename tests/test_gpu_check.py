@@ -397,6 +397,51 @@ def test_a_resumed_diffusion_job_goes_on_from_its_weights_and_steps(tmp_path):
         assert int(final["optimizer/vars/0"][()]) == record["steps"]  # Adam's iterations
 
 
+@pytest.mark.jax  # ~40 s
+def test_a_resumed_glow_job_goes_on_from_its_steps_and_keeps_the_best_file(tmp_path):
+    """The child of `glow:animals --resume DIR` counts its steps and epochs on from the file's Adam counter (so the
+    dequantization seeds do not restart at epoch 0), and its best-so-far starts at the resumed file: the output's
+    glow_animals_best.weights.h5 is the best of the resumed file and the epochs that followed, never an epoch worse
+    than the file it came from. Before this, steps restarted at 0, epoch at 1, and the best at the first new epoch."""
+    from kgen.datasets import ANIMAL_LEVELS, dequantize, load_animals
+    from kgen.flows import Glow
+
+    train = load_animals("train")[0][:256]
+    x_test = dequantize(load_animals("test")[0][:64], ANIMAL_LEVELS, seed=10_000)  # the dry child's test set
+    model = Glow((28, 28, 1), levels=2, depth=2, filters=8, seed=0)  # the dry child's Glow
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    for epoch in range(2):
+        model.fit(dequantize(train, ANIMAL_LEVELS, seed=epoch), batch_size=16, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 32  # 2 epochs of 16 steps
+    resume, work = tmp_path / "resume", tmp_path / "work"
+    resume.mkdir()
+    work.mkdir()
+    model.save_weights(str(resume / "glow_animals_best.weights.h5"))
+    resumed = model.bits_per_dim(x_test, ANIMAL_LEVELS)
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, SCRIPT, "--child", "train", "--job", "glow:animals", "--work", str(work),
+                           "--dry-run", "--deadline", repr(time.monotonic() + 36), "--resume", str(resume)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(work / "train_glow_animals.json") as handle:
+        record = json.load(handle)
+    assert record["resumed_from"] == "glow_animals_best.weights.h5"
+    assert record["resumed_test_bits_per_dim"] == pytest.approx(resumed, abs=1e-4)  # every variable loaded
+    epochs = record["epochs"]
+    assert epochs, record
+    assert [row["epoch"] for row in epochs] == list(range(3, 3 + len(epochs)))  # on from the file's 2 epochs
+    assert [row["steps"] for row in epochs] == [32 + 16 * k for k in range(1, len(epochs) + 1)]
+    scores = [record["resumed_test_bits_per_dim"]] + [row["test_bits_per_dim"] for row in epochs]
+    assert record["best_test_bits_per_dim"] == min(scores)
+    assert record["best_epoch"] == 2 + scores.index(min(scores))
+    best = Glow((28, 28, 1), levels=2, depth=2, filters=8, seed=0)
+    best.compile(optimizer=keras.optimizers.Adam(1e-3))
+    best.fit(dequantize(train, ANIMAL_LEVELS, seed=0)[:16], batch_size=16, epochs=1, verbose=0)  # builds
+    best.load_weights(str(work / "glow_animals_best.weights.h5"))  # the file the best score belongs to
+    assert best.bits_per_dim(x_test, ANIMAL_LEVELS) == pytest.approx(record["best_test_bits_per_dim"], abs=1e-4)
+    assert int(best.optimizer.iterations) == 16 * record["best_epoch"]  # a later --resume counts on from it
+
+
 @pytest.mark.torch
 def test_the_torch_fit_profile_case_says_where_a_step_goes(tmp_path):
     """The torch smoke child's profile of the U-Net's `fit` (the H200 ran torch steps at 125–170 ms whatever the

@@ -226,8 +226,9 @@ def diffusion_weights(names, job):
 
 def resume_file(folder, job):
     """The weights a `--resume` run starts `job` from, or None for a job that does not resume (GANs start
-    afresh): Glow's `glow_animals_best.weights.h5`, a diffusion job's latest `diffusion_<spec>_s<steps>.weights.h5`
-    (it goes on counting from those steps). Raises SystemExit when the folder lacks them."""
+    afresh): Glow's `glow_animals_best.weights.h5` (it goes on from its Adam step count, and stays the best file
+    until an epoch beats it), a diffusion job's latest `diffusion_<spec>_s<steps>.weights.h5` (it goes on counting
+    from those steps). Raises SystemExit when the folder lacks them."""
     family, _, spec = job.partition(":")
     if family == "glow":
         name = "glow_animals_best.weights.h5"
@@ -1063,8 +1064,14 @@ def train(args):
             model.fit(data(0)[:batch], batch_size=batch, epochs=1, verbose=0)  # builds (actnorm init), then replaced
             path = resume_file(args.resume, args.job)
             model.load_weights(path)
-            record["resumed_from"] = os.path.basename(path)
-            record["resumed_test_bits_per_dim"] = round(model.bits_per_dim(x_test, ANIMAL_LEVELS), 4)
+            resumed = round(model.bits_per_dim(x_test, ANIMAL_LEVELS), 4)
+            # The steps go on from Adam's counter, and the file is the best so far: a continued run that only gets
+            # worse still leaves it as glow_animals_best.weights.h5 (what gpu_import and a later --resume read).
+            record.update(resumed_from=os.path.basename(path), resumed_test_bits_per_dim=resumed,
+                          steps=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+                          best_test_bits_per_dim=resumed)
+            record["best_epoch"] = record["steps"] // (len(train_images) // batch)
+            model.save_weights(out_stem + "_best.weights.h5")
 
         def save_milestone(steps):
             pass
@@ -1082,7 +1089,7 @@ def train(args):
     stop = _Deadline.make(child.deadline - margin)
     begin = _now()
     targets = [m for m in milestones if m > record["steps"]] + [10**9]  # a resumed run is past some
-    epoch = 0
+    epoch = record["steps"] // steps_per_epoch  # a resumed run's epochs (and Glow's dequantization seeds) go on
     for target in targets:
         stopped = False
         while record["steps"] < target:
@@ -1163,7 +1170,8 @@ def main(argv=None):
                         "--xla_gpu_autotune_level=0: compile fast when many processes share the GPU)")
     parser.add_argument("--resume", default=None, help="folder with weights to start from (an earlier call's, "
                         "unpacked): glow_animals_best.weights.h5 and each diffusion job's latest "
-                        "diffusion_<spec>_s<steps>.weights.h5, whose step count it goes on from; GAN jobs start afresh")
+                        "diffusion_<spec>_s<steps>.weights.h5, whose step counts it goes on from; GAN jobs start "
+                        "afresh")
     parser.add_argument("--child", choices=["smoke", "train"], help=argparse.SUPPRESS)
     parser.add_argument("--job", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
