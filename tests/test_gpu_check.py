@@ -30,6 +30,17 @@ def _gpu_check():
     return load_script("tools/gpu_check.py")
 
 
+def _resumed_train_child(job, resume, work, seconds):
+    """Runs the dry training child of `job --resume resume` on JAX-CPU for about `seconds`: (its record, stderr)."""
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, SCRIPT, "--child", "train", "--job", job, "--work", str(work),
+                           "--dry-run", "--deadline", repr(time.monotonic() + seconds), "--resume", str(resume)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(work, f"train_{_gpu_check().job_stem(job)}.json")) as handle:
+        return json.load(handle), done.stderr
+
+
 def test_train_jobs_refuse_an_unknown_family_by_name():
     gpu_check = _gpu_check()
     with pytest.raises(SystemExit, match="vae"):
@@ -382,17 +393,11 @@ def test_a_resumed_diffusion_job_goes_on_from_its_weights_and_steps(tmp_path):
     resume.mkdir()
     work.mkdir()
     model.save_weights(str(resume / "diffusion_14_s336.weights.h5"))  # 21 epochs of 16 steps
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, SCRIPT, "--child", "train", "--job", "diffusion:14", "--work", str(work),
-                           "--dry-run", "--deadline", repr(time.monotonic() + 45), "--resume", str(resume)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(work / "train_diffusion_14.json") as handle:
-        record = json.load(handle)
+    record, stderr = _resumed_train_child("diffusion:14", resume, work, 45)
     assert record["resumed_from"] == "diffusion_14_s336.weights.h5"
     assert record["epochs"][0]["steps"] > 336 and record["steps"] > 336, record["epochs"]
     assert record["milestones"] == []  # the dry milestones (2 … 32 steps) lie before 336
-    assert "Skipping variable loading" not in done.stderr, done.stderr[-3000:]  # every variable found its value
+    assert "Skipping variable loading" not in stderr, stderr[-3000:]  # every variable found its value
     with h5py.File(work / f"diffusion_14_s{record['steps']}.weights.h5") as final:  # the next call's start
         assert int(final["optimizer/vars/0"][()]) == record["steps"]  # Adam's iterations
 
@@ -418,13 +423,7 @@ def test_a_resumed_glow_job_goes_on_from_its_steps_and_keeps_the_best_file(tmp_p
     work.mkdir()
     model.save_weights(str(resume / "glow_animals_best.weights.h5"))
     resumed = model.bits_per_dim(x_test, ANIMAL_LEVELS)
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    done = subprocess.run([sys.executable, SCRIPT, "--child", "train", "--job", "glow:animals", "--work", str(work),
-                           "--dry-run", "--deadline", repr(time.monotonic() + 36), "--resume", str(resume)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(work / "train_glow_animals.json") as handle:
-        record = json.load(handle)
+    record, _ = _resumed_train_child("glow:animals", resume, work, 36)
     assert record["resumed_from"] == "glow_animals_best.weights.h5"
     assert record["resumed_test_bits_per_dim"] == pytest.approx(resumed, abs=1e-4)  # every variable loaded
     epochs = record["epochs"]
@@ -434,11 +433,9 @@ def test_a_resumed_glow_job_goes_on_from_its_steps_and_keeps_the_best_file(tmp_p
     scores = [record["resumed_test_bits_per_dim"]] + [row["test_bits_per_dim"] for row in epochs]
     assert record["best_test_bits_per_dim"] == min(scores)
     assert record["best_epoch"] == 2 + scores.index(min(scores))
-    best = Glow((28, 28, 1), levels=2, depth=2, filters=8, seed=0)
-    best.compile(optimizer=keras.optimizers.Adam(1e-3))
-    best.fit(dequantize(train, ANIMAL_LEVELS, seed=0)[:16], batch_size=16, epochs=1, verbose=0)  # builds
-    best.load_weights(str(work / "glow_animals_best.weights.h5"))  # the file the best score belongs to
-    assert best.bits_per_dim(x_test, ANIMAL_LEVELS) == pytest.approx(record["best_test_bits_per_dim"], abs=1e-4)
+    # The file the best score belongs to, as gpu_import rebuilds it from the record (loaded strictly).
+    best, checked = load_script("tools/gpu_import.py").rebuild(record, str(work / "glow_animals_best.weights.h5"))
+    assert checked["test_bits_per_dim_here"] == pytest.approx(record["best_test_bits_per_dim"], abs=1e-4)
     assert int(best.optimizer.iterations) == 16 * record["best_epoch"]  # a later --resume counts on from it
 
 

@@ -1056,6 +1056,7 @@ def train(args):
         record.update(batch_size=batch, image_shape=[28, 28, 1], depth=depth, filters=filters, levels=2,
                       optimizer="Adam(1e-3)", n_test=len(x_test), best_test_bits_per_dim=None)
         milestones = ()
+        best_file = out_stem + "_best.weights.h5"  # the best test bits/dim so far (resumed, or an epoch's)
 
         def data(epoch):
             return dequantize(train_images, ANIMAL_LEVELS, seed=epoch)
@@ -1071,7 +1072,7 @@ def train(args):
                           steps=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
                           best_test_bits_per_dim=resumed)
             record["best_epoch"] = record["steps"] // (len(train_images) // batch)
-            model.save_weights(out_stem + "_best.weights.h5")
+            model.save_weights(best_file)
 
         def save_milestone(steps):
             pass
@@ -1112,7 +1113,7 @@ def train(args):
                 if record["best_test_bits_per_dim"] is None or bpd < record["best_test_bits_per_dim"]:
                     record["best_test_bits_per_dim"] = round(bpd, 4)
                     record["best_epoch"] = epoch
-                    model.save_weights(out_stem + "_best.weights.h5")
+                    model.save_weights(best_file)
             record["train_s"] = round(_now() - begin, 1)
             child.save()
             if model.stop_training or _now() > child.deadline - margin:
