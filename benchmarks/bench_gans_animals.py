@@ -217,7 +217,7 @@ def train_and_score(name, seed, x, test_stats, features, args):
     curve, callbacks = {}, []
     z = fixed_latents(args)
     if args.eval_every:
-        steps_per_epoch = len(x) // args.batch_size
+        steps_per_epoch = -(-len(x) // args.batch_size)  # fit runs the partial last batch
 
         def score(epoch, logs=None):
             if (epoch + 1) % args.eval_every == 0 and epoch + 1 < args.epochs:
@@ -318,7 +318,7 @@ def main(argv=None):
     features = kgen.metrics.feature_model("animals")
     test_stats = test_statistics(features)
     floor = fd_to(test_stats, features, x[:2000])
-    steps = args.epochs * (len(x) // args.batch_size)
+    steps = args.epochs * -(-len(x) // args.batch_size)
     print(f"[{backend}] real train vs test: FD {floor:.2f} (floor); budget {args.epochs} epochs = {steps} steps "
           f"of batch {args.batch_size}, width {args.width}; {describe(args.recipe)}", flush=True)
     seeds = [int(s) for s in args.seeds.split(",")]
